@@ -1,0 +1,5 @@
+export * from './config/index.js';
+export * from './contract/index.js';
+export * from './errors/index.js';
+export * from './ip/index.js';
+export * from './log/index.js';

@@ -1,0 +1,59 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { type FinishInfo, jsonReply, type Middleware, runMiddleware } from '../contract/index.js';
+import { applyHeaders, nodeExchange, observeFinish, writeReply } from './index.js';
+
+let server: Server | undefined;
+afterEach(async () => {
+  await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+  server = undefined;
+});
+
+async function serve(chain: Middleware[]): Promise<string> {
+  server = createServer(async (req, res) => {
+    const exchange = nodeExchange(req);
+    const decision = await runMiddleware(chain, exchange);
+    observeFinish(res, decision.onFinish);
+    if (decision.reply) return writeReply(res, decision.reply);
+    res.setHeader('vary', 'Cookie');
+    applyHeaders(res, decision.headers);
+    res.setHeader('content-type', 'text/plain');
+    res.end(`${exchange.clientAddress} ${exchange.request.headers.get('x-multi')}`);
+  });
+  await new Promise<void>((resolve) => server?.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return `http://127.0.0.1:${port}`;
+}
+
+describe('node helpers', () => {
+  it('exposes the socket peer and headers, applies headers and reports the finish', async () => {
+    const finished: FinishInfo[] = [];
+    const base = await serve([
+      () => ({
+        headers: { vary: 'Accept-Encoding', 'x-frame-options': 'DENY' },
+        onFinish: (i) => finished.push(i),
+      }),
+    ]);
+    const response = await fetch(`${base}/x`, {
+      headers: { 'x-forwarded-for': '6.6.6.6', 'x-multi': 'a' },
+    });
+    expect(await response.text()).toBe('127.0.0.1 a');
+    expect(response.headers.get('vary')).toBe('Cookie, Accept-Encoding');
+    expect(response.headers.get('x-frame-options')).toBe('DENY');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(finished).toHaveLength(1);
+    expect(finished[0]).toMatchObject({ status: 200, aborted: false });
+  });
+
+  it('writes a short-circuit reply with an exact length', async () => {
+    const base = await serve([
+      () => ({ reply: jsonReply(429, { a: 'é' }, { 'retry-after': '2' }) }),
+    ]);
+    const response = await fetch(base);
+    expect(response.status).toBe(429);
+    expect(response.headers.get('retry-after')).toBe('2');
+    expect(response.headers.get('content-length')).toBe(String(Buffer.byteLength('{"a":"é"}')));
+    expect(await response.json()).toEqual({ a: 'é' });
+  });
+});
