@@ -1,0 +1,11 @@
+import { defineProject } from 'vitest/config';
+import { sharedAliases } from '../../vitest.shared.js';
+
+export default defineProject({
+  resolve: { alias: sharedAliases },
+  test: {
+    name: 'example-express',
+    include: ['test/**/*.test.ts'],
+    testTimeout: 30_000,
+  },
+});

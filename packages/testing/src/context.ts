@@ -1,0 +1,31 @@
+import { inject } from 'vitest';
+import { PROVIDED } from './provided.js';
+import { testingError } from './util.js';
+
+export interface ServiceUrls {
+  readonly databaseUrl: string;
+  readonly redisUrl: string;
+  readonly runId: string;
+}
+
+const MISSING_SETUP =
+  'no service URLs were provided to this test file. Add ' +
+  "globalSetup: ['@fairmind/testing/global-setup'] to the test options of this project's " +
+  'vitest.config.ts (outside vitest, pass adminUrl / URLs explicitly).';
+
+/** The PostgreSQL and Redis URLs and the run id that the global setup provided. */
+export function serviceUrls(): ServiceUrls {
+  let databaseUrl: string | undefined;
+  let redisUrl: string | undefined;
+  let runId: string | undefined;
+  try {
+    databaseUrl = inject(PROVIDED.databaseUrl);
+    redisUrl = inject(PROVIDED.redisUrl);
+    runId = inject(PROVIDED.runId);
+  } catch (error) {
+    // inject() throws when called outside a vitest worker; say what to do instead.
+    throw testingError(MISSING_SETUP, error);
+  }
+  if (!databaseUrl || !redisUrl || !runId) throw testingError(MISSING_SETUP);
+  return { databaseUrl, redisUrl, runId };
+}

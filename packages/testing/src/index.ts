@@ -1,0 +1,23 @@
+export { type ServiceUrls, serviceUrls } from './context.js';
+export {
+  type BackendFilter,
+  type CreateTestDatabaseOptions,
+  createTestDatabase,
+  databaseUrl,
+  dropTestDatabase,
+  type TestDatabase,
+  terminateBackends,
+} from './database.js';
+export {
+  type TestRedis,
+  type UseTestDatabaseOptions,
+  useTestDatabase,
+  useTestRedis,
+} from './hooks.js';
+export { deleteRedisPrefix } from './redis-keys.js';
+export {
+  freePort,
+  type RedisServer,
+  type StartRedisServerOptions,
+  startRedisServer,
+} from './redis-server.js';

@@ -1,0 +1,41 @@
+import { Redis } from 'ioredis';
+import { testingError } from './util.js';
+
+const SCAN_COUNT = 500;
+// A test prefix holds at most thousands of keys; past this the loop is broken, not busy.
+const MAX_SCAN_ROUNDS = 10_000;
+
+/** Escapes the Redis glob characters so a prefix matches only itself. */
+export function escapeGlob(text: string): string {
+  return text.replace(/[*?[\]\\]/g, '\\$&');
+}
+
+/**
+ * Deletes every key starting with `prefix` (SCAN + UNLINK, so a big prefix never blocks the
+ * server). Returns how many keys were removed.
+ */
+export async function deleteRedisPrefix(url: string, prefix: string): Promise<number> {
+  if (prefix.length === 0) {
+    throw testingError('deleteRedisPrefix() needs a non-empty prefix; "" would empty the server.');
+  }
+  const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  client.on('error', () => {});
+  await client.connect();
+  try {
+    const pattern = `${escapeGlob(prefix)}*`;
+    let cursor = '0';
+    let deleted = 0;
+    for (let round = 0; round < MAX_SCAN_ROUNDS; round++) {
+      const [next, keys] = await client.scan(cursor, 'MATCH', pattern, 'COUNT', SCAN_COUNT);
+      if (keys.length > 0) deleted += await client.unlink(...keys);
+      cursor = next;
+      if (cursor === '0') return deleted;
+    }
+    throw testingError(
+      `gave up deleting keys under ${prefix} after ${MAX_SCAN_ROUNDS} SCAN rounds; is ` +
+        'something writing under this prefix after the tests ended?',
+    );
+  } finally {
+    client.disconnect();
+  }
+}
