@@ -54,7 +54,7 @@ export function createApp(options: AppOptions): Express {
         new FairmindError(
           'NOT_FOUND',
           404,
-          `No route for ${req.method} ${req.path}: see docs/http-api.md.`,
+          `No route for ${req.method} ${req.path}: check the method and the path.`,
         ),
       ),
     );
