@@ -15,5 +15,7 @@ export function packageBuild(entry: Record<string, string>): Options {
     platform: 'node',
     splitting: true,
     treeshake: true,
+    // import.meta.url in the CJS build (createRequire) and __dirname in ESM, both correct.
+    shims: true,
   };
 }

@@ -14,6 +14,7 @@ export {
   useTestDatabase,
   useTestRedis,
 } from './hooks.js';
+export { type ProcessResult, type RunTypeScriptOptions, runTypeScript } from './process.js';
 export { deleteRedisPrefix } from './redis-keys.js';
 export {
   freePort,

@@ -1,0 +1,804 @@
+import { createHash } from 'node:crypto';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { FairmindError, type Logger, silentLogger } from '@fairmind/core';
+import type { Database, Driver, Queryable } from '../database/index.js';
+import { type SqlStatement, sql } from '../sql/index.js';
+
+/** Options of {@link migrate}, {@link planMigrations} and {@link migrationStatus}. */
+export interface MigrateOptions {
+  /** The database to migrate (PostgreSQL or SQLite). */
+  db: Database;
+  /** The directory holding the `NNN_name.sql` files. */
+  dir: string;
+  /**
+   * The table that records applied migrations, optionally schema-qualified (`app.migrations`).
+   * @default 'schema_migrations'
+   */
+  table?: string;
+  /**
+   * Receives one `info` line per applied file.
+   * @default silentLogger
+   */
+  logger?: Logger;
+}
+
+/** One migration file, as chosen for a driver. */
+export interface MigrationFile {
+  /** The number in front of the name; files apply in numeric order. */
+  readonly version: number;
+  /** The part between `NNN_` and `.sql` (or `.pg.sql` / `.sqlite.sql`). */
+  readonly name: string;
+  /** The file name inside the migrations directory, e.g. `001_initial_schema.pg.sql`. */
+  readonly file: string;
+  /** SHA-256 (hex) of the text with CRLF and CR turned into LF. */
+  readonly checksum: string;
+  /** `false` when the first line is `-- fairmind:no-transaction`. */
+  readonly transactional: boolean;
+}
+
+/** Where one migration stands, as {@link migrationStatus} reports it. */
+export interface MigrationStatusEntry {
+  readonly version: number;
+  readonly name: string;
+  /**
+   * `applied`: recorded with the file's checksum. `pending`: in the directory, not recorded.
+   * `changed`: recorded, but the file's text differs. `missing`: recorded, but no file.
+   */
+  readonly state: 'applied' | 'pending' | 'changed' | 'missing';
+  /** When it was recorded (ISO 8601), or `null` when pending. */
+  readonly appliedAt: string | null;
+  /** The file's checksum, or the recorded one when the file is missing. */
+  readonly checksum: string;
+}
+
+/** A migration file with its text, as read once (the checksum is of this very text). */
+interface LoadedMigration extends MigrationFile {
+  readonly text: string;
+}
+
+interface AppliedMigration {
+  readonly version: number;
+  readonly name: string;
+  readonly checksum: string;
+  readonly appliedAt: string;
+}
+
+type AppliedRow = { version: number | string; name: string; checksum: string; applied_at: unknown };
+
+/** The migrations table, its quoted forms and the advisory lock key derived from its name. */
+interface Target {
+  readonly display: string;
+  readonly parts: readonly string[];
+  readonly id: ReturnType<typeof sql.id>;
+  readonly lockKey: string;
+}
+
+const PREFIX = '[@fairmind/db-pool]';
+const DEFAULT_TABLE = 'schema_migrations';
+const FILE_PATTERN = /^(\d+)_([^.]+?)(?:\.(pg|sqlite))?\.sql$/;
+const NO_TRANSACTION = /^--\s*fairmind:no-transaction\s*$/;
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const DRIVERS: readonly Driver[] = ['postgres', 'sqlite'];
+const VARIANT: Readonly<Record<'pg' | 'sqlite', Driver>> = { pg: 'postgres', sqlite: 'sqlite' };
+
+function migrationError(code: string, message: string, cause?: unknown): FairmindError {
+  return new FairmindError(code, 500, `${PREFIX} ${message}`, cause === undefined ? {} : { cause });
+}
+
+/**
+ * The checksum of a migration's text: SHA-256 hex of the text with CRLF and CR normalised to
+ * LF, so a checkout with other line endings (git autocrlf on Windows) is not a change.
+ */
+function checksumOf(text: string): string {
+  return createHash('sha256').update(text.replace(/\r\n?/g, '\n'), 'utf8').digest('hex');
+}
+
+/**
+ * Reads the migrations of a directory that apply to one driver, in numeric order (`001` <
+ * `002` < `010`, never lexical). `NNN_name.pg.sql` / `NNN_name.sqlite.sql` replace
+ * `NNN_name.sql` on their driver and are ignored on the other. Two files with one version for
+ * the same driver, a `.sql` file not named `NNN_name.sql`, or a missing directory are errors.
+ *
+ * @example
+ * ```ts
+ * const files = await loadMigrations('./migrations', db.driver);
+ * for (const file of files) console.log(file.version, file.file, file.checksum);
+ * ```
+ */
+export async function loadMigrations(dir: string, driver: Driver): Promise<MigrationFile[]> {
+  const loaded = await loadMigrationTexts(dir, driver);
+  return loaded.map(({ text: _text, ...file }) => file);
+}
+
+async function loadMigrationTexts(dir: string, driver: Driver): Promise<LoadedMigration[]> {
+  if (!DRIVERS.includes(driver)) {
+    throw new FairmindError(
+      'INVALID_OPTIONS',
+      500,
+      `${PREFIX} unknown driver ${JSON.stringify(driver)}: pass 'postgres' or 'sqlite' (db.driver)`,
+    );
+  }
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (error) {
+    throw migrationError(
+      'MIGRATION_DIR_NOT_FOUND',
+      `cannot read the migrations directory ${dir} (${describe(error)}): create it or pass ` +
+        'the right dir (--dir for fairmind-migrate)',
+      error,
+    );
+  }
+
+  interface Candidate {
+    version: number;
+    name: string;
+    file: string;
+    variant: Driver | undefined;
+  }
+  const candidates: Candidate[] = [];
+  for (const file of names.sort()) {
+    if (!file.toLowerCase().endsWith('.sql')) continue;
+    const match = FILE_PATTERN.exec(file);
+    const digits = match?.[1];
+    const name = match?.[2];
+    if (!match || digits === undefined || name === undefined) {
+      throw migrationError(
+        'MIGRATION_INVALID',
+        `${join(dir, file)} is not named NNN_name.sql (or NNN_name.pg.sql / NNN_name.sqlite.sql): ` +
+          'rename it, or move it out of the migrations directory',
+      );
+    }
+    const version = Number(digits);
+    if (!Number.isSafeInteger(version)) {
+      throw migrationError(
+        'MIGRATION_INVALID',
+        `${join(dir, file)} has a version above ${Number.MAX_SAFE_INTEGER}: use a shorter number`,
+      );
+    }
+    const variant = match[3] === 'pg' || match[3] === 'sqlite' ? VARIANT[match[3]] : undefined;
+    candidates.push({ version, name, file, variant });
+  }
+
+  // Conflicts are checked for both drivers, so a clash that only SQLite would see still
+  // fails on PostgreSQL, and the other way round: the same directory must serve both.
+  const chosen = new Map<number, Candidate>();
+  for (const forDriver of DRIVERS) {
+    const byVersion = new Map<number, Candidate>();
+    for (const candidate of candidates) {
+      if (candidate.variant !== undefined && candidate.variant !== forDriver) continue;
+      const other = byVersion.get(candidate.version);
+      if (other === undefined) {
+        byVersion.set(candidate.version, candidate);
+        continue;
+      }
+      // A variant replaces the plain file of the same name; anything else is a clash.
+      const [plain, variant] =
+        other.variant === undefined ? [other, candidate] : [candidate, other];
+      if (
+        plain.variant === undefined &&
+        variant.variant !== undefined &&
+        plain.name === variant.name
+      ) {
+        byVersion.set(candidate.version, variant);
+        continue;
+      }
+      throw migrationError(
+        'MIGRATION_CONFLICT',
+        `${join(dir, other.file)} and ${join(dir, candidate.file)} both have version ` +
+          `${candidate.version} for ${forDriver}: give one of them a new number (a dialect ` +
+          'variant must keep the name of the plain file, as in 001_init.sql and 001_init.pg.sql)',
+      );
+    }
+    if (forDriver === driver) {
+      for (const [version, candidate] of byVersion) chosen.set(version, candidate);
+    }
+  }
+
+  const files = [...chosen.values()].sort((a, b) => a.version - b.version);
+  return Promise.all(
+    files.map(async ({ version, name, file }): Promise<LoadedMigration> => {
+      let text = await readFile(join(dir, file), 'utf8');
+      // An editor's byte-order mark would hide the directive and is not SQL.
+      if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+      const firstLine = text.split(/\r\n|\r|\n/, 1)[0] ?? '';
+      return {
+        version,
+        name,
+        file,
+        checksum: checksumOf(text),
+        transactional: !NO_TRANSACTION.test(firstLine.trim()),
+        text,
+      };
+    }),
+  );
+}
+
+/**
+ * Applies the pending migrations of `dir` in numeric order, each file in its own transaction
+ * together with its row in the migrations table. A file whose first line is
+ * `-- fairmind:no-transaction` runs outside a transaction (for `CREATE INDEX CONCURRENTLY`)
+ * and is recorded after it succeeds. Before anything runs, an applied file that changed
+ * (`MIGRATION_CHANGED`) or went missing (`MIGRATION_MISSING`) is an error naming it. A
+ * failing file is rolled back, not recorded, and reported as `MIGRATION_FAILED` naming it;
+ * the files before it stay applied.
+ *
+ * Several processes may migrate at once: each file is applied exactly once (a
+ * transaction-level advisory lock on PostgreSQL, `BEGIN IMMEDIATE` on SQLite, then a re-check
+ * that the file is still pending). Resolves with the files this call applied. Call it outside
+ * any transaction. No-transaction files hold a session-level advisory lock on PostgreSQL, so
+ * they need a direct connection or PgBouncer in session mode; the rest work in transaction mode.
+ *
+ * @example
+ * ```ts
+ * const db = createDatabase({ url: process.env.DATABASE_URL });
+ * const { applied } = await migrate({ db, dir: './migrations' });
+ * console.log(`applied ${applied.length} migration(s)`);
+ * ```
+ */
+export async function migrate(options: MigrateOptions): Promise<{ applied: MigrationFile[] }> {
+  const { db, dir } = options;
+  const logger = options.logger ?? silentLogger;
+  const target = resolveTarget(options.table);
+  const files = await loadMigrationTexts(dir, db.driver);
+  await ensureTable(db, target, logger);
+  const recorded = await readApplied(db, target);
+  const pending = pendingMigrations(files, recorded, dir, target);
+  const lastApplied = Math.max(-1, ...recorded.keys());
+
+  const applied: MigrationFile[] = [];
+  for (const migration of pending) {
+    if (migration.version < lastApplied) {
+      logger.warn(
+        { version: migration.version, file: migration.file, lastApplied },
+        `${PREFIX} applying ${migration.file} after a higher version was already applied`,
+      );
+    }
+    const started = performance.now();
+    const ran = migration.transactional
+      ? await applyInTransaction(db, target, logger, migration, dir)
+      : await applyWithoutTransaction(db, target, logger, migration, dir);
+    const { text: _text, ...file } = migration;
+    if (!ran) {
+      logger.debug(
+        { version: migration.version, file: migration.file },
+        `${PREFIX} ${migration.file} was applied by another process meanwhile`,
+      );
+      continue;
+    }
+    applied.push(file);
+    logger.info(
+      {
+        version: migration.version,
+        name: migration.name,
+        file: migration.file,
+        transactional: migration.transactional,
+        durationMs: Math.round(performance.now() - started),
+      },
+      `${PREFIX} applied migration ${migration.file}`,
+    );
+  }
+  return { applied };
+}
+
+/** The files on disk and the rows recorded, read without creating the table (dry runs). */
+async function readState(options: MigrateOptions) {
+  const target = resolveTarget(options.table);
+  const files = await loadMigrationTexts(options.dir, options.db.driver);
+  const recorded = (await tableExists(options.db, target))
+    ? await readApplied(options.db, target)
+    : new Map<number, AppliedMigration>();
+  return { target, files, recorded };
+}
+
+/**
+ * The dry run of {@link migrate}: the files it would apply now, in order, without changing
+ * anything (the migrations table is not even created). Fails the same way on a changed or
+ * missing applied file.
+ *
+ * @example
+ * ```ts
+ * const plan = await planMigrations({ db, dir: './migrations' });
+ * for (const file of plan) console.log(`would apply ${file.file}`);
+ * ```
+ */
+export async function planMigrations(options: MigrateOptions): Promise<MigrationFile[]> {
+  const { files, recorded, target } = await readState(options);
+  return pendingMigrations(files, recorded, options.dir, target).map(
+    ({ text: _text, ...file }) => file,
+  );
+}
+
+/**
+ * Every migration in the directory or the migrations table, by version, with its state:
+ * `applied`, `pending`, `changed` or `missing`. It reports changed and missing files instead
+ * of failing, and changes nothing.
+ *
+ * @example
+ * ```ts
+ * for (const entry of await migrationStatus({ db, dir: './migrations' })) {
+ *   console.log(entry.version, entry.name, entry.state, entry.appliedAt ?? '-');
+ * }
+ * ```
+ */
+export async function migrationStatus(options: MigrateOptions): Promise<MigrationStatusEntry[]> {
+  const { files, recorded } = await readState(options);
+  const entries: MigrationStatusEntry[] = [];
+  const seen = new Set<number>();
+  for (const file of files) {
+    seen.add(file.version);
+    const row = recorded.get(file.version);
+    entries.push({
+      version: file.version,
+      name: file.name,
+      state: row === undefined ? 'pending' : row.checksum === file.checksum ? 'applied' : 'changed',
+      appliedAt: row?.appliedAt ?? null,
+      checksum: file.checksum,
+    });
+  }
+  for (const row of recorded.values()) {
+    if (seen.has(row.version)) continue;
+    entries.push({
+      version: row.version,
+      name: row.name,
+      state: 'missing',
+      appliedAt: row.appliedAt,
+      checksum: row.checksum,
+    });
+  }
+  return entries.sort((a, b) => a.version - b.version);
+}
+
+function resolveTarget(table: string | undefined): Target {
+  const display = table ?? DEFAULT_TABLE;
+  const parts = display.split('.');
+  if (parts.length > 2 || !parts.every((part) => IDENTIFIER.test(part))) {
+    throw new FairmindError(
+      'INVALID_OPTIONS',
+      500,
+      `${PREFIX} migrations table ${JSON.stringify(display)} is not a plain name: use letters, ` +
+        "digits and _ (optionally schema-qualified, as in 'app.schema_migrations')",
+    );
+  }
+  // One fixed 64-bit key per table name, so migrators of one table exclude each other and
+  // never collide with an application's small advisory lock numbers by accident.
+  const digest = createHash('sha256').update(`fairmind:migrate:${display}`).digest();
+  const lockKey = digest.readBigInt64BE(0).toString();
+  return { display, parts, id: sql.id(...parts), lockKey };
+}
+
+function pendingMigrations(
+  files: readonly LoadedMigration[],
+  recorded: ReadonlyMap<number, AppliedMigration>,
+  dir: string,
+  target: Target,
+): LoadedMigration[] {
+  const byVersion = new Map(files.map((file) => [file.version, file]));
+  for (const row of [...recorded.values()].sort((a, b) => a.version - b.version)) {
+    const file = byVersion.get(row.version);
+    if (file === undefined) throw missingError(row, dir, target);
+    if (file.checksum !== row.checksum) throw changedError(file, row.checksum, dir, target);
+  }
+  return files.filter((file) => !recorded.has(file.version));
+}
+
+function missingError(row: AppliedMigration, dir: string, target: Target): FairmindError {
+  return migrationError(
+    'MIGRATION_MISSING',
+    `migration version ${row.version} (${row.name}, applied ${row.appliedAt}) is recorded in ` +
+      `${target.display} but its file is not in ${dir}: restore it as NNN_${row.name}.sql; never ` +
+      'delete an applied migration, undo it with a new one',
+  );
+}
+
+function changedError(
+  file: MigrationFile,
+  recordedChecksum: string,
+  dir: string,
+  target: Target,
+): FairmindError {
+  return migrationError(
+    'MIGRATION_CHANGED',
+    `migration ${join(dir, file.file)} was changed after it was applied (checksum in ` +
+      `${target.display} ${recordedChecksum.slice(0, 12)}, on disk ${file.checksum.slice(0, 12)}): ` +
+      'restore the applied text and put the change in a new migration file',
+  );
+}
+
+function failedError(migration: MigrationFile, dir: string, cause: unknown): FairmindError {
+  // The driver's own words (`relation "x" does not exist`) are what a migration author needs;
+  // DatabaseError keeps them on its cause so that HTTP responses and logs never carry them.
+  let reason = describe(cause);
+  const root = rootCause(cause);
+  if (root !== cause && root instanceof Error && !reason.includes(root.message)) {
+    reason += `: ${root.message}`;
+  }
+  const inTransactionBlock =
+    sqlStateOf(cause) === '25001' || /cannot run inside a transaction block/i.test(reason);
+  const hint = inTransactionBlock
+    ? ' (make -- fairmind:no-transaction its first line to run it outside a transaction)'
+    : '';
+  const outcome = migration.transactional
+    ? 'was rolled back and not recorded'
+    : 'ran outside a transaction and was not recorded; statements before the failing one may ' +
+      'have taken effect, so check them';
+  return migrationError(
+    'MIGRATION_FAILED',
+    `migration ${join(dir, migration.file)} failed and ${outcome}: ${reason}${hint}. Fix the file ` +
+      'and migrate again',
+    cause,
+  );
+}
+
+function rootCause(error: unknown): unknown {
+  let current = error;
+  for (let depth = 0; depth < 10; depth++) {
+    const next = current instanceof Error ? current.cause : undefined;
+    if (next === undefined) return current;
+    current = next;
+  }
+  return current;
+}
+
+function sqlStateOf(error: unknown): string | undefined {
+  for (let current = error, depth = 0; current instanceof Error && depth < 10; depth++) {
+    const state =
+      (current as { sqlState?: unknown }).sqlState ?? (current as { code?: unknown }).code;
+    if (typeof state === 'string' && /^[0-9A-Z]{5}$/.test(state)) return state;
+    current = current.cause;
+  }
+  return undefined;
+}
+
+function describe(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return message.startsWith(`${PREFIX} `) ? message.slice(PREFIX.length + 1) : message;
+}
+
+function nowSql(driver: Driver): SqlStatement {
+  return driver === 'postgres' ? sql`now()` : sql`strftime('%Y-%m-%dT%H:%M:%fZ', 'now')`;
+}
+
+/** Thrown inside a transaction to roll it back when another migrator holds the lock. */
+const LOCK_BUSY = Symbol('fairmind.migrate.lockBusy');
+
+/** How long to wait before asking for the lock again: 10 ms doubling to 320 ms, jittered. */
+function lockBackoff(attempt: number): number {
+  const base = 10 * 2 ** Math.min(attempt, 5);
+  return base / 2 + Math.random() * base;
+}
+
+function waitingForLock(logger: Logger, target: Target, attempt: number, what: string): void {
+  if (attempt !== 0) return;
+  logger.info(
+    { table: target.display },
+    `${PREFIX} another process is migrating ${target.display}; waiting for it before ${what}`,
+  );
+}
+
+/**
+ * Runs `fn` in a transaction that holds the migrations lock: on PostgreSQL a
+ * transaction-level advisory lock (released by COMMIT or ROLLBACK, so it can never be left
+ * held), on SQLite the write lock of BEGIN IMMEDIATE. Read committed, so each statement sees
+ * what other migrators committed before the lock was granted.
+ *
+ * On PostgreSQL the lock is tried, never waited for inside the transaction: another
+ * migrator may be running CREATE INDEX CONCURRENTLY, which waits for every transaction
+ * holding a snapshot to end, including one blocked on this lock (a deadlock). So a busy lock
+ * rolls the transaction back, and it is tried again in a new one after a short back-off.
+ */
+async function lockedTransaction<T>(
+  db: Database,
+  target: Target,
+  logger: Logger,
+  what: string,
+  fn: (tx: Queryable) => Promise<T>,
+): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await db.transaction(
+        async (tx) => {
+          if (db.driver === 'postgres') {
+            const { locked } = await tx.one<{ locked: boolean }>(
+              sql`select pg_try_advisory_xact_lock(${target.lockKey}::bigint) as locked`,
+            );
+            if (!locked) throw LOCK_BUSY;
+          }
+          return fn(tx);
+        },
+        { sqliteMode: 'immediate', isolation: 'read committed' },
+      );
+    } catch (error) {
+      if (error !== LOCK_BUSY) throw error;
+    }
+    waitingForLock(logger, target, attempt, what);
+    await sleep(lockBackoff(attempt));
+  }
+}
+
+/**
+ * Takes the session-level advisory lock on a held PostgreSQL connection, trying outside any
+ * transaction for the same reason as {@link lockedTransaction}.
+ */
+async function lockSession(
+  connection: Queryable,
+  target: Target,
+  logger: Logger,
+  what: string,
+): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    const { locked } = await connection.one<{ locked: boolean }>(
+      sql`select pg_try_advisory_lock(${target.lockKey}::bigint) as locked`,
+    );
+    if (locked) return;
+    waitingForLock(logger, target, attempt, what);
+    await sleep(lockBackoff(attempt));
+  }
+}
+
+async function ensureTable(db: Database, target: Target, logger: Logger): Promise<void> {
+  const { id } = target;
+  const create =
+    db.driver === 'postgres'
+      ? sql`create table if not exists ${id} (
+          version bigint primary key,
+          name text not null,
+          checksum text not null,
+          applied_at timestamptz not null default now()
+        )`
+      : sql`create table if not exists ${id} (
+          version integer primary key,
+          name text not null,
+          checksum text not null,
+          applied_at text not null
+        )`;
+  // CREATE TABLE IF NOT EXISTS is not atomic on PostgreSQL: two sessions can both pass the
+  // check and one then fails on the catalog's unique index. The lock serialises them.
+  await lockedTransaction(db, target, logger, `creating ${target.display}`, async (tx) => {
+    await tx.query(create);
+  });
+}
+
+async function tableExists(db: Database, target: Target): Promise<boolean> {
+  if (db.driver === 'postgres') {
+    const quoted = target.parts.map((part) => `"${part}"`).join('.');
+    const row = await db.one<{ found: boolean }>(
+      sql`select to_regclass(${quoted}) is not null as found`,
+    );
+    return row.found;
+  }
+  const [schema, table] = target.parts.length === 2 ? target.parts : ['main', ...target.parts];
+  const row = await db.maybeOne(
+    sql`select 1 as found from ${sql.id(schema ?? 'main')}.sqlite_master
+        where type = 'table' and name = ${table ?? DEFAULT_TABLE}`,
+  );
+  return row !== null;
+}
+
+async function readApplied(db: Queryable, target: Target): Promise<Map<number, AppliedMigration>> {
+  const rows = await db.many<AppliedRow>(
+    sql`select version, name, checksum, applied_at from ${target.id} order by version`,
+  );
+  return new Map(
+    rows.map((row) => {
+      const applied: AppliedMigration = {
+        version: Number(row.version),
+        name: row.name,
+        checksum: row.checksum,
+        appliedAt: isoString(row.applied_at),
+      };
+      return [applied.version, applied];
+    }),
+  );
+}
+
+function isoString(value: unknown): string {
+  if (value instanceof Date) return value.toISOString();
+  return String(value);
+}
+
+/**
+ * Under the lock: is the file still pending? A row with another checksum means a concurrent
+ * migrator applied a different text of the same version, which is as wrong as an edit.
+ */
+async function stillPending(
+  q: Queryable,
+  target: Target,
+  migration: LoadedMigration,
+  dir: string,
+): Promise<boolean> {
+  const row = await q.maybeOne<{ checksum: string }>(
+    sql`select checksum from ${target.id} where version = ${migration.version}`,
+  );
+  if (row === null) return true;
+  if (row.checksum !== migration.checksum) {
+    throw changedError(migration, row.checksum, dir, target);
+  }
+  return false;
+}
+
+function recordStatement(driver: Driver, target: Target, migration: MigrationFile): SqlStatement {
+  return sql`insert into ${target.id} (version, name, checksum, applied_at)
+    values (${migration.version}, ${migration.name}, ${migration.checksum}, ${nowSql(driver)})`;
+}
+
+async function applyInTransaction(
+  db: Database,
+  target: Target,
+  logger: Logger,
+  migration: LoadedMigration,
+  dir: string,
+): Promise<boolean> {
+  try {
+    return await lockedTransaction(db, target, logger, `applying ${migration.file}`, async (tx) => {
+      if (!(await stillPending(tx, target, migration, dir))) return false;
+      await tx.exec(migration.text);
+      await tx.query(recordStatement(db.driver, target, migration));
+      return true;
+    });
+  } catch (error) {
+    // COMMIT can fail too (a deferred constraint the file broke): that is the file failing.
+    throw isMigrationError(error) ? error : failedError(migration, dir, error);
+  }
+}
+
+async function applyWithoutTransaction(
+  db: Database,
+  target: Target,
+  logger: Logger,
+  migration: LoadedMigration,
+  dir: string,
+): Promise<boolean> {
+  return db.withConnection(async (connection) => {
+    const postgres = db.driver === 'postgres';
+    if (postgres) {
+      // A session-level lock on the held connection: the file must run outside a transaction,
+      // so the transaction-level lock cannot cover it. Released in the finally below; if the
+      // connection itself died, the server dropped the lock with the session.
+      await lockSession(connection, target, logger, `applying ${migration.file}`);
+    }
+    // SQLite has no lock to take outside a transaction: the re-check narrows the window and
+    // the primary key on version refuses a second record. Such files are rare on SQLite
+    // (VACUUM, PRAGMA foreign_keys around a table rebuild).
+    let outcome: { ran: boolean } | { error: unknown };
+    try {
+      outcome = { ran: await runOutsideTransaction(connection, db.driver, target, migration, dir) };
+    } catch (error) {
+      outcome = { error };
+      // A file that opened its own transaction and failed inside it leaves the session
+      // aborted, where even the unlock would fail: end that transaction first. Outside a
+      // transaction ROLLBACK is a warning on PostgreSQL and an ignored error on SQLite.
+      await connection.exec('rollback').catch(() => {});
+    }
+    if (postgres) {
+      try {
+        await connection.query(sql`select pg_advisory_unlock(${target.lockKey}::bigint)`);
+      } catch (unlockError) {
+        // Never hide the migration's own error behind the unlock's.
+        if ('ran' in outcome) throw unlockError;
+      }
+    }
+    if ('error' in outcome) throw outcome.error;
+    return outcome.ran;
+  });
+}
+
+/** The body of {@link applyWithoutTransaction}, run with its lock held (on PostgreSQL). */
+async function runOutsideTransaction(
+  connection: Queryable,
+  driver: Driver,
+  target: Target,
+  migration: LoadedMigration,
+  dir: string,
+): Promise<boolean> {
+  if (!(await stillPending(connection, target, migration, dir))) return false;
+  try {
+    if (driver === 'postgres') {
+      // A multi-statement query string is one implicit transaction on PostgreSQL, which
+      // CREATE INDEX CONCURRENTLY refuses: send the statements one by one.
+      for (const statement of splitPostgresStatements(migration.text)) {
+        await connection.exec(statement);
+      }
+    } else {
+      await connection.exec(migration.text);
+    }
+    await connection.query(recordStatement(driver, target, migration));
+  } catch (error) {
+    throw isMigrationError(error) ? error : failedError(migration, dir, error);
+  }
+  return true;
+}
+
+function isMigrationError(error: unknown): boolean {
+  return error instanceof FairmindError && error.code.startsWith('MIGRATION_');
+}
+
+/**
+ * Splits a PostgreSQL script on top-level semicolons, skipping those inside quotes
+ * (`'...'`, `E'...'`, `"..."`), dollar quotes (`$body$...$body$`) and comments. Pieces with
+ * nothing but blanks and comments are dropped. `BEGIN ATOMIC ... END` function bodies are
+ * not understood; keep them in transactional files.
+ */
+function splitPostgresStatements(script: string): string[] {
+  const statements: string[] = [];
+  let start = 0;
+  let hasCode = false;
+  let index = 0;
+  const length = script.length;
+  const push = (end: number) => {
+    if (hasCode) statements.push(script.slice(start, end).trim());
+    start = end + 1;
+    hasCode = false;
+  };
+  while (index < length) {
+    const char = script[index];
+    const next = script[index + 1];
+    if (char === '-' && next === '-') {
+      const end = script.indexOf('\n', index);
+      index = end === -1 ? length : end + 1;
+      continue;
+    }
+    if (char === '/' && next === '*') {
+      let depth = 1;
+      index += 2;
+      while (index < length && depth > 0) {
+        if (script[index] === '/' && script[index + 1] === '*') {
+          depth++;
+          index += 2;
+        } else if (script[index] === '*' && script[index + 1] === '/') {
+          depth--;
+          index += 2;
+        } else {
+          index++;
+        }
+      }
+      continue;
+    }
+    if (char === ';') {
+      push(index);
+      index++;
+      continue;
+    }
+    if (char !== undefined && !/\s/.test(char)) hasCode = true;
+    if (char === "'" || char === '"') {
+      const previous = script[index - 1];
+      const escapes =
+        char === "'" && (previous === 'E' || previous === 'e') && !isWordChar(script[index - 2]);
+      index++;
+      while (index < length) {
+        const current = script[index];
+        if (escapes && current === '\\') {
+          index += 2;
+          continue;
+        }
+        if (current === char) {
+          if (script[index + 1] === char) {
+            index += 2;
+            continue;
+          }
+          break;
+        }
+        index++;
+      }
+      index++;
+      continue;
+    }
+    if (char === '$' && !isWordChar(script[index - 1])) {
+      const tag = /^\$(?:[A-Za-z_][A-Za-z0-9_]*)?\$/.exec(script.slice(index, index + 64));
+      if (tag) {
+        const end = script.indexOf(tag[0], index + tag[0].length);
+        index = end === -1 ? length : end + tag[0].length;
+        continue;
+      }
+    }
+    index++;
+  }
+  push(length);
+  return statements;
+}
+
+function isWordChar(char: string | undefined): boolean {
+  return char !== undefined && /[A-Za-z0-9_$]/.test(char);
+}
