@@ -1,5 +1,5 @@
-import pg from 'pg';
 import type { TestProject } from 'vitest/node';
+import { pg } from './deps.js';
 import { PROVIDED } from './provided.js';
 import { deleteRedisPrefix } from './redis-keys.js';
 import {

@@ -1,5 +1,4 @@
-import { Redis } from 'ioredis';
-import pg from 'pg';
+import { pg, Redis } from './deps.js';
 import { describeError, redactUrl, testingError, withTimeout } from './util.js';
 
 export const DATABASE_ENV = 'FAIRMIND_TEST_DATABASE_URL';
