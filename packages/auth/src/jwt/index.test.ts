@@ -1,0 +1,274 @@
+import { createHmac, generateKeyPairSync } from 'node:crypto';
+import { compactVerify, SignJWT } from 'jose';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { createKeyRing } from '../keys/index.js';
+import { rejection, TEST_SECRET } from '../testing/index.js';
+import { createJwtVerifier, precheckToken, signJwt } from './index.js';
+
+// RFC 7515 appendix A.1: an HS256 JWS with the key of A.1.1, issued by "joe", exp 1300819380.
+const RFC7515_A1_KEY = {
+  kty: 'oct',
+  k: 'AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ-EstJQLr_T-1qS0gZH75aKtMN3Yj0iPS4hcgUuTwjAzZr1Z9CAow',
+};
+const RFC7515_A1_TOKEN =
+  'eyJ0eXAiOiJKV1QiLA0KICJhbGciOiJIUzI1NiJ9' +
+  '.eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ' +
+  '.dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk';
+
+// RFC 7520 section 4.4: HMAC-SHA2 integrity protection (figures 32-34). The payload is the
+// Frodo quotation, which is not JSON.
+const RFC7520_KEY = {
+  kty: 'oct',
+  kid: '018c0ae5-4d9b-471b-bfd6-eef314bc7037',
+  k: 'hJtXIZ2uSN5kbQfbtTNWbpdmhkV8FJG-Onbc6mxCcYg',
+};
+const RFC7520_TOKEN =
+  'eyJhbGciOiJIUzI1NiIsImtpZCI6IjAxOGMwYWU1LTRkOWItNDcxYi1iZmQ2LWVlZjMxNGJjNzAzNyJ9' +
+  '.SXTigJlzIGEgZGFuZ2Vyb3VzIGJ1c2luZXNzLCBGcm9kbywgZ29pbmcgb3V0IHlvdXIgZG9vci4gWW91IHN0ZXAgb250byB0aGUgcm9hZCwgYW5kIGlmIHlvdSBkb24ndCBrZWVwIHlvdXIgZmVldCwgdGhlcmXigJlzIG5vIGtub3dpbmcgd2hlcmUgeW91IG1pZ2h0IGJlIHN3ZXB0IG9mZiB0by4' +
+  '.s0h6KThzkfBBBkLspW1h84VsJZFTsPPqMDA7g1Md7p0';
+
+const SECRET = TEST_SECRET;
+const NOW = 1_800_000_000;
+const ring = createKeyRing({ keys: [{ algorithm: 'HS256', secret: SECRET }] });
+
+function b64(value: unknown): string {
+  return Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString(
+    'base64url',
+  );
+}
+
+/** A token signed by hand, for headers jose refuses to write. */
+function handSigned(header: object, payload: object, key: string | Buffer = SECRET): string {
+  const input = `${b64(header)}.${b64(payload)}`;
+  return `${input}.${createHmac('sha256', key).update(input).digest('base64url')}`;
+}
+
+function verifier(overrides: Partial<Parameters<typeof createJwtVerifier>[0]> = {}) {
+  return createJwtVerifier({
+    keys: ring,
+    issuer: 'fairmind',
+    audience: 'api',
+    now: () => NOW * 1000,
+    ...overrides,
+  });
+}
+
+const claims = { iss: 'fairmind', aud: 'api', sub: 'u1', iat: NOW - 10, exp: NOW + 600 };
+
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+
+describe('RFC vectors', () => {
+  it('verifies the RFC 7515 A.1 token at its own time and finds it expired now', async () => {
+    const keys = createKeyRing({ keys: [{ algorithm: 'HS256', secret: RFC7515_A1_KEY }] });
+    const then = createJwtVerifier({
+      keys,
+      issuer: 'joe',
+      typ: 'JWT',
+      now: () => 1_300_819_370_000,
+    });
+    const { payload } = await then(RFC7515_A1_TOKEN);
+    expect(payload).toEqual({ iss: 'joe', exp: 1300819380, 'http://example.com/is_root': true });
+
+    const today = createJwtVerifier({ keys, issuer: 'joe', typ: 'JWT' });
+    const error = await rejection(today(RFC7515_A1_TOKEN));
+    expect(error.code).toBe('TOKEN_EXPIRED');
+    expect(error.status).toBe(401);
+    expect(error.headers?.['WWW-Authenticate']).toBe('Bearer');
+  });
+
+  it('refuses the RFC 7520 4.4 token, whose signature is valid but whose payload is not JSON', async () => {
+    const keys = createKeyRing({
+      keys: [{ kid: RFC7520_KEY.kid, algorithm: 'HS256', secret: RFC7520_KEY }],
+    });
+    // The signature really is valid: jose's plain JWS check accepts it.
+    const key = new Uint8Array(Buffer.from(RFC7520_KEY.k, 'base64url'));
+    const jws = await compactVerify(RFC7520_TOKEN, key);
+    expect(new TextDecoder().decode(jws.payload)).toMatch(/^It’s a dangerous business, Frodo/);
+
+    const error = await rejection(createJwtVerifier({ keys })(RFC7520_TOKEN));
+    expect(error.code).toBe('TOKEN_INVALID');
+    expect(error.message).toMatch(/JSON object/);
+  });
+});
+
+describe('algorithm allowlist', () => {
+  it.each(['none', 'None', 'NONE', 'nOnE'])(
+    'refuses alg %s, with or without a signature',
+    async (alg) => {
+      const unsigned = `${b64({ alg, typ: 'JWT' })}.${b64(claims)}.`;
+      const withSignature = `${b64({ alg, typ: 'JWT' })}.${b64(claims)}.${b64('sig')}`;
+      // Even an allowlist that (wrongly) named it would not let it through.
+      const lenient = verifier({ algorithms: ['HS256'] });
+      expect((await rejection(lenient(unsigned))).code).toBe('TOKEN_INVALID');
+      const error = await rejection(lenient(withSignature));
+      expect(error.code).toBe('TOKEN_INVALID');
+      expect(error.message).toMatch(/alg "none"/);
+      expect(() => precheckToken(withSignature, { algorithms: [alg] })).toThrow(/alg "none"/);
+    },
+  );
+
+  it('refuses an HS256 token signed with the RSA public key PEM as the secret', async () => {
+    const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const publicPem = publicKey.export({ type: 'spki', format: 'pem' }) as string;
+    const forged = handSigned({ alg: 'HS256', typ: 'JWT' }, claims, publicPem);
+
+    const rsaOnly = createKeyRing({ keys: [{ algorithm: 'RS256', publicKey: publicPem }] });
+    const error = await rejection(verifier({ keys: rsaOnly })(forged));
+    expect(error.code).toBe('TOKEN_INVALID');
+    expect(error.message).toMatch(/algorithm "HS256" is not allowed/);
+
+    // A ring with both kinds never lets an HS256 header reach the RSA key, even naming its kid.
+    const mixed = createKeyRing({
+      keys: [
+        {
+          kid: 'rsa',
+          algorithm: 'RS256',
+          privateKey: privateKey.export({ type: 'pkcs8', format: 'pem' }) as string,
+        },
+        { kid: 'hmac', algorithm: 'HS256', secret: SECRET },
+      ],
+    });
+    const forgedWithKid = handSigned({ alg: 'HS256', typ: 'JWT', kid: 'rsa' }, claims, publicPem);
+    const mixedError = await rejection(verifier({ keys: mixed })(forgedWithKid));
+    expect(mixedError.code).toBe('TOKEN_INVALID');
+    expect(mixedError.message).toMatch(/unknown key/);
+    // And the genuine RS256 token of that ring does verify.
+    const genuine = await signJwt({ keys: mixed, typ: 'JWT' }, claims);
+    const { header } = await verifier({ keys: mixed })(genuine);
+    expect(header).toMatchObject({ alg: 'RS256', kid: 'rsa' });
+  });
+
+  it('compares alg case-sensitively', async () => {
+    const token = handSigned({ alg: 'hs256', typ: 'JWT' }, claims);
+    expect((await rejection(verifier()(token))).message).toMatch(/"hs256" is not allowed/);
+  });
+});
+
+describe('claims', () => {
+  async function signed(payload: object, header: object = { alg: 'HS256', typ: 'JWT' }) {
+    return handSigned(header, payload);
+  }
+
+  it('accepts a good token', async () => {
+    const { payload, header } = await verifier()(await signed(claims));
+    expect(payload.sub).toBe('u1');
+    expect(header.alg).toBe('HS256');
+  });
+
+  it('treats exp == now as expired (no tolerance), and exp == now - tolerance with the default 5 s', async () => {
+    const strict = verifier({ clockToleranceSeconds: 0 });
+    expect((await rejection(strict(await signed({ ...claims, exp: NOW })))).code).toBe(
+      'TOKEN_EXPIRED',
+    );
+    await expect(strict(await signed({ ...claims, exp: NOW + 1 }))).resolves.toBeDefined();
+    expect((await rejection(verifier()(await signed({ ...claims, exp: NOW - 5 })))).code).toBe(
+      'TOKEN_EXPIRED',
+    );
+    await expect(verifier()(await signed({ ...claims, exp: NOW - 4 }))).resolves.toBeDefined();
+  });
+
+  it('refuses nbf in the future, a missing exp, iat in the future, wrong iss and wrong aud', async () => {
+    const cases: Array<[string, object, RegExp]> = [
+      ['nbf', { ...claims, nbf: NOW + 60 }, /"nbf"/],
+      ['exp missing', { iss: 'fairmind', aud: 'api', sub: 'u1', iat: NOW }, /"exp"/],
+      ['iat future', { ...claims, iat: NOW + 60 }, /future/],
+      ['iss', { ...claims, iss: 'someone-else' }, /"iss"/],
+      ['aud', { ...claims, aud: 'other-api' }, /"aud"/],
+    ];
+    for (const [name, payload, message] of cases) {
+      const error = await rejection(verifier()(await signed(payload)));
+      expect(error.code, name).toBe('TOKEN_INVALID');
+      expect(error.message, name).toMatch(message);
+    }
+  });
+
+  it('refuses a crit header, a wrong typ and a non-object header', async () => {
+    const crit = await signed(claims, { alg: 'HS256', typ: 'JWT', crit: ['exp'] });
+    expect((await rejection(verifier()(crit))).message).toMatch(/"crit"/);
+    const typed = verifier({ typ: 'at+jwt' });
+    expect((await rejection(typed(await signed(claims)))).message).toMatch(/type at\+jwt/);
+    await expect(
+      typed(await signed(claims, { alg: 'HS256', typ: 'application/AT+JWT' })),
+    ).resolves.toBeDefined();
+    const arrayHeader = `${b64([1])}.${b64(claims)}.${b64('x')}`;
+    expect((await rejection(verifier()(arrayHeader))).message).toMatch(/not a JSON object/);
+  });
+});
+
+describe('compact form, before any cryptography', () => {
+  it('refuses four segments, padding, whitespace and non-canonical base64url', async () => {
+    const good = handSigned({ alg: 'HS256', typ: 'JWT' }, claims);
+    const last = good.at(-1) as string;
+    const variants = [
+      `${good}.${b64('x')}`,
+      `${good}=`,
+      `${good} `,
+      `${good}\n`,
+      ` ${good}`,
+      good.replace('.', '..'),
+      // The same signature bytes with non-zero spare bits in the last character.
+      `${good.slice(0, -1)}${String.fromCharCode(last.charCodeAt(0) + 1)}`,
+    ];
+    for (const variant of variants) {
+      const error = await rejection(verifier()(variant));
+      expect(error.code, JSON.stringify(variant.slice(-4))).toBe('TOKEN_INVALID');
+    }
+  });
+
+  it('refuses a 9 KiB token without running any signature check', async () => {
+    const spy = vi.spyOn(globalThis.crypto.subtle, 'verify');
+    const verify = verifier();
+    await verify(await signJwt({ keys: ring, typ: 'JWT' }, claims));
+    expect(spy).toHaveBeenCalledTimes(1);
+
+    const big = await signJwt({ keys: ring, typ: 'JWT' }, { ...claims, pad: 'x'.repeat(9 * 1024) });
+    expect(big.length).toBeGreaterThan(9 * 1024);
+    const error = await rejection(verify(big));
+    expect(error.code).toBe('TOKEN_INVALID');
+    expect(error.message).toMatch(/over 8192 bytes/);
+    expect(spy).toHaveBeenCalledTimes(1);
+  });
+
+  it('refuses a token signed with another secret, and one naming an unknown kid', async () => {
+    const other = handSigned(
+      { alg: 'HS256', typ: 'JWT' },
+      claims,
+      'another-secret-of-sufficient-length!!',
+    );
+    expect((await rejection(verifier()(other))).message).toMatch(/signature/);
+    const kid = handSigned({ alg: 'HS256', typ: 'JWT', kid: 'nope' }, claims);
+    expect((await rejection(verifier()(kid))).message).toMatch(/unknown key/);
+  });
+});
+
+describe('signJwt', () => {
+  it('writes alg, typ and kid, and jose reads what it wrote', async () => {
+    const keys = createKeyRing({ keys: [{ kid: 'k1', algorithm: 'HS384', secret: SECRET }] });
+    const token = await signJwt({ keys, typ: 'at+jwt' }, claims);
+    const header = JSON.parse(Buffer.from(token.split('.')[0] as string, 'base64url').toString());
+    expect(header).toEqual({ alg: 'HS384', typ: 'at+jwt', kid: 'k1' });
+    await expect(createJwtVerifier({ keys, now: () => NOW * 1000 })(token)).resolves.toBeDefined();
+    // jose's own signer agrees with the hand-written header shape.
+    const viaJose = await new SignJWT(claims)
+      .setProtectedHeader({ alg: 'HS384', kid: 'k1' })
+      .sign(new TextEncoder().encode(SECRET));
+    await expect(
+      createJwtVerifier({ keys, now: () => NOW * 1000 })(viaJose),
+    ).resolves.toBeDefined();
+  });
+
+  it('refuses to sign with a verify-only ring', async () => {
+    const { publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const keys = createKeyRing({
+      keys: [
+        {
+          algorithm: 'ES256',
+          publicKey: publicKey.export({ type: 'spki', format: 'pem' }) as string,
+        },
+      ],
+    });
+    await expect(signJwt({ keys, typ: 'JWT' }, claims)).rejects.toThrow(/cannot issue tokens/);
+  });
+});

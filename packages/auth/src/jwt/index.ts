@@ -1,0 +1,315 @@
+import { errors, type JWTPayload, jwtVerify, SignJWT } from 'jose';
+import { invalid, tokenExpired, tokenInvalid } from '../errors/index.js';
+import { JWT_ALGORITHMS, type JwtAlgorithm, type KeyRing } from '../keys/index.js';
+
+/** RFC 9068 `typ` of an access token. */
+export const ACCESS_TOKEN_TYPE = 'at+jwt';
+/** `typ` of a refresh token: different, so neither is ever accepted in place of the other. */
+export const REFRESH_TOKEN_TYPE = 'refresh+jwt';
+/** Tokens longer than this are refused before anything is decoded. */
+export const DEFAULT_MAX_TOKEN_BYTES = 8192;
+/** @default clock tolerance for `exp`, `nbf` and `iat`, in seconds. */
+export const DEFAULT_CLOCK_TOLERANCE_SECONDS = 5;
+
+/** The protected header of a token that passed {@link precheckToken}. */
+export interface JwtHeader {
+  readonly alg: string;
+  readonly typ?: string;
+  readonly kid?: string;
+  readonly [name: string]: unknown;
+}
+
+/** A verified token: its header and its claims. */
+export interface VerifiedJwt {
+  readonly header: JwtHeader;
+  readonly payload: JWTPayload;
+}
+
+/** Options of {@link createJwtVerifier}. */
+export interface JwtVerifierOptions {
+  /** The keys that may have signed the tokens ({@link createKeyRing}). */
+  keys: KeyRing;
+  /**
+   * The allowlist: a token whose `alg` is not in it is refused before any cryptography.
+   * Compared case-sensitively; `none` is refused in any spelling whatever this says.
+   * @default the algorithms of the key ring
+   */
+  algorithms?: readonly JwtAlgorithm[];
+  /** The required `iss`, or one of several. */
+  issuer?: string | readonly string[];
+  /** The required `aud` (one of the token's audiences must be one of these). */
+  audience?: string | readonly string[];
+  /**
+   * The required `typ` header (compared without case and without an `application/` prefix, as
+   * media types are). Unset means any `typ`, or none.
+   */
+  typ?: string;
+  /**
+   * Claims that must be present besides `exp`, which always is.
+   * @default []
+   */
+  requiredClaims?: readonly string[];
+  /**
+   * Leeway for `exp`, `nbf` and `iat`, in seconds.
+   * @default 5
+   */
+  clockToleranceSeconds?: number;
+  /**
+   * The clock, in milliseconds since the epoch (tests pin it).
+   * @default Date.now
+   */
+  now?: () => number;
+  /**
+   * Longer tokens are refused without being decoded.
+   * @default 8192
+   */
+  maxTokenBytes?: number;
+}
+
+/** Verifies one token; rejects with `TOKEN_EXPIRED` or `TOKEN_INVALID`. */
+export type JwtVerifier = (token: string) => Promise<VerifiedJwt>;
+
+// Canonical compact form (RFC 7515 section 7.1): three base64url segments (RFC 4648 section 5,
+// no padding, no whitespace), none empty.
+const COMPACT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+
+function alphabetIndex(code: number): number {
+  if (code >= 65 && code <= 90) return code - 65; // A-Z
+  if (code >= 97 && code <= 122) return code - 71; // a-z
+  if (code >= 48 && code <= 57) return code + 4; // 0-9
+  return code === 45 ? 62 : 63; // - and _
+}
+
+/**
+ * Whether a base64url segment is the only spelling of its bytes. A length of 4n+1 encodes no
+ * whole byte, and the last character of a 4n+2 or 4n+3 segment carries 4 or 2 unused bits
+ * that must be zero (RFC 4648 section 3.5): otherwise several texts decode to one token.
+ */
+function canonicalSegment(token: string, start: number, end: number): boolean {
+  const rest = (end - start) % 4;
+  if (rest === 0) return true;
+  if (rest === 1) return false;
+  const last = alphabetIndex(token.charCodeAt(end - 1));
+  return rest === 2 ? (last & 15) === 0 : (last & 3) === 0;
+}
+
+// Parsed headers by their base64url text. A service sees a handful of distinct headers (one
+// per key and type), so most verifications skip the decode; bounded against floods of junk.
+const headerCache = new Map<string, JwtHeader>();
+const HEADER_CACHE_SIZE = 256;
+
+function decodeHeader(segment: string): JwtHeader {
+  const cached = headerCache.get(segment);
+  if (cached !== undefined) return cached;
+  const header = parseHeader(segment);
+  if (headerCache.size >= HEADER_CACHE_SIZE) headerCache.clear();
+  headerCache.set(segment, Object.freeze(header));
+  return header;
+}
+
+function parseHeader(segment: string): JwtHeader {
+  let header: unknown;
+  try {
+    header = JSON.parse(Buffer.from(segment, 'base64url').toString('utf8'));
+  } catch (error) {
+    throw tokenInvalid('the token header is not JSON', error);
+  }
+  if (typeof header !== 'object' || header === null || Array.isArray(header)) {
+    throw tokenInvalid('the token header is not a JSON object');
+  }
+  return header as JwtHeader;
+}
+
+function normaliseType(typ: string): string {
+  const lower = typ.toLowerCase();
+  return lower.startsWith('application/') ? lower.slice('application/'.length) : lower;
+}
+
+/**
+ * Everything that can be checked before cryptography, cheapest first: the size, the
+ * canonical compact form, the header's JSON, `alg` in the allowlist (never `none`), no
+ * `crit` (this verifier understands no extension), and `typ`. Throws `TOKEN_INVALID`.
+ *
+ * @example
+ * ```ts
+ * const header = precheckToken(token, { algorithms: ['HS256'], typ: 'at+jwt' });
+ * ```
+ */
+export function precheckToken(
+  token: unknown,
+  options: { algorithms: readonly string[]; typ?: string | undefined; maxTokenBytes?: number },
+): JwtHeader {
+  if (typeof token !== 'string') throw tokenInvalid('the token is not a string');
+  const max = options.maxTokenBytes ?? DEFAULT_MAX_TOKEN_BYTES;
+  // Base64url is ASCII, so length is the byte count of any token that can pass the next check.
+  if (token.length > max) throw tokenInvalid(`the token is over ${max} bytes`);
+  if (!COMPACT.test(token)) {
+    throw tokenInvalid(
+      'the token is not in compact form (three base64url parts separated by dots, without padding or whitespace)',
+    );
+  }
+  const first = token.indexOf('.');
+  const second = token.indexOf('.', first + 1);
+  if (
+    !canonicalSegment(token, 0, first) ||
+    !canonicalSegment(token, first + 1, second) ||
+    !canonicalSegment(token, second + 1, token.length)
+  ) {
+    throw tokenInvalid('the token is not canonical base64url');
+  }
+  const header = decodeHeader(token.slice(0, first));
+  const alg = header.alg;
+  if (typeof alg !== 'string') throw tokenInvalid('the token header has no alg');
+  if (alg.toLowerCase() === 'none') throw tokenInvalid('unsigned tokens (alg "none") are refused');
+  if (!options.algorithms.includes(alg)) {
+    throw tokenInvalid(`the token algorithm ${JSON.stringify(alg)} is not allowed`);
+  }
+  if (header['crit'] !== undefined) {
+    throw tokenInvalid('the token has a "crit" header, and no extension is understood here');
+  }
+  if (options.typ !== undefined) {
+    if (
+      typeof header.typ !== 'string' ||
+      normaliseType(header.typ) !== normaliseType(options.typ)
+    ) {
+      throw tokenInvalid(`the token is not of type ${options.typ}`);
+    }
+  }
+  if (header.kid !== undefined && typeof header.kid !== 'string') {
+    throw tokenInvalid('the token kid is not a string');
+  }
+  return header;
+}
+
+function asList(value: string | readonly string[] | undefined): string[] | undefined {
+  if (value === undefined) return undefined;
+  return typeof value === 'string' ? [value] : [...value];
+}
+
+function checkNumber(value: unknown, option: string, min: number): void {
+  if (
+    value !== undefined &&
+    (typeof value !== 'number' || !Number.isFinite(value) || value < min)
+  ) {
+    throw invalid(option, `must be a number of at least ${min}`);
+  }
+}
+
+/** The public message of a jose failure: jose's own words name the claim, never the token. */
+function mapJoseError(error: unknown): Error {
+  if (error instanceof errors.JWTExpired) return tokenExpired();
+  if (error instanceof errors.JWTClaimValidationFailed) {
+    return tokenInvalid(
+      `the token's "${error.claim}" claim is not acceptable (${error.reason})`,
+      error,
+    );
+  }
+  if (error instanceof errors.JWSSignatureVerificationFailed) {
+    return tokenInvalid('the token signature does not verify', error);
+  }
+  if (error instanceof errors.JOSEError) {
+    return tokenInvalid(`the token is not a valid JWT (${error.message})`, error);
+  }
+  return tokenInvalid('the token could not be verified', error);
+}
+
+/**
+ * A JWT verifier on jose's `jwtVerify`, with the checks jose leaves to its caller done first
+ * and without cryptography (see {@link precheckToken}): key lookup by `kid` within the header's
+ * algorithm only, `exp` always required, `iat` not in the future.
+ *
+ * @example
+ * ```ts
+ * const verify = createJwtVerifier({ keys, issuer: 'fairmind', audience: 'fairmind-api', typ: 'at+jwt' });
+ * const { payload } = await verify(token);
+ * ```
+ */
+export function createJwtVerifier(options: JwtVerifierOptions): JwtVerifier {
+  const keys = options.keys;
+  if (typeof keys?.find !== 'function') throw invalid('keys', 'must be a key ring (createKeyRing)');
+  const algorithms = options.algorithms ?? keys.algorithms;
+  for (const algorithm of algorithms) {
+    if (!(JWT_ALGORITHMS as readonly string[]).includes(algorithm)) {
+      throw invalid(
+        'algorithms',
+        `holds ${JSON.stringify(algorithm)}; use ${JWT_ALGORITHMS.join(', ')}`,
+      );
+    }
+  }
+  if (algorithms.length === 0) throw invalid('algorithms', 'must allow at least one algorithm');
+  checkNumber(options.clockToleranceSeconds, 'clockToleranceSeconds', 0);
+  checkNumber(options.maxTokenBytes, 'maxTokenBytes', 64);
+  const tolerance = options.clockToleranceSeconds ?? DEFAULT_CLOCK_TOLERANCE_SECONDS;
+  const now = options.now ?? Date.now;
+  const maxTokenBytes = options.maxTokenBytes ?? DEFAULT_MAX_TOKEN_BYTES;
+  const typ = options.typ;
+  const issuer = asList(options.issuer);
+  const audience = asList(options.audience);
+  const requiredClaims = [...new Set(['exp', ...(options.requiredClaims ?? [])])];
+  let ready = false;
+
+  return async function verifyJwt(token: string): Promise<VerifiedJwt> {
+    const header = precheckToken(token, { algorithms, typ, maxTokenBytes });
+    if (!ready) {
+      await keys.ready();
+      ready = true;
+    }
+    const key = keys.find(header.alg, header.kid);
+    if (key === undefined) {
+      throw tokenInvalid(
+        header.kid === undefined
+          ? `no ${header.alg} key verifies tokens without a kid`
+          : `the token names an unknown key (kid ${JSON.stringify(header.kid).slice(0, 80)})`,
+      );
+    }
+    const currentMs = now();
+    let payload: JWTPayload;
+    try {
+      const result = await jwtVerify(token, key, {
+        algorithms: [header.alg],
+        clockTolerance: tolerance,
+        currentDate: new Date(currentMs),
+        requiredClaims,
+        ...(issuer === undefined ? {} : { issuer }),
+        ...(audience === undefined ? {} : { audience }),
+      });
+      payload = result.payload;
+    } catch (error) {
+      throw mapJoseError(error);
+    }
+    // jose checks iat only against maxTokenAge; a token from the future is a clock or a forgery.
+    if (payload.iat !== undefined && payload.iat > currentMs / 1000 + tolerance) {
+      throw tokenInvalid('the token was issued in the future ("iat")');
+    }
+    return { header, payload };
+  };
+}
+
+/** Options of {@link signJwt}. */
+export interface SignJwtOptions {
+  keys: KeyRing;
+  /** The `typ` header. */
+  typ: string;
+}
+
+/**
+ * Signs claims with the ring's signing key; the header carries `alg`, `typ` and `kid`.
+ *
+ * @example
+ * ```ts
+ * const token = await signJwt({ keys, typ: 'at+jwt' }, { sub: 'u1', exp: 1_900_000_000 });
+ * ```
+ */
+export async function signJwt(options: SignJwtOptions, claims: JWTPayload): Promise<string> {
+  await options.keys.ready();
+  const signer = options.keys.signer();
+  if (signer === undefined) {
+    throw invalid('keys', 'hold no secret or private key, so this instance cannot issue tokens');
+  }
+  const header: { alg: string; typ: string; kid?: string } = {
+    alg: signer.algorithm,
+    typ: options.typ,
+  };
+  if (signer.kid !== undefined) header.kid = signer.kid;
+  return new SignJWT(claims).setProtectedHeader(header).sign(signer.key);
+}

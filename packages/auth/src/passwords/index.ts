@@ -1,0 +1,365 @@
+import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { FairmindError, type Logger, silentLogger } from '@fairmind/core';
+import { gauge, histogram } from '@fairmind/core/metrics';
+import type { Registry } from 'prom-client';
+import { describe, invalid, PREFIX, validationFailed } from '../errors/index.js';
+import type { PasswordJob, PasswordResult } from './worker.js';
+
+/** bcrypt reads at most 72 bytes; longer passwords are refused instead of silently cut. */
+export const MAX_PASSWORD_BYTES = 72;
+/** HTTP-API.md's lower bound for a new password. */
+export const MIN_PASSWORD_BYTES = 8;
+/** The cost of new hashes unless configured. */
+export const DEFAULT_BCRYPT_COST = 12;
+const MIN_PRODUCTION_COST = 10;
+// $2a$, $2b$ and $2y$ are the same algorithm for every password bcryptjs accepts; $2$ and
+// $2x$ (the buggy pre-2011 crypt_blowfish variant) are not, and other schemes are not bcrypt.
+const BCRYPT_HASH = /^\$2[aby]\$(\d\d)\$[./A-Za-z0-9]{53}$/;
+
+/** Options of {@link createPasswordHasher}. */
+export interface PasswordHasherOptions {
+  /**
+   * bcrypt cost (log2 rounds) of new hashes, 4 to 31.
+   * @default 12
+   */
+  cost?: number;
+  /**
+   * Refuse a cost under 10.
+   * @default process.env.NODE_ENV === 'production'
+   */
+  production?: boolean;
+  /**
+   * Worker threads hashing in parallel. Each holds one CPU while it hashes.
+   * @default Math.max(1, Math.min(2, os.availableParallelism() - 1))
+   */
+  workers?: number;
+  /**
+   * Jobs waiting for a worker before new ones are refused with a 503 (a login flood must not
+   * queue without bound).
+   * @default 1000
+   */
+  maxQueue?: number;
+  /** @default silentLogger */
+  logger?: Logger;
+  /** prom-client registry for `fairmind_auth_password_seconds` and the queue gauge. */
+  registry?: Registry;
+}
+
+/** bcrypt off the main thread. */
+export interface PasswordHasher {
+  /** The cost of new hashes. */
+  readonly cost: number;
+  /** A new `$2b$` hash. Refuses passwords under 8 or over 72 bytes of UTF-8 (400). */
+  hash(password: string): Promise<string>;
+  /**
+   * Whether `password` matches `hash`. `$2a$`, `$2b$` and `$2y$` verify; any other string is
+   * `false` without throwing. A password over 72 bytes is `false` (after the time a compare
+   * takes), since no hash made here can match it.
+   */
+  verify(password: string, hash: string): Promise<boolean>;
+  /**
+   * Spends the time of a wrong-password check and resolves `false`: for a login with an
+   * unknown email, so it cannot be told apart by timing.
+   */
+  verifyDummy(password: string): Promise<false>;
+  /** Whether the hash should be replaced at the next login: malformed, or its cost is lower. */
+  needsRehash(hash: string): boolean;
+  /** Jobs waiting for a worker. */
+  readonly queued: number;
+  /** Ends the workers; jobs still waiting are rejected. */
+  close(): Promise<void>;
+}
+
+/** The cost of a bcrypt hash, or `undefined` when the text is not one this module verifies. */
+export function bcryptCost(hash: string): number | undefined {
+  const match = typeof hash === 'string' ? BCRYPT_HASH.exec(hash) : null;
+  return match ? Number(match[1]) : undefined;
+}
+
+/** The UTF-8 length of a password: what bcrypt counts. */
+export function passwordBytes(password: string): number {
+  return Buffer.byteLength(password, 'utf8');
+}
+
+/** Throws a 400 when a new password is not 8 to 72 bytes of UTF-8 (the password never appears). */
+export function checkNewPassword(password: unknown): asserts password is string {
+  if (typeof password !== 'string') throw validationFailed('the password must be a string');
+  const bytes = passwordBytes(password);
+  if (bytes < MIN_PASSWORD_BYTES || bytes > MAX_PASSWORD_BYTES) {
+    throw validationFailed(
+      `the password must be ${MIN_PASSWORD_BYTES} to ${MAX_PASSWORD_BYTES} bytes of UTF-8 (it is ${bytes}); ` +
+        'bcrypt ignores everything past byte 72, so a longer one is refused rather than truncated',
+    );
+  }
+}
+
+/**
+ * Starts one worker from the file next to this module at run time: `password-worker.js`
+ * beside the ESM build, `password-worker.cjs` beside the CJS build (tsup writes both, and
+ * shims import.meta.url in CJS). When the sources themselves run under a TypeScript loader
+ * (the tests), the worker is `worker.ts`; Node 20 does not pass a loader registered with
+ * `--import` on to worker threads, so the thread imports it through tsx's API instead.
+ */
+function startWorker(): Worker {
+  const here = import.meta.url;
+  if (here.endsWith('.ts')) {
+    const file = fileURLToPath(new URL('./worker.ts', here));
+    const code = `import('tsx/esm/api').then(({ tsImport }) => tsImport(${JSON.stringify(file)}, ${JSON.stringify(here)}))`;
+    return new Worker(code, { eval: true });
+  }
+  return new Worker(
+    new URL(here.endsWith('.cjs') ? './password-worker.cjs' : './password-worker.js', here),
+    // Workers inherit the process's flags; --input-type (node -e scripts) stops a file worker.
+    { execArgv: process.execArgv.filter((flag) => !flag.startsWith('--input-type')) },
+  );
+}
+
+interface Pending {
+  readonly job: PasswordJob;
+  readonly started: number;
+  resolve(value: string | boolean): void;
+  reject(error: Error): void;
+}
+
+interface Slot {
+  readonly worker: Worker;
+  current: Pending | undefined;
+}
+
+type JobInput =
+  | { op: 'hash'; password: string; cost: number }
+  | { op: 'compare'; password: string; hash: string };
+
+/**
+ * bcrypt (bcryptjs) in a small pool of worker threads, so a login's quarter second of hashing
+ * never stalls the requests around it. Workers start on first use and do not keep the
+ * process alive while idle.
+ *
+ * @example
+ * ```ts
+ * const passwords = createPasswordHasher({ cost: 12 });
+ * const hash = await passwords.hash('correct horse battery');
+ * await passwords.verify('correct horse battery', hash); // true
+ * passwords.needsRehash('$2b$10$...'); // true: cost 10 < 12
+ * ```
+ */
+export function createPasswordHasher(options: PasswordHasherOptions = {}): PasswordHasher {
+  const cost = options.cost ?? DEFAULT_BCRYPT_COST;
+  if (!Number.isInteger(cost) || cost < 4 || cost > 31) {
+    throw invalid('cost', 'must be a whole number from 4 to 31 (bcrypt log2 rounds)');
+  }
+  const production = options.production ?? process.env['NODE_ENV'] === 'production';
+  if (production && cost < MIN_PRODUCTION_COST) {
+    throw invalid(
+      'cost',
+      `is ${cost}; production needs at least ${MIN_PRODUCTION_COST} (12 is the default)`,
+    );
+  }
+  // One core stays with the event loop: on a two-core machine two hashing threads would starve it.
+  const size = options.workers ?? Math.max(1, Math.min(2, availableParallelism() - 1));
+  if (!Number.isInteger(size) || size < 1 || size > 64) {
+    throw invalid('workers', 'must be a whole number from 1 to 64');
+  }
+  const maxQueue = options.maxQueue ?? 1000;
+  if (!Number.isInteger(maxQueue) || maxQueue < 0) {
+    throw invalid('maxQueue', 'must be a whole number, 0 or more');
+  }
+  const logger = (options.logger ?? silentLogger).child({ component: '@fairmind/auth' });
+  const duration = options.registry
+    ? histogram(options.registry, {
+        name: 'fairmind_auth_password_seconds',
+        help: 'Time to hash or verify a password in the worker pool, queueing included.',
+        labelNames: ['op'],
+        buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      })
+    : undefined;
+  const queueGauge = options.registry
+    ? gauge(options.registry, {
+        name: 'fairmind_auth_password_queue',
+        help: 'Password jobs waiting for a worker.',
+      })
+    : undefined;
+
+  const slots: Slot[] = [];
+  const queue: Pending[] = [];
+  let nextId = 1;
+  let closed = false;
+  let dummy: Promise<string> | undefined;
+
+  function spawn(): Slot {
+    const worker = startWorker();
+    const slot: Slot = { worker, current: undefined };
+    worker.unref();
+    worker.on('message', (result: PasswordResult) => {
+      const pending = slot.current;
+      if (pending === undefined || pending.job.id !== result.id) return;
+      slot.current = undefined;
+      worker.unref();
+      duration?.observe({ op: pending.job.op }, (performance.now() - pending.started) / 1000);
+      if (result.ok) pending.resolve(result.value);
+      else
+        pending.reject(
+          new FairmindError(
+            'PASSWORD_HASH_FAILED',
+            500,
+            `${PREFIX} bcrypt failed: ${result.message}`,
+          ),
+        );
+      dispatch();
+    });
+    const lost = (error: Error) => {
+      const index = slots.indexOf(slot);
+      if (index !== -1) slots.splice(index, 1);
+      const pending = slot.current;
+      slot.current = undefined;
+      if (pending) {
+        pending.reject(
+          new FairmindError(
+            'PASSWORD_WORKER_FAILED',
+            500,
+            `${PREFIX} the password worker stopped: ${error.message}`,
+            {
+              cause: error,
+            },
+          ),
+        );
+      }
+      if (!closed) {
+        logger.error({ err: error }, `${PREFIX} password worker stopped; starting another`);
+        dispatch();
+      }
+    };
+    worker.on('error', lost);
+    worker.on('exit', (code) => {
+      if (slots.includes(slot)) lost(new Error(`exited with code ${code}`));
+    });
+    slots.push(slot);
+    return slot;
+  }
+
+  function dispatch(): void {
+    while (queue.length > 0 && !closed) {
+      let slot = slots.find((candidate) => candidate.current === undefined);
+      if (slot === undefined) {
+        if (slots.length >= size) break;
+        slot = spawn();
+      }
+      const pending = queue.shift() as Pending;
+      slot.current = pending;
+      // Busy workers keep the process alive until their answer arrives.
+      slot.worker.ref();
+      slot.worker.postMessage(pending.job);
+    }
+    queueGauge?.set(queue.length);
+  }
+
+  function run(input: JobInput): Promise<string | boolean> {
+    if (closed) {
+      return Promise.reject(
+        new FairmindError(
+          'PASSWORD_HASHER_CLOSED',
+          500,
+          `${PREFIX} the password hasher was closed: create a new one`,
+        ),
+      );
+    }
+    if (queue.length >= maxQueue) {
+      return Promise.reject(
+        new FairmindError(
+          'PASSWORD_QUEUE_FULL',
+          503,
+          `${PREFIX} too many password checks are waiting: try again shortly`,
+          {
+            headers: { 'Retry-After': '1' },
+          },
+        ),
+      );
+    }
+    return new Promise((resolve, reject) => {
+      queue.push({
+        job: { ...input, id: nextId++ } as PasswordJob,
+        started: performance.now(),
+        resolve,
+        reject,
+      });
+      dispatch();
+    });
+  }
+
+  function dummyHash(): Promise<string> {
+    // One hash of the configured cost, made once: comparing against it costs what a real
+    // wrong-password check costs.
+    dummy ??= run({ op: 'hash', password: 'fairmind-dummy-password', cost }).then(String);
+    dummy.catch(() => {
+      dummy = undefined;
+    });
+    return dummy;
+  }
+
+  async function verifyDummy(password: string): Promise<false> {
+    const hash = await dummyHash();
+    // A short stand-in keeps the work identical when the password itself could not be used.
+    const usable = typeof password === 'string' && passwordBytes(password) <= MAX_PASSWORD_BYTES;
+    await run({ op: 'compare', password: usable ? password : '', hash });
+    return false;
+  }
+
+  return {
+    cost,
+    get queued() {
+      return queue.length;
+    },
+    async hash(password) {
+      checkNewPassword(password);
+      return String(await run({ op: 'hash', password, cost }));
+    },
+    async verify(password, hash) {
+      // Made with the first real check, so the first unknown-email login is not the one
+      // that pays for the dummy hash (and shows it by taking twice as long).
+      if (dummy === undefined) dummyHash().catch(() => {});
+      if (typeof password !== 'string') return false;
+      if (passwordBytes(password) > MAX_PASSWORD_BYTES) return verifyDummy(password);
+      if (bcryptCost(hash) === undefined) return false;
+      return (await run({ op: 'compare', password, hash })) === true;
+    },
+    verifyDummy,
+    needsRehash(hash) {
+      const stored = bcryptCost(hash);
+      return stored === undefined || stored < cost;
+    },
+    async close() {
+      closed = true;
+      const waiting = queue.splice(0);
+      for (const pending of waiting) {
+        pending.reject(
+          new FairmindError(
+            'PASSWORD_HASHER_CLOSED',
+            500,
+            `${PREFIX} the password hasher was closed`,
+          ),
+        );
+      }
+      const workers = slots.splice(0);
+      await Promise.all(
+        workers.map(async (slot) => {
+          slot.current?.reject(
+            new FairmindError(
+              'PASSWORD_HASHER_CLOSED',
+              500,
+              `${PREFIX} the password hasher was closed`,
+            ),
+          );
+          await slot.worker.terminate().catch((error: unknown) => {
+            logger.warn(
+              { error: describe(error) },
+              `${PREFIX} a password worker did not stop cleanly`,
+            );
+          });
+        }),
+      );
+      queueGauge?.set(0);
+    },
+  };
+}

@@ -1,0 +1,160 @@
+import { startRedisServer, useTestRedis } from '@fairmind/testing';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createAuth } from '../auth/index.js';
+import { createPasswordHasher } from '../passwords/index.js';
+import { expectOneWinner, rejection, TEST_SECRET } from '../testing/index.js';
+import {
+  createRedisAttemptStore,
+  createRedisRefreshFamilyStore,
+  createRedisRevocationStore,
+} from './index.js';
+
+const SECRET = TEST_SECRET;
+const redis = useTestRedis();
+const passwords = createPasswordHasher({ cost: 4, workers: 1 });
+let client: Redis;
+
+beforeAll(() => {
+  client = new Redis(redis.url);
+});
+afterAll(async () => {
+  client.disconnect();
+  await passwords.close();
+});
+
+/** One app instance sharing Redis with the others. */
+function instance(
+  prefix = redis.prefix,
+  redisClient: Redis = client,
+  extra: { storeTimeoutMs?: number; failOpen?: boolean } = {},
+) {
+  return createAuth({
+    secret: SECRET,
+    passwords,
+    revocation: createRedisRevocationStore({ client: redisClient, prefix }),
+    refreshFamilies: createRedisRefreshFamilyStore({ client: redisClient, prefix }),
+    attempts: createRedisAttemptStore({ client: redisClient, prefix }),
+    ...extra,
+  });
+}
+
+const user = { id: 'user-1', role: 'analyst' };
+
+describe('Redis revocation store', () => {
+  it("keeps a revoked id for the token's remaining lifetime, in one hash slot per user", async () => {
+    const store = createRedisRevocationStore({ client, prefix: redis.prefix });
+    const now = Math.floor(Date.now() / 1000);
+    await store.revokeToken('jti-1', 'user-1', now + 120);
+    const ttl = await client.pttl(`${redis.prefix}{u:user-1}:t:jti-1`);
+    expect(ttl).toBeGreaterThan(118_000);
+    expect(ttl).toBeLessThanOrEqual(120_000);
+    await store.revokeToken('jti-old', 'user-1', now - 10);
+    expect(await client.exists(`${redis.prefix}{u:user-1}:t:jti-old`)).toBe(0);
+    expect(await store.check({ jti: 'jti-1', sub: 'user-1', iat: now })).toBe('token');
+    expect(await store.check({ jti: 'jti-2', sub: 'user-1', iat: now })).toBeNull();
+  });
+
+  it('keeps the latest user cutoff', async () => {
+    const store = createRedisRevocationStore({ client, prefix: redis.prefix });
+    const now = Math.floor(Date.now() / 1000);
+    await store.revokeSubject('user-9', now, now + 600);
+    await store.revokeSubject('user-9', now - 100, now + 600);
+    expect(await store.check({ jti: 'a', sub: 'user-9', iat: now })).toBe('subject');
+    expect(await store.check({ jti: 'a', sub: 'user-9', iat: now + 1 })).toBeNull();
+    await store.revokeFamily('fam-1', 'user-9', now + 600);
+    expect(await store.check({ jti: 'a', sub: 'user-9', fam: 'fam-1', iat: now + 1 })).toBe(
+      'family',
+    );
+    expect(() => createRedisRevocationStore({ client, prefix: 'bad{prefix' })).toThrow(/braces|\{/);
+  });
+});
+
+describe('refresh rotation on Redis, across instances', () => {
+  it("R1 gives R2 on one instance; R1 again on another revokes the family and R2's access token everywhere", async () => {
+    const a = instance();
+    const b = instance();
+    const r1 = await a.issueTokens(user);
+    const r2 = await b.refresh(r1.refreshToken);
+    await expect(a.verifyAccessToken(r2.accessToken)).resolves.toMatchObject({ id: 'user-1' });
+    expect((await rejection(a.refresh(r1.refreshToken))).code).toBe('REFRESH_TOKEN_REUSED');
+    expect((await rejection(b.verifyAccessToken(r2.accessToken))).code).toBe('TOKEN_REVOKED');
+    expect((await rejection(a.verifyAccessToken(r2.accessToken))).code).toBe('TOKEN_REVOKED');
+  });
+
+  it('gives exactly one success to 20 concurrent refreshes of one token from 4 instances', async () => {
+    const instances = Array.from({ length: 4 }, () => instance());
+    const { refreshToken } = await (instances[0] as ReturnType<typeof instance>).issueTokens(user);
+    const results = await Promise.allSettled(
+      Array.from({ length: 20 }, (_, index) =>
+        (instances[index % 4] as ReturnType<typeof instance>).refresh(refreshToken),
+      ),
+    );
+    expectOneWinner(results);
+  });
+
+  it('revokes on logout on every instance', async () => {
+    const a = instance();
+    const b = instance();
+    const pair = await a.issueTokens(user);
+    await a.logout(await a.verifyAccessToken(pair.accessToken));
+    expect((await rejection(b.verifyAccessToken(pair.accessToken))).code).toBe('TOKEN_REVOKED');
+    expect((await rejection(b.refresh(pair.refreshToken))).code).toBe('TOKEN_REVOKED');
+  });
+
+  it('loads its scripts again after SCRIPT FLUSH (a restart or failover)', async () => {
+    const server = await startRedisServer();
+    const own = new Redis(server.url);
+    try {
+      const auth = instance('flush:', own);
+      const pair = await auth.issueTokens(user);
+      await own.script('FLUSH');
+      await expect(auth.refresh(pair.refreshToken)).resolves.toBeDefined();
+    } finally {
+      own.disconnect();
+      await server.stop();
+    }
+  });
+});
+
+describe('Redis attempt store', () => {
+  it('shares a lockout between instances', async () => {
+    const store = createRedisAttemptStore({ client, prefix: redis.prefix });
+    const at = Date.now();
+    await Promise.all(Array.from({ length: 5 }, () => store.fail('a:ada@example.com', 60_000, at)));
+    expect(await store.get('a:ada@example.com')).toEqual({ count: 5, lastFailureAt: at });
+    expect(await client.pttl(`${redis.prefix}{a:a:ada@example.com}`)).toBeGreaterThan(59_000);
+    await store.reset('a:ada@example.com');
+    expect(await store.get('a:ada@example.com')).toBeNull();
+  });
+});
+
+describe('when Redis goes away', () => {
+  it('fails closed with a 503, or open when configured, and recovers when Redis is back', async () => {
+    const server = await startRedisServer();
+    const own = new Redis(server.url, { maxRetriesPerRequest: 1, enableOfflineQueue: true });
+    own.on('error', () => {});
+    try {
+      const closed = instance('fault:', own, { storeTimeoutMs: 300 });
+      const open = instance('fault:', own, { storeTimeoutMs: 300, failOpen: true });
+      const { accessToken } = await closed.issueTokens(user);
+      await expect(closed.verifyAccessToken(accessToken)).resolves.toBeDefined();
+      await server.kill();
+      const error = await rejection(closed.verifyAccessToken(accessToken));
+      expect([error.code, error.status]).toEqual(['AUTH_STORE_UNAVAILABLE', 503]);
+      await expect(open.verifyAccessToken(accessToken)).resolves.toMatchObject({ id: 'user-1' });
+      await server.restart();
+      let recovered = false;
+      for (let attempt = 0; attempt < 50 && !recovered; attempt++) {
+        recovered = await closed.verifyAccessToken(accessToken).then(
+          () => true,
+          () => new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 100)),
+        );
+      }
+      expect(recovered).toBe(true);
+    } finally {
+      own.disconnect();
+      await server.stop();
+    }
+  });
+});

@@ -1,0 +1,114 @@
+/** Why a token no longer counts. */
+export type RevocationReason = 'token' | 'family' | 'subject';
+
+/** What a revocation check needs to know about a verified token. */
+export interface RevocationQuery {
+  /** The token's `jti`: revocation is by id, never by the token's text. */
+  readonly jti: string;
+  /** The token's `sub`. */
+  readonly sub: string;
+  /** The refresh family the token belongs to (`fam` claim), if any. */
+  readonly fam?: string | undefined;
+  /** The token's `iat`, in seconds, compared with the subject's cutoff. */
+  readonly iat: number;
+}
+
+/**
+ * Where revoked token ids, revoked refresh families and per-user cutoffs live. Every entry is
+ * kept only as long as a token it concerns could still be valid (`expiresAt`, epoch seconds),
+ * so the store never grows past the tokens in circulation.
+ */
+export interface RevocationStore {
+  /** Revokes one token id until `expiresAt` (its own `exp`). */
+  revokeToken(jti: string, sub: string, expiresAt: number): Promise<void>;
+  /** Revokes every token carrying `fam` (a refresh family and its access tokens). */
+  revokeFamily(fam: string, sub: string, expiresAt: number): Promise<void>;
+  /**
+   * "Log out everywhere": tokens of `sub` issued at or before `notBefore` (epoch seconds) are
+   * revoked. Kept until `expiresAt`, when no such token can be valid any more; a later cutoff
+   * replaces an earlier one, never the reverse.
+   */
+  revokeSubject(sub: string, notBefore: number, expiresAt: number): Promise<void>;
+  /** The reason the token is revoked, or `null`. May answer synchronously. */
+  check(query: RevocationQuery): RevocationReason | null | Promise<RevocationReason | null>;
+}
+
+/** Options of {@link createMemoryRevocationStore}. */
+export interface MemoryRevocationStoreOptions {
+  /**
+   * The clock in milliseconds (tests pin it).
+   * @default Date.now
+   */
+  now?: () => number;
+}
+
+/**
+ * Revocations in this process's memory: for development and single-instance deployments.
+ * Use the Redis store when several instances must agree. Expired entries are dropped when
+ * read and swept at most once a minute on write, so memory follows the tokens in circulation.
+ *
+ * @example
+ * ```ts
+ * const revocations = createMemoryRevocationStore();
+ * await revocations.revokeToken(jti, userId, exp);
+ * ```
+ */
+export function createMemoryRevocationStore(
+  options: MemoryRevocationStoreOptions = {},
+): RevocationStore {
+  const now = options.now ?? Date.now;
+  // key -> expiry in ms; for subjects, a second map holds the cutoff.
+  const expiries = new Map<string, number>();
+  const cutoffs = new Map<string, number>();
+  let lastSweep = now();
+
+  function sweep(at: number): void {
+    if (at - lastSweep < 60_000) return;
+    lastSweep = at;
+    for (const [key, expiry] of expiries) {
+      if (expiry <= at) {
+        expiries.delete(key);
+        cutoffs.delete(key);
+      }
+    }
+  }
+
+  function put(key: string, expiresAt: number): void {
+    const at = now();
+    sweep(at);
+    const expiry = expiresAt * 1000;
+    if (expiry <= at) return;
+    expiries.set(key, Math.max(expiry, expiries.get(key) ?? 0));
+  }
+
+  function live(key: string, at: number): boolean {
+    const expiry = expiries.get(key);
+    if (expiry === undefined) return false;
+    if (expiry > at) return true;
+    expiries.delete(key);
+    cutoffs.delete(key);
+    return false;
+  }
+
+  return {
+    async revokeToken(jti, _sub, expiresAt) {
+      put(`t:${jti}`, expiresAt);
+    },
+    async revokeFamily(fam, _sub, expiresAt) {
+      put(`f:${fam}`, expiresAt);
+    },
+    async revokeSubject(sub, notBefore, expiresAt) {
+      const key = `s:${sub}`;
+      put(key, expiresAt);
+      if (expiries.has(key)) cutoffs.set(key, Math.max(notBefore, cutoffs.get(key) ?? -Infinity));
+    },
+    check(query) {
+      const at = now();
+      if (live(`t:${query.jti}`, at)) return 'token';
+      if (query.fam !== undefined && live(`f:${query.fam}`, at)) return 'family';
+      const key = `s:${query.sub}`;
+      if (live(key, at) && query.iat <= (cutoffs.get(key) ?? -Infinity)) return 'subject';
+      return null;
+    },
+  };
+}
