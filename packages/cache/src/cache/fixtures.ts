@@ -1,0 +1,73 @@
+// Test helpers shared by the cache and bus tests; not part of the build.
+import { type RedisServer, startRedisServer, useTestRedis } from '@fairmind/testing';
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll } from 'vitest';
+import type { Cache } from './index.js';
+
+/**
+ * Call at the top of a test file: the shared Redis under the file's prefix, a raw client to
+ * look at it, fresh namespaces, and caches closed after each test.
+ */
+export function useCaches() {
+  const testRedis = useTestRedis();
+  const opened: Cache[] = [];
+  let raw: Redis | undefined;
+  let counter = 0;
+  beforeAll(() => {
+    raw = new Redis(testRedis.url);
+  });
+  afterAll(() => {
+    raw?.disconnect();
+  });
+  afterEach(async () => {
+    await Promise.all(opened.splice(0).map((cache) => cache.close()));
+  });
+  return {
+    get url(): string {
+      return testRedis.url;
+    },
+    get raw(): Redis {
+      if (raw === undefined) throw new Error('useCaches(): read raw inside a test');
+      return raw;
+    },
+    /** A namespace no other test uses, under the file's key prefix. */
+    namespace(label = 'n'): string {
+      counter++;
+      return `${testRedis.prefix}${label}${counter}`;
+    },
+    /** Closes the cache after the test. */
+    track<T extends Cache>(cache: T): T {
+      opened.push(cache);
+      return cache;
+    },
+  };
+}
+
+/**
+ * Call inside a describe: a throwaway redis-server for fault tests (never the shared one),
+ * with an admin client, stopped after the block.
+ */
+export function useRedisServer(args: readonly string[] = []) {
+  let server: RedisServer | undefined;
+  let admin: Redis | undefined;
+  beforeAll(async () => {
+    server = await startRedisServer({ args });
+    admin = new Redis(server.url);
+  });
+  afterAll(async () => {
+    admin?.disconnect();
+    await server?.stop();
+  });
+  const get = <T>(value: T | undefined): T => {
+    if (value === undefined) throw new Error('useRedisServer(): read the server inside a test');
+    return value;
+  };
+  return {
+    get server(): RedisServer {
+      return get(server);
+    },
+    get admin(): Redis {
+      return get(admin);
+    },
+  };
+}

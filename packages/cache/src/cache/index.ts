@@ -1,0 +1,755 @@
+import type { Logger } from '@fairmind/core';
+import type { Registry } from 'prom-client';
+import type { BreakerState } from '../breaker/index.js';
+import type { BusState } from '../bus/index.js';
+import { decode } from '../codec/index.js';
+import type { Duration } from '../duration/index.js';
+import { closedError, invalidArgument, invalidOptions, PKG } from '../errors/index.js';
+import type { MemoryEntry } from '../memory/index.js';
+import type { RedisClient } from '../store/index.js';
+import { UNAVAILABLE } from '../store/index.js';
+import {
+  Core,
+  checkKey,
+  checkTags,
+  type Flight,
+  NAME,
+  type Read,
+  type Resolved,
+  readValue,
+} from '../tiers/index.js';
+
+/** Options of {@link createCache}. */
+export interface CacheOptions {
+  /**
+   * Redis for L2: an ioredis client (`Redis` or `Cluster`) that you own and close, or a
+   * `redis://` / `rediss://` URL (`REDIS_URL`) from which the cache makes a client it owns
+   * and closes. Leave it out to run on L1 alone (one process, `status().mode === 'memory'`).
+   *
+   * A client you pass should be made with `enableOfflineQueue: false` (commands fail at once
+   * while disconnected); the cache puts its own deadline on every command either way.
+   * @default undefined (memory only)
+   */
+  redis?: RedisClient | string | undefined;
+  /**
+   * The in-process LRU tier, bounded by entries and by bytes, or `false` for none.
+   * `ttl` caps how long any entry stays in L1, which bounds how stale an instance can be
+   * when an invalidation message is lost.
+   * @default { maxEntries: 10_000, maxBytes: 67_108_864 }
+   */
+  l1?: false | L1Options;
+  /**
+   * How long an entry is fresh (`REDIS_TTL`, in seconds there).
+   * @default '1h'
+   */
+  ttl?: Duration;
+  /**
+   * How long past its TTL an entry is kept to be served when the factory fails (or is
+   * slower than `softTimeout`), and by `get` while Redis is away. `0` turns it off.
+   * @default 0
+   */
+  grace?: Duration;
+  /**
+   * Each TTL is shortened by a random part of up to this fraction, so that entries written
+   * together do not all expire together.
+   * @default 0.1
+   */
+  jitter?: number;
+  /**
+   * With a stale value at hand, answer it after this long and let the factory finish in
+   * the background. Needs `grace`.
+   * @default undefined (wait for the factory)
+   */
+  softTimeout?: Duration;
+  /**
+   * Refresh in the background once this fraction of the TTL has passed (0 < x < 1), so
+   * that hot keys never expire in front of a caller.
+   * @default undefined (off)
+   */
+  earlyRefresh?: number;
+  /**
+   * Prefix of every Redis key and of the bus channel: letters, digits, `_`, `.`, `-`.
+   * Instances that share data must share it.
+   * @default 'fm'
+   */
+  namespace?: string;
+  /**
+   * The deadline of every Redis command, in ms. A call never waits longer than this for
+   * Redis; past it the cache answers from L1 or the factory.
+   * @default 100
+   */
+  commandTimeoutMs?: number;
+  /** The circuit breaker in front of Redis. */
+  breaker?: BreakerOptions;
+  /**
+   * How long a tag's invalidation time is kept in Redis. Tagged entries never live longer
+   * in Redis than this, so an old entry cannot outlive the record that hides it.
+   * @default '7d'
+   */
+  tagRetention?: Duration;
+  /**
+   * This instance's id on the bus (messages carrying it are its own and ignored).
+   * @default a random UUID
+   */
+  instanceId?: string;
+  /** @default silentLogger */
+  logger?: Logger;
+  /** Where to register the metrics; none when unset. */
+  registry?: Registry;
+  /**
+   * The `cache` label of the metrics, to tell several caches apart in one registry.
+   * @default 'default'
+   */
+  name?: string;
+}
+
+/** Options of the L1 tier. */
+export interface L1Options {
+  /** @default 10_000 */
+  maxEntries?: number;
+  /**
+   * Approximate bytes (JSON length of the values, plus keys and a fixed overhead).
+   * @default 67_108_864 (64 MiB)
+   */
+  maxBytes?: number;
+  /**
+   * The longest an entry stays fresh in L1, whatever its TTL.
+   * @default the entry's TTL
+   */
+  ttl?: Duration;
+}
+
+/** Options of the circuit breaker. */
+export interface BreakerOptions {
+  /**
+   * Consecutive failed or timed-out commands that open the circuit.
+   * @default 5
+   */
+  failureThreshold?: number;
+  /**
+   * How long the circuit stays open before one command probes Redis again.
+   * @default 1_000
+   */
+  resetTimeoutMs?: number;
+}
+
+/** Per-entry options of `set`, `setMany` and the factories. */
+export interface EntryOptions {
+  /** @default the cache's `ttl` */
+  ttl?: Duration;
+  /** @default the cache's `grace` */
+  grace?: Duration;
+  /** Tags to invalidate the entry by (see {@link Cache.invalidateTags}). */
+  tags?: readonly string[];
+}
+
+/** Options of `getOrSet` and `cached`. */
+export interface GetOrSetOptions extends EntryOptions {
+  /** @default the cache's `softTimeout` */
+  softTimeout?: Duration;
+  /** @default the cache's `earlyRefresh` */
+  earlyRefresh?: number;
+}
+
+/** One item of {@link Cache.setMany}. */
+export interface SetManyItem<T = unknown> extends EntryOptions {
+  readonly key: string;
+  readonly value: T;
+}
+
+/** What a factory receives. */
+export interface FactoryContext {
+  /** The key being computed (without the namespace prefix). */
+  readonly key: string;
+}
+
+/**
+ * A callback of a cached function's arguments. Declared with method syntax so that one taking
+ * fewer arguments (only the id of `(id, detail?)`) is accepted, which TypeScript refuses for
+ * a plain function type over a rest tuple with optional elements.
+ */
+export type ArgsCallback<A extends unknown[], R> = {
+  bivarianceHack(...args: A): R;
+}['bivarianceHack'];
+
+/** Options of {@link Cache.cached}. */
+export interface CachedOptions<A extends unknown[]> extends Omit<GetOrSetOptions, 'tags'> {
+  /**
+   * The key of a call. By default the function's name and its arguments as JSON, which
+   * needs a named function and JSON arguments.
+   */
+  key?: ArgsCallback<A, string>;
+  /** Tags of a call's entry: a list, or one computed from the arguments. */
+  tags?: readonly string[] | ArgsCallback<A, readonly string[]>;
+}
+
+/** Where the cache stands, for logs, `/health` and tests. */
+export interface CacheStatus {
+  /** `redis` with an L2, `memory` on L1 alone. */
+  readonly mode: 'redis' | 'memory';
+  /** The L2 connection: `none` in memory mode. */
+  readonly redis: 'ready' | 'connecting' | 'down' | 'none';
+  readonly circuit: BreakerState;
+  /** The invalidation bus: `off` in memory mode. */
+  readonly bus: BusState | 'off';
+  /** Redis is configured but cannot be used: calls are served from L1 and factories. */
+  readonly degraded: boolean;
+  readonly l1: {
+    readonly enabled: boolean;
+    readonly entries: number;
+    readonly bytes: number;
+    readonly maxEntries: number;
+    readonly maxBytes: number;
+  };
+  /** Writes made while Redis was away, replayed (as deletes) once it is back. */
+  readonly pendingInvalidations: number;
+}
+
+/** Counters since creation, for code (the same figures as the metrics). */
+export interface CacheStats {
+  readonly hits: { readonly l1: number; readonly l2: number };
+  readonly misses: { readonly l1: number; readonly l2: number };
+  readonly staleHits: number;
+  readonly factory: { readonly runs: number; readonly errors: number };
+  readonly errors: number;
+  readonly bus: { readonly sent: number; readonly received: number };
+  readonly l1Flushes: number;
+}
+
+/** The result of {@link Cache.health}. */
+export interface CacheHealth {
+  /** False only when Redis is configured and did not answer a PING in time. */
+  readonly ok: boolean;
+  readonly mode: 'redis' | 'memory';
+  /** PING round trip, or `null` in memory mode or when Redis did not answer. */
+  readonly latencyMs: number | null;
+  readonly status: CacheStatus;
+}
+
+/** The two-level cache. Every method is safe to call while Redis is down. */
+export interface Cache {
+  /** The value, or `undefined` on a miss. A stored `null` is a hit. */
+  get<T = unknown>(key: string): Promise<T | undefined>;
+  /** Whether a fresh entry exists (one holding `undefined` counts). */
+  has(key: string): Promise<boolean>;
+  /** Stores a value in both tiers and tells the other instances to drop their copy. */
+  set<T>(key: string, value: T, options?: EntryOptions): Promise<void>;
+  delete(key: string): Promise<void>;
+  /** Values in the order of `keys`, with one Redis round trip for all L1 misses. */
+  getMany<T = unknown>(keys: readonly string[]): Promise<Array<T | undefined>>;
+  /** Stores several values, each with its own options, in one Redis round trip. */
+  setMany(items: ReadonlyArray<SetManyItem>): Promise<void>;
+  deleteMany(keys: readonly string[]): Promise<void>;
+  /**
+   * The cached value, or the factory's (stored, then returned). Concurrent misses of one
+   * key in this process run the factory once; its error reaches every waiter.
+   */
+  getOrSet<T>(
+    key: string,
+    factory: (context: FactoryContext) => T | Promise<T>,
+    options?: GetOrSetOptions,
+  ): Promise<T>;
+  /**
+   * Values for `keys`; the factory is called once with only the keys missing from both
+   * tiers and returns a `Map` or a record of their values. Keys it leaves out stay
+   * uncached and come back `undefined`.
+   */
+  getOrSetMany<T>(
+    keys: readonly string[],
+    factory: (missing: string[]) => Promise<ReadonlyMap<string, T> | Readonly<Record<string, T>>>,
+    options?: GetOrSetOptions,
+  ): Promise<Array<T | undefined>>;
+  /** `fn` wrapped so that each call goes through {@link Cache.getOrSet}. */
+  cached<A extends unknown[], R>(
+    fn: (...args: A) => R | Promise<R>,
+    options?: CachedOptions<NoInfer<A>>,
+  ): (...args: A) => Promise<Awaited<R>>;
+  /**
+   * Hides every entry carrying one of `tags`, on every instance, in work proportional to
+   * the number of tags (a time per tag in Redis, checked on read).
+   */
+  invalidateTags(tags: readonly string[]): Promise<void>;
+  /** Deletes every entry of this cache (or of the namespace `name` under it). */
+  clear(name?: string): Promise<void>;
+  /** A view whose keys live under `name:`; it shares tiers, bus and tags with this cache. */
+  namespace(name: string): Cache;
+  status(): CacheStatus;
+  stats(): CacheStats;
+  /** PINGs Redis under the command deadline; never throws. */
+  health(): Promise<CacheHealth>;
+  /** Resolves once Redis is ready and the bus subscribed, or after `timeoutMs`. */
+  ready(timeoutMs?: number): Promise<CacheStatus>;
+  /** Closes the bus and, when the cache made it, the Redis client. Views close the whole cache. */
+  close(): Promise<void>;
+}
+
+/**
+ * One view of a cache: the root, or a namespace under it. Keys are prefixed with the view's
+ * path before they reach the shared {@link Core}.
+ */
+class CacheView implements Cache {
+  readonly #core: Core;
+  readonly #prefix: string;
+
+  constructor(core: Core, prefix: string) {
+    this.#core = core;
+    this.#prefix = prefix;
+  }
+
+  #key(key: string): string {
+    checkKey(key);
+    return this.#prefix === '' ? key : this.#prefix + key;
+  }
+
+  get<T = unknown>(key: string): Promise<T | undefined> {
+    const core = this.#core;
+    let full: string;
+    try {
+      core.checkOpen();
+      full = this.#key(key);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return core.readOne(full).then(this.#answer) as Promise<T | undefined>;
+  }
+
+  readonly #answer = (read: Read): unknown => {
+    if (read.fresh !== undefined) return readValue(read.fresh);
+    // Grace: with Redis away, a stale copy beats no answer.
+    if (read.unavailable && read.stale !== undefined) {
+      this.#core.counters.staleHits++;
+      return readValue(read.stale);
+    }
+    return undefined;
+  };
+
+  async has(key: string): Promise<boolean> {
+    this.#core.checkOpen();
+    const read = await this.#core.readOne(this.#key(key));
+    return read.fresh !== undefined;
+  }
+
+  async set<T>(key: string, value: T, options?: EntryOptions): Promise<void> {
+    const core = this.#core;
+    core.checkOpen();
+    const full = this.#key(key);
+    const prepared = core.prepare(full, value, core.resolve(options), Date.now());
+    await core.write([full], [prepared]);
+  }
+
+  async delete(key: string): Promise<void> {
+    this.#core.checkOpen();
+    await this.#core.remove([this.#key(key)]);
+  }
+
+  async getMany<T = unknown>(keys: readonly string[]): Promise<Array<T | undefined>> {
+    this.#core.checkOpen();
+    const reads = await this.#core.readMany(keys.map((key) => this.#key(key)));
+    return reads.map((read) => this.#answer(read) as T | undefined);
+  }
+
+  async setMany(items: ReadonlyArray<SetManyItem>): Promise<void> {
+    const core = this.#core;
+    core.checkOpen();
+    if (!Array.isArray(items)) throw invalidArgument('setMany() takes an array of { key, value }');
+    const now = Date.now();
+    // Every item is encoded before anything is written: one bad value writes nothing.
+    const keys = items.map((item) => this.#key(item.key));
+    const prepared = items.map((item, index) =>
+      core.prepare(keys[index] as string, item.value, core.resolve(item), now),
+    );
+    // A key given twice: the last item wins, as it would with set() in a loop.
+    const last = new Map<string, number>();
+    keys.forEach((key, index) => {
+      last.set(key, index);
+    });
+    const unique = [...last.values()];
+    await core.write(
+      unique.map((index) => keys[index] as string),
+      unique.map((index) => prepared[index] as (typeof prepared)[number]),
+    );
+  }
+
+  async deleteMany(keys: readonly string[]): Promise<void> {
+    this.#core.checkOpen();
+    await this.#core.remove([...new Set(keys.map((key) => this.#key(key)))]);
+  }
+
+  getOrSet<T>(
+    key: string,
+    factory: (context: FactoryContext) => T | Promise<T>,
+    options?: GetOrSetOptions,
+  ): Promise<T> {
+    const core = this.#core;
+    if (core.closed) return Promise.reject(closedError());
+    if (typeof key !== 'string' || key === '') return this.#load(key, key, factory, options);
+    const full = this.#prefix === '' ? key : this.#prefix + key;
+    // The L1 hit path: one map lookup and two comparisons, no await.
+    const entry = core.memory?.get(full);
+    if (entry !== undefined) {
+      const now = Date.now();
+      if (
+        now < entry.expiresAt &&
+        (entry.tags === undefined ||
+          core.tagsValid(entry.tags, entry.createdAt, entry.trust) === true)
+      ) {
+        core.counters.l1Hits++;
+        const early = options?.earlyRefresh ?? core.settings.earlyRefresh;
+        if (
+          early !== undefined &&
+          now >= entry.createdAt + (entry.expiresAt - entry.createdAt) * early &&
+          core.flight(full) === undefined
+        ) {
+          this.#refresh(key, full, factory, options);
+        }
+        return Promise.resolve((entry.tagged ? decode(entry.value, true) : entry.value) as T);
+      }
+    }
+    return this.#load(key, full, factory, options);
+  }
+
+  async #load<T>(
+    key: string,
+    full: string,
+    factory: (context: FactoryContext) => T | Promise<T>,
+    options: GetOrSetOptions | undefined,
+  ): Promise<T> {
+    checkKey(key);
+    if (typeof factory !== 'function') throw invalidArgument('getOrSet() needs a factory function');
+    const core = this.#core;
+    const resolved = core.resolve(options);
+    const joined = core.flight(full);
+    if (joined !== undefined) return joined.promise as Promise<T>;
+    return core.fly(full, resolved.tags, async (flight, done) => {
+      let read: Read;
+      try {
+        read = await core.readOne(full);
+      } catch (error) {
+        done();
+        throw error;
+      }
+      if (read.fresh !== undefined) {
+        done();
+        return readValue(read.fresh) as T;
+      }
+      return this.#compute(key, full, factory, resolved, flight, done, read.stale);
+    });
+  }
+
+  /** Runs the factory for a miss, with grace and the soft timeout around it. */
+  async #compute<T>(
+    key: string,
+    full: string,
+    factory: (context: FactoryContext) => T | Promise<T>,
+    resolved: Resolved,
+    flight: Flight,
+    done: () => void,
+    stale: MemoryEntry | undefined,
+  ): Promise<T> {
+    const core = this.#core;
+    const settled = this.#run(key, full, factory, resolved, flight).finally(done);
+    if (stale === undefined) return settled;
+    const fallback = (reason: string, error?: unknown): T => {
+      core.counters.staleHits++;
+      core.settings.logger.warn(
+        { key: full, err: error },
+        `${PKG} serving a stale value: ${reason}`,
+      );
+      return readValue(stale) as T;
+    };
+    if (resolved.softTimeoutMs !== undefined) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const timedOut = Symbol('soft timeout');
+      const soft = new Promise<typeof timedOut>((resolve) => {
+        timer = setTimeout(() => resolve(timedOut), resolved.softTimeoutMs);
+      });
+      try {
+        const first = await Promise.race([settled, soft]);
+        if (first === timedOut) {
+          // The factory goes on and stores its value when it finishes.
+          settled.catch((error: unknown) =>
+            core.settings.logger.warn(
+              { key: full, err: error },
+              `${PKG} background refresh failed`,
+            ),
+          );
+          return fallback(`the factory took over ${resolved.softTimeoutMs} ms`);
+        }
+        return first as T;
+      } catch (error) {
+        return fallback('the factory failed', error);
+      } finally {
+        clearTimeout(timer);
+      }
+    }
+    try {
+      return await settled;
+    } catch (error) {
+      return fallback('the factory failed', error);
+    }
+  }
+
+  /** Runs the factory once and stores its value (unless superseded meanwhile). */
+  async #run<T>(
+    key: string,
+    full: string,
+    factory: (context: FactoryContext) => T | Promise<T>,
+    resolved: Resolved,
+    flight: Flight,
+  ): Promise<T> {
+    const core = this.#core;
+    const startedAt = Date.now();
+    core.counters.factoryRuns++;
+    let value: T;
+    try {
+      value = await factory({ key });
+    } catch (error) {
+      core.counters.factoryErrors++;
+      throw error;
+    }
+    const prepared = core.prepare(full, value, resolved, startedAt);
+    if (!flight.superseded && !core.closed) {
+      // The caller does not wait for Redis: L1 has the value, L2 follows.
+      void core.write([full], [prepared]);
+    }
+    return prepared.value as T;
+  }
+
+  #refresh<T>(
+    key: string,
+    full: string,
+    factory: (context: FactoryContext) => T | Promise<T>,
+    options: GetOrSetOptions | undefined,
+  ): void {
+    const core = this.#core;
+    const resolved = core.resolve(options);
+    void core
+      .fly(full, resolved.tags, (flight, done) =>
+        this.#run(key, full, factory, resolved, flight).finally(done),
+      )
+      .catch((error: unknown) =>
+        core.settings.logger.warn({ key: full, err: error }, `${PKG} early refresh failed`),
+      );
+  }
+
+  async getOrSetMany<T>(
+    keys: readonly string[],
+    factory: (missing: string[]) => Promise<ReadonlyMap<string, T> | Readonly<Record<string, T>>>,
+    options?: GetOrSetOptions,
+  ): Promise<Array<T | undefined>> {
+    const core = this.#core;
+    core.checkOpen();
+    if (typeof factory !== 'function')
+      throw invalidArgument('getOrSetMany() needs a factory function');
+    const resolved = core.resolve(options);
+    const fulls = keys.map((key) => this.#key(key));
+    const reads = await core.readMany(fulls);
+    const out = new Array<T | undefined>(keys.length);
+    const waits = new Map<string, Promise<unknown>>();
+    const missing: string[] = [];
+    const stale = new Map<string, MemoryEntry>();
+    fulls.forEach((full, index) => {
+      const read = reads[index] as Read;
+      if (read.fresh !== undefined) {
+        out[index] = readValue(read.fresh) as T;
+        return;
+      }
+      if (waits.has(full)) return;
+      const flight = core.flight(full);
+      if (flight !== undefined) {
+        waits.set(full, flight.promise);
+        return;
+      }
+      if (read.stale !== undefined) stale.set(full, read.stale);
+      missing.push(full);
+      waits.set(full, Promise.resolve(undefined));
+    });
+    if (missing.length > 0) {
+      // One flight per missing key, all settled by the one batch call.
+      const settle = new Map<
+        string,
+        {
+          resolve: (value: unknown) => void;
+          reject: (error: unknown) => void;
+          flight: Flight;
+          done: () => void;
+        }
+      >();
+      for (const full of missing) {
+        const promise = core.fly(
+          full,
+          resolved.tags,
+          (flight, done) =>
+            new Promise<unknown>((resolve, reject) =>
+              settle.set(full, { resolve, reject, flight, done }),
+            ),
+        );
+        // A rejection is handled below for this caller; other waiters see it too.
+        promise.catch(() => undefined);
+        waits.set(full, promise);
+      }
+      const names = missing.map((full) => full.slice(this.#prefix.length));
+      const startedAt = Date.now();
+      core.counters.factoryRuns++;
+      try {
+        const result = await factory(names);
+        const lookup = (name: string): [boolean, T | undefined] =>
+          result instanceof Map
+            ? [result.has(name), result.get(name)]
+            : [Object.hasOwn(result, name), (result as Record<string, T>)[name]];
+        const keysToWrite: string[] = [];
+        const prepared: Array<ReturnType<Core['prepare']>> = [];
+        for (const full of missing) {
+          const handle = settle.get(full);
+          if (handle === undefined) continue;
+          const [has, value] = lookup(full.slice(this.#prefix.length));
+          if (!has) {
+            handle.resolve(undefined);
+            handle.done();
+            continue;
+          }
+          try {
+            const one = core.prepare(full, value, resolved, startedAt);
+            if (!handle.flight.superseded) {
+              keysToWrite.push(full);
+              prepared.push(one);
+            }
+            handle.resolve(one.value);
+          } catch (error) {
+            handle.reject(error);
+          }
+          handle.done();
+        }
+        if (keysToWrite.length > 0 && !core.closed) void core.write(keysToWrite, prepared);
+      } catch (error) {
+        core.counters.factoryErrors++;
+        for (const full of missing) {
+          const handle = settle.get(full);
+          const old = stale.get(full);
+          if (old !== undefined) {
+            core.counters.staleHits++;
+            handle?.resolve(readValue(old));
+          } else handle?.reject(error);
+          handle?.done();
+        }
+      }
+    }
+    for (let index = 0; index < fulls.length; index++) {
+      if ((reads[index] as Read).fresh !== undefined) continue;
+      out[index] = (await waits.get(fulls[index] as string)) as T | undefined;
+    }
+    return out;
+  }
+
+  cached<A extends unknown[], R>(
+    fn: (...args: A) => R | Promise<R>,
+    options: CachedOptions<NoInfer<A>> = {},
+  ): (...args: A) => Promise<Awaited<R>> {
+    if (typeof fn !== 'function') throw invalidOptions('cached() needs a function');
+    const { key, tags, ...rest } = options;
+    if (key === undefined && fn.name === '') {
+      throw invalidOptions('cached() needs options.key for an anonymous function');
+    }
+    if (key !== undefined && typeof key !== 'function')
+      throw invalidOptions('cached() options.key must be a function');
+    const keyOf = key ?? ((...args: A) => `${fn.name}:${JSON.stringify(args)}`);
+    const view = this;
+    return function cachedFunction(...args: A): Promise<Awaited<R>> {
+      const callTags = typeof tags === 'function' ? tags(...args) : tags;
+      return view.getOrSet<Awaited<R>>(
+        keyOf(...args),
+        () => fn(...args) as Awaited<R> | Promise<Awaited<R>>,
+        callTags === undefined ? rest : { ...rest, tags: callTags },
+      );
+    };
+  }
+
+  async invalidateTags(tags: readonly string[]): Promise<void> {
+    this.#core.checkOpen();
+    checkTags(tags);
+    await this.#core.invalidateTags([...new Set(tags)]);
+  }
+
+  async clear(name?: string): Promise<void> {
+    this.#core.checkOpen();
+    let prefix = this.#prefix;
+    if (name !== undefined) {
+      if (typeof name !== 'string' || !NAME.test(name))
+        throw invalidArgument(`clear() takes a namespace name, got ${JSON.stringify(name)}`);
+      prefix += `${name}:`;
+    }
+    await this.#core.clear(prefix);
+  }
+
+  namespace(name: string): Cache {
+    if (typeof name !== 'string' || !NAME.test(name)) {
+      throw invalidArgument(
+        `a namespace must be 1-64 letters, digits, '_', '.' or '-', got ${JSON.stringify(name)}`,
+      );
+    }
+    return new CacheView(this.#core, `${this.#prefix}${name}:`);
+  }
+
+  status(): CacheStatus {
+    return this.#core.status();
+  }
+
+  stats(): CacheStats {
+    const c = this.#core.counters;
+    return {
+      hits: { l1: c.l1Hits, l2: c.l2Hits },
+      misses: { l1: c.l1Misses, l2: c.l2Misses },
+      staleHits: c.staleHits,
+      factory: { runs: c.factoryRuns, errors: c.factoryErrors },
+      errors: c.errors,
+      bus: { sent: c.busSent, received: c.busReceived },
+      l1Flushes: c.l1Flushes,
+    };
+  }
+
+  async health(): Promise<CacheHealth> {
+    const core = this.#core;
+    if (core.store === undefined) {
+      return { ok: true, mode: 'memory', latencyMs: null, status: core.status() };
+    }
+    const latency = core.closed ? UNAVAILABLE : await core.store.ping();
+    return {
+      ok: latency !== UNAVAILABLE,
+      mode: 'redis',
+      latencyMs: latency === UNAVAILABLE ? null : Math.round(latency * 100) / 100,
+      status: core.status(),
+    };
+  }
+
+  ready(timeoutMs = 5_000): Promise<CacheStatus> {
+    return this.#core.ready(timeoutMs);
+  }
+
+  close(): Promise<void> {
+    return this.#core.close();
+  }
+}
+
+/**
+ * A two-level cache: an in-process LRU (L1) in front of Redis (L2), with tags, a pub/sub
+ * bus that keeps every instance's L1 coherent, single-flight factories, grace periods and
+ * graceful degradation (while Redis is away, calls are answered from L1 and factories; none
+ * throws or waits longer than `commandTimeoutMs` for Redis).
+ *
+ * Values read from the cache are shared and deeply frozen when they are plain JSON, and a
+ * fresh copy for values holding Date, Map, Set, BigInt, binary data or non-JSON numbers.
+ *
+ * @example
+ * ```ts
+ * import { createCache } from '@fairmind/cache';
+ *
+ * const cache = createCache({ redis: process.env.REDIS_URL, ttl: '10m', grace: '1h' });
+ * const model = await cache.getOrSet(`model:${id}`, () => db.findModel(id), {
+ *   tags: [`model:${id}`, 'models'],
+ * });
+ * await cache.invalidateTags(['models']); // after a write, on every instance
+ * ```
+ */
+export function createCache(options: CacheOptions = {}): Cache {
+  return new CacheView(new Core(options), '');
+}
