@@ -1,0 +1,125 @@
+import zlib from 'node:zlib';
+import type { ContentCoding } from '../compression/index.js';
+import { integerOption, optionsObject } from '../options/index.js';
+
+/**
+ * The encoders behind every Node compression backend: one body at once (on the event loop
+ * or in the thread pool) or a stream, with the levels resolved once. `createNodeCompression`
+ * uses them for `node:http` and Express; an adapter with another response model (Fastify's
+ * `onSend`) can use the same ones rather than configure zlib again.
+ */
+
+/** Encoder settings. */
+export interface NodeEncoderOptions {
+  /**
+   * Brotli quality, 0-11. 4 compresses JSON better than gzip level 6 at about the same
+   * speed; 11 is for assets compressed once at build time, not for dynamic responses.
+   * @default 4
+   */
+  brotliQuality?: number;
+  /**
+   * gzip level, 1-9.
+   * @default 6
+   */
+  gzipLevel?: number;
+  /**
+   * deflate level, 1-9.
+   * @default 6
+   */
+  deflateLevel?: number;
+  /**
+   * zlib's output chunk size in bytes.
+   * @default 16384
+   */
+  chunkSize?: number;
+}
+
+/** A streaming encoder of any of the three codings. */
+export type NodeEncoderStream = zlib.BrotliCompress | zlib.Gzip | zlib.Deflate;
+
+/** See {@link createNodeEncoders}. */
+export interface NodeEncoders {
+  /** Compresses one body now, on the event loop: for small bodies, where that is fastest. */
+  compressSync(encoding: ContentCoding, body: Buffer): Buffer;
+  /** Compresses one body in the thread pool, leaving the event loop free. */
+  compress(
+    encoding: ContentCoding,
+    body: Buffer,
+    done: (error: Error | null, result: Buffer) => void,
+  ): void;
+  /** A streaming encoder, for bodies written in pieces. */
+  createStream(encoding: ContentCoding): NodeEncoderStream;
+  /**
+   * Pushes out everything a streaming encoder holds, so the client can decode it now
+   * (`Z_SYNC_FLUSH`, or brotli's flush operation): per server-sent event, or on `res.flush()`.
+   */
+  flush(stream: NodeEncoderStream, encoding: ContentCoding, callback?: () => void): void;
+}
+
+/**
+ * Resolves encoder settings once and returns the functions that apply them.
+ *
+ * @throws {FairmindError} `INVALID_OPTIONS` naming a bad option.
+ * @example
+ * ```ts
+ * import { createNodeEncoders } from '@fairmind/edge/node';
+ * const encoders = createNodeEncoders({ brotliQuality: 5 });
+ * const body = encoders.compressSync('br', Buffer.from(JSON.stringify(payload)));
+ * ```
+ */
+export function createNodeEncoders(
+  options?: NodeEncoderOptions,
+  factory = 'createNodeEncoders',
+): NodeEncoders {
+  const opts = optionsObject(factory, options);
+  const chunkSize = integerOption(factory, 'chunkSize', opts.chunkSize, 16 * 1024, 64);
+  const brotli: zlib.BrotliOptions = {
+    chunkSize,
+    params: {
+      [zlib.constants.BROTLI_PARAM_QUALITY]: integerOption(
+        factory,
+        'brotliQuality',
+        opts.brotliQuality,
+        4,
+        0,
+        11,
+      ),
+      [zlib.constants.BROTLI_PARAM_MODE]: zlib.constants.BROTLI_MODE_TEXT,
+    },
+  };
+  const gzip: zlib.ZlibOptions = {
+    chunkSize,
+    level: integerOption(factory, 'gzipLevel', opts.gzipLevel, 6, 1, 9),
+  };
+  const deflate: zlib.ZlibOptions = {
+    chunkSize,
+    level: integerOption(factory, 'deflateLevel', opts.deflateLevel, 6, 1, 9),
+  };
+  // Telling brotli the input size lets it size its window and buffers for the body at hand.
+  const brotliFor = (size: number): zlib.BrotliOptions => ({
+    ...brotli,
+    params: { ...brotli.params, [zlib.constants.BROTLI_PARAM_SIZE_HINT]: size },
+  });
+
+  return {
+    compressSync(encoding, body) {
+      if (encoding === 'br') return zlib.brotliCompressSync(body, brotliFor(body.length));
+      return encoding === 'gzip' ? zlib.gzipSync(body, gzip) : zlib.deflateSync(body, deflate);
+    },
+    compress(encoding, body, done) {
+      if (encoding === 'br') zlib.brotliCompress(body, brotliFor(body.length), done);
+      else if (encoding === 'gzip') zlib.gzip(body, gzip, done);
+      else zlib.deflate(body, deflate, done);
+    },
+    createStream(encoding) {
+      if (encoding === 'br') return zlib.createBrotliCompress(brotli);
+      return encoding === 'gzip' ? zlib.createGzip(gzip) : zlib.createDeflate(deflate);
+    },
+    flush(stream, encoding, callback) {
+      const kind =
+        encoding === 'br' ? zlib.constants.BROTLI_OPERATION_FLUSH : zlib.constants.Z_SYNC_FLUSH;
+      if (callback) stream.flush(kind, callback);
+      else stream.flush(kind);
+    },
+  };
+}

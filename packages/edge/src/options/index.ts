@@ -1,0 +1,140 @@
+import {
+  type ClientIpResolver,
+  type ClientIpResolverOptions,
+  createClientIpResolver,
+  type FairmindError,
+  invalidOptions,
+} from '@fairmind/core';
+
+/** The prefix of every message and log line of this package. */
+export const PKG = '@fairmind/edge';
+
+/**
+ * The error for a bad option: `INVALID_OPTIONS`, naming the factory and the option, so the
+ * message says where to look (`[@fairmind/edge] rateLimit: limit must be ...`).
+ */
+export function optionError(factory: string, message: string, cause?: unknown): FairmindError {
+  return invalidOptions(PKG, `${factory}: ${message}`, cause);
+}
+
+function shown(value: unknown): string {
+  if (typeof value === 'function') return 'a function';
+  if (typeof value === 'string') return JSON.stringify(value);
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}
+
+/** Validates the options argument itself: `undefined` becomes `{}`. */
+export function optionsObject<T extends object>(factory: string, options: T | undefined): T {
+  if (options === undefined) return {} as T;
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw optionError(factory, `options must be an object, got ${shown(options)}.`);
+  }
+  return options;
+}
+
+/** An integer option within `[min, max]`, or its default when `undefined`. */
+export function integerOption(
+  factory: string,
+  name: string,
+  value: unknown,
+  fallback: number,
+  min: number,
+  max: number = Number.MAX_SAFE_INTEGER,
+): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? `of at least ${min}` : `from ${min} to ${max}`;
+    throw optionError(factory, `${name} must be a whole number ${range}, got ${shown(value)}.`);
+  }
+  return value;
+}
+
+/** A boolean option, or its default when `undefined`. */
+export function booleanOption(
+  factory: string,
+  name: string,
+  value: unknown,
+  fallback: boolean,
+): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') {
+    throw optionError(factory, `${name} must be true or false, got ${shown(value)}.`);
+  }
+  return value;
+}
+
+/** One of a fixed set of strings, or its default when `undefined`. */
+export function oneOfOption<const T extends readonly string[]>(
+  factory: string,
+  name: string,
+  value: unknown,
+  allowed: T,
+  fallback: T[number],
+): T[number] {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value)) {
+    throw optionError(
+      factory,
+      `${name} must be one of ${allowed.map((a) => `'${a}'`).join(', ')}, got ${shown(value)}.`,
+    );
+  }
+  return value as T[number];
+}
+
+/** A function option, or `undefined`. */
+export function functionOption<F extends (...args: never[]) => unknown>(
+  factory: string,
+  name: string,
+  value: unknown,
+): F | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'function') {
+    throw optionError(factory, `${name} must be a function, got ${shown(value)}.`);
+  }
+  return value as F;
+}
+
+/** A list of non-empty strings (a single string is a list of one), or its default. */
+export function stringListOption(
+  factory: string,
+  name: string,
+  value: unknown,
+  fallback: readonly string[],
+): readonly string[] {
+  if (value === undefined) return fallback;
+  const list = typeof value === 'string' ? [value] : value;
+  if (
+    !Array.isArray(list) ||
+    list.some((entry) => typeof entry !== 'string' || entry.trim() === '')
+  ) {
+    throw optionError(factory, `${name} must be a list of non-empty strings, got ${shown(value)}.`);
+  }
+  return list.map((entry: string) => entry.trim());
+}
+
+/**
+ * The client IP resolver a middleware uses: the shared one it was given, or its own built
+ * from `trustedProxies` (which the core checks, refusing trust-everyone lists).
+ */
+export function clientIpOption(
+  factory: string,
+  clientIp: unknown,
+  trustedProxies: ClientIpResolverOptions['trustedProxies'],
+): ClientIpResolver {
+  if (clientIp === undefined) {
+    return createClientIpResolver(trustedProxies === undefined ? {} : { trustedProxies });
+  }
+  if (
+    typeof clientIp !== 'function' ||
+    typeof (clientIp as ClientIpResolver).isHttps !== 'function'
+  ) {
+    throw optionError(factory, 'clientIp must be a resolver from createClientIpResolver().');
+  }
+  return clientIp as ClientIpResolver;
+}
+
+export { shown };
