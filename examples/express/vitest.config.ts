@@ -5,6 +5,8 @@ export default defineProject({
   resolve: { alias: sharedAliases },
   test: {
     name: 'example-express',
+    globalSetup: ['@fairmind/testing/global-setup'],
+    hookTimeout: 60_000,
     include: ['test/**/*.test.ts'],
     testTimeout: 30_000,
   },

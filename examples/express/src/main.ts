@@ -1,10 +1,13 @@
 import { type FairmindConfig, FairmindError, loadConfig } from '@fairmind/core';
 import { createLifecycle } from '@fairmind/core/lifecycle';
 import { createLogger } from '@fairmind/core/logger';
-import { createApp } from './app.js';
+import { createMetricsRegistry } from '@fairmind/core/metrics';
+import { mount } from '@fairmind/express';
+import { createPlatform } from '@fairmind/platform';
+import express from 'express';
 
-// Start-up order: configuration first (a bad value stops here with every problem listed),
-// then the app, then the listener; shutdown runs the same steps backwards.
+// Start-up order: configuration (a bad value stops here, every problem listed), migrations
+// and the first admin, then the listener. Shutdown runs the same steps backwards.
 let config: FairmindConfig;
 try {
   config = loadConfig({ warn: (message) => console.warn(message) });
@@ -14,8 +17,22 @@ try {
 }
 
 const logger = createLogger({ level: config.logLevel, name: 'example-express' });
+const registry = createMetricsRegistry({ labels: { service: 'example-express' } });
 const lifecycle = createLifecycle({ logger, drainTimeoutMs: 10_000 });
-const app = createApp({ logger });
+
+const platform = createPlatform({ config, logger, registry });
+lifecycle.onClose('platform', () => platform.close());
+try {
+  await platform.start();
+} catch (error) {
+  logger.error({ err: error }, '[example-express] could not start the platform');
+  await lifecycle.close('start-up failed');
+  process.exit(1);
+}
+
+const app = express();
+app.disable('x-powered-by');
+mount(app, platform, { logger });
 
 const server = app.listen(config.port, config.host, () => {
   logger.info(

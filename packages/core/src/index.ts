@@ -3,3 +3,4 @@ export * from './contract/index.js';
 export * from './errors/index.js';
 export * from './ip/index.js';
 export * from './log/index.js';
+export * from './state/index.js';

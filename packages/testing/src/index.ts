@@ -14,6 +14,7 @@ export {
   useTestDatabase,
   useTestRedis,
 } from './hooks.js';
+export { describePlatformContract } from './platform-suite.js';
 export { type ProcessResult, type RunTypeScriptOptions, runTypeScript } from './process.js';
 export { deleteRedisPrefix } from './redis-keys.js';
 export {
@@ -22,3 +23,4 @@ export {
   type StartRedisServerOptions,
   startRedisServer,
 } from './redis-server.js';
+export { type ServerProcess, type StartServerOptions, startServer } from './server.js';

@@ -110,6 +110,13 @@ export type MiddlewareResult = Outcome | undefined;
  */
 export type Middleware = (exchange: Exchange) => MiddlewareResult | Promise<MiddlewareResult>;
 
+/**
+ * What answers a request once the middleware let it through: an application written once
+ * on the contract (the FairMind platform is one). `body` is the runtime's own body source,
+ * read lazily: a Node `IncomingMessage`, or a Web `Request`; the adapter passes it as is.
+ */
+export type Handler<Body = unknown> = (exchange: Exchange, body: Body) => Reply | Promise<Reply>;
+
 /** The merged result of a middleware chain, as an adapter applies it. */
 export interface Decision {
   /** Set when a middleware ended the request; its headers already include `headers`. */

@@ -1,0 +1,158 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import {
+  type Decision,
+  type Exchange,
+  type Handler,
+  type Logger,
+  type Middleware,
+  problemReply,
+  type Reply,
+  runMiddleware,
+  silentLogger,
+} from '@fairmind/core';
+import { applyHeaders, nodeExchange, observeFinish, writeReply } from '@fairmind/core/node';
+import { createNodeCompression, type NodeCompressionOptions } from '@fairmind/edge/node';
+
+/** Options of {@link createNodeBridge} and {@link createRequestListener}. */
+export interface NodeAdapterOptions {
+  /**
+   * Contract middleware run in order on every request.
+   * @default []
+   */
+  middleware?: readonly Middleware[];
+  /**
+   * Response compression (`@fairmind/edge/node`), or `false` to leave bodies as they are.
+   * @default {} (br, gzip, deflate over 1024 bytes)
+   */
+  compression?: NodeCompressionOptions | false;
+  /**
+   * Where failures of middleware and handlers are logged (5xx only; 4xx are the client's).
+   * @default silentLogger
+   */
+  logger?: Logger;
+}
+
+/**
+ * Runs compression and the middleware chain for one request: `true` when the request may go
+ * on to the handler (the middleware headers are already on the response), `false` when a
+ * middleware answered. Synchronous when every middleware is.
+ */
+export type NodeBridge = (req: IncomingMessage, res: ServerResponse) => boolean | Promise<boolean>;
+
+const exchanges = new WeakMap<IncomingMessage, Exchange>();
+
+/**
+ * The exchange the bridge made for a request: its `state` holds what the middleware found
+ * (the authenticated principal, the request id).
+ */
+export function exchangeOf(req: IncomingMessage): Exchange | undefined {
+  return exchanges.get(req);
+}
+
+function logFailure(logger: Logger, reply: Reply, error: unknown): void {
+  if (reply.status >= 500) logger.error({ err: error }, '[@fairmind/node] request failed');
+}
+
+/**
+ * The shared Node bridge of the Node-based adapters (node:http, Express): one place that
+ * turns the contract's decision into a Node response, so every adapter behaves the same.
+ *
+ * @example
+ * ```ts
+ * const bridge = createNodeBridge({ middleware: [securityHeaders(), rateLimit()] });
+ * createServer(async (req, res) => {
+ *   if (!(await bridge(req, res))) return; // a middleware answered
+ *   res.end('hello');
+ * });
+ * ```
+ */
+export function createNodeBridge(options: NodeAdapterOptions = {}): NodeBridge {
+  const chain = [...(options.middleware ?? [])];
+  const compress =
+    options.compression === false ? undefined : createNodeCompression(options.compression ?? {});
+  const logger = options.logger ?? silentLogger;
+
+  return function fairmindNodeBridge(req, res) {
+    const startedAt = performance.now();
+    compress?.(req, res);
+    const exchange = nodeExchange(req);
+    exchanges.set(req, exchange);
+    const apply = (decision: Decision): boolean => {
+      observeFinish(res, decision.onFinish, startedAt);
+      if (decision.reply) {
+        if (decision.error !== undefined) logFailure(logger, decision.reply, decision.error);
+        writeReply(res, decision.reply);
+        return false;
+      }
+      applyHeaders(res, decision.headers);
+      return true;
+    };
+    const decision = runMiddleware(chain, exchange);
+    return decision instanceof Promise ? decision.then(apply) : apply(decision);
+  };
+}
+
+/**
+ * Sends what a {@link Handler} answered, or the problem for what it threw. A response the
+ * handler already started is left alone.
+ */
+export async function respond(
+  handler: Handler<IncomingMessage>,
+  exchange: Exchange,
+  req: IncomingMessage,
+  res: ServerResponse,
+  logger: Logger = silentLogger,
+): Promise<void> {
+  let reply: Reply;
+  try {
+    reply = await handler(exchange, req);
+  } catch (error) {
+    reply = problemReply(error);
+    logFailure(logger, reply, error);
+  }
+  if (!res.headersSent) writeReply(res, reply);
+}
+
+/**
+ * A `node:http` request listener: the middleware, then `handler`.
+ *
+ * @example
+ * ```ts
+ * import { createServer } from 'node:http';
+ * import { jsonReply } from '@fairmind/core';
+ * import { createRequestListener } from '@fairmind/node';
+ *
+ * createServer(
+ *   createRequestListener({
+ *     middleware: [requestLog({ logger }), securityHeaders()],
+ *     handler: (exchange) => jsonReply(200, { hello: exchange.clientAddress }),
+ *   }),
+ * ).listen(3000);
+ * ```
+ */
+export function createRequestListener(
+  options: NodeAdapterOptions & { handler: Handler<IncomingMessage> },
+): (req: IncomingMessage, res: ServerResponse) => void {
+  const bridge = createNodeBridge(options);
+  const { handler } = options;
+  const logger = options.logger ?? silentLogger;
+  return function fairmindRequestListener(req, res) {
+    const proceed = (go: boolean) => {
+      const exchange = exchanges.get(req);
+      if (go && exchange) return respond(handler, exchange, req, res, logger);
+    };
+    const fail = (error: unknown) => {
+      // Only a bug in the bridge gets here; the client still gets a problem, never a hang.
+      logger.error({ err: error }, '[@fairmind/node] request failed outside the handler');
+      if (!res.headersSent) writeReply(res, problemReply(error));
+      else res.destroy();
+    };
+    try {
+      const go = bridge(req, res);
+      if (go instanceof Promise) go.then(proceed).catch(fail);
+      else Promise.resolve(proceed(go)).catch(fail);
+    } catch (error) {
+      fail(error);
+    }
+  };
+}

@@ -1,0 +1,294 @@
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  type Auth,
+  authOptionsFromConfig,
+  createAuth,
+  createLoggerAuditSink,
+  createMemoryAttemptStore,
+  createMemoryRevocationStore,
+} from '@fairmind/auth';
+import {
+  createRedisAttemptStore,
+  createRedisRefreshFamilyStore,
+  createRedisRevocationStore,
+} from '@fairmind/auth/redis';
+import {
+  authMigrations,
+  createSqlApiKeyStore,
+  createSqlAuditSink,
+  createSqlRefreshFamilyStore,
+  createSqlUserStore,
+} from '@fairmind/auth/sql';
+import { type Cache, createCache } from '@fairmind/cache';
+import {
+  createClientIpResolver,
+  type Exchange,
+  type FairmindConfig,
+  FairmindError,
+  type Handler,
+  type Logger,
+  type Middleware,
+  requestPath,
+} from '@fairmind/core';
+import { createDatabase, type Database, migrate } from '@fairmind/db-pool';
+import {
+  type BodySource,
+  cors,
+  createMemoryStore,
+  createRedisStore,
+  rateLimit,
+  requestLog,
+  securityHeaders,
+} from '@fairmind/edge';
+import { Redis } from 'ioredis';
+import type { Registry } from 'prom-client';
+import { createAssessmentRepository } from '../assessments/index.js';
+import { createHealth } from '../health/index.js';
+import { createModelRepository } from '../models/index.js';
+import { Router } from '../router/index.js';
+import { authRoutes } from '../routes/auth.js';
+import { governanceRoutes } from '../routes/governance.js';
+import { createContext, type Route } from '../routes/index.js';
+
+/** Options of {@link createPlatform}. */
+export interface PlatformOptions {
+  /** The parsed environment (`loadConfig()` from `@fairmind/core`). */
+  config: FairmindConfig;
+  /** One JSON line per request and the start-up report go here. */
+  logger: Logger;
+  /** Served at `/metrics`; every package registers into it. */
+  registry: Registry;
+  /**
+   * Reported by `/health`.
+   * @default the package version
+   */
+  version?: string;
+}
+
+/** The FairMind platform: contract middleware and a handler that any adapter mounts. */
+export interface Platform {
+  readonly middleware: readonly Middleware[];
+  readonly handler: Handler<BodySource>;
+  readonly db: Database;
+  readonly cache: Cache;
+  readonly auth: Auth;
+  /**
+   * Runs the migrations (auth's, then the platform's), creates the first admin from
+   * `FAIRMIND_ADMIN_EMAIL` / `FAIRMIND_ADMIN_PASSWORD` on an empty user table, and warms the
+   * pool. Call it before listening.
+   */
+  start(): Promise<void>;
+  /** Closes the database, the cache, Redis and the password workers. */
+  close(): Promise<void>;
+}
+
+declare module '@fairmind/core' {
+  interface FairmindState {
+    /** The matched route pattern, for the request-duration histogram's `route` label. */
+    route?: string;
+  }
+}
+
+// The migrations ship beside the build (dist/../migrations) and the sources (src/app/../../).
+function migrationsDir(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  for (const candidate of [join(here, '..', 'migrations'), join(here, '..', '..', 'migrations')]) {
+    if (existsSync(candidate)) return candidate;
+  }
+  throw new Error('[@fairmind/platform] the migrations folder is missing from the package');
+}
+
+export const platformMigrations = { dir: migrationsDir(), table: 'schema_migrations' } as const;
+
+const PUBLIC_PATHS = /^\/(?:health(?:\/|$)|metrics$)/;
+
+/**
+ * Wires the four packages into the FairMind HTTP API of `HTTP-API.md`: PostgreSQL or SQLite
+ * by `DATABASE_URL`, Redis or memory by `REDIS_URL`.
+ *
+ * @example
+ * ```ts
+ * const platform = createPlatform({ config: loadConfig(), logger, registry });
+ * await platform.start();
+ * mount(app, platform); // @fairmind/express, fastify, hono or node
+ * ```
+ */
+export function createPlatform(options: PlatformOptions): Platform {
+  const { config, logger, registry } = options;
+  const version = options.version ?? '0.1.0';
+  const db = createDatabase({
+    url: config.database.url,
+    poolSize: config.database.poolSize,
+    maxOverflow: config.database.maxOverflow,
+    timeoutMs: Math.round(config.database.timeoutMs),
+    logger,
+    registry,
+  });
+  // One client for the commands of every package; ioredis queues nothing while offline, so a
+  // Redis outage fails fast into each package's fallback instead of piling up.
+  const redis = config.redis.url
+    ? new Redis(config.redis.url, {
+        enableOfflineQueue: false,
+        maxRetriesPerRequest: 1,
+        lazyConnect: false,
+      })
+    : undefined;
+  redis?.on('error', (error) => logger.warn({ err: error }, '[@fairmind/platform] Redis error'));
+
+  const cache = createCache({
+    ...(config.redis.url ? { redis: config.redis.url } : {}),
+    ttl: config.redis.ttlSeconds * 1000,
+    namespace: 'fairmind',
+    logger,
+    registry,
+  });
+
+  const users = createSqlUserStore(db);
+  const auth = createAuth({
+    ...authOptionsFromConfig(config),
+    users,
+    apiKeys: createSqlApiKeyStore(db),
+    refreshFamilies: redis
+      ? createRedisRefreshFamilyStore({ client: redis })
+      : createSqlRefreshFamilyStore(db),
+    revocation: redis
+      ? createRedisRevocationStore({ client: redis })
+      : createMemoryRevocationStore(),
+    attempts: redis ? createRedisAttemptStore({ client: redis }) : createMemoryAttemptStore(),
+    audit: [createSqlAuditSink(db), createLoggerAuditSink(logger)],
+    logger,
+    registry,
+  });
+
+  const clientIp = createClientIpResolver({ trustedProxies: config.trustedProxies });
+  const models = createModelRepository(db);
+  const assessments = createAssessmentRepository(db);
+  const health = createHealth({
+    db,
+    cache,
+    version,
+    migrations: [authMigrations, platformMigrations],
+  });
+
+  const router = new Router<Route>();
+  for (const [method, path, route] of [
+    ...authRoutes({ auth, users, clientIp }),
+    ...governanceRoutes({ db, cache, models, assessments }),
+    ...health.routes(registry),
+  ]) {
+    router.add(method, path, route);
+  }
+
+  const authenticate = auth.authenticate({ optional: true });
+  const permissionChecks = new Map<string, Middleware>();
+  function requirePermission(permission: string): Middleware {
+    let check = permissionChecks.get(permission);
+    if (!check) {
+      check = auth.requirePermission(permission);
+      permissionChecks.set(permission, check);
+    }
+    return check;
+  }
+
+  const middleware: Middleware[] = [
+    requestLog({ logger, registry, route: (exchange) => exchange.state.route }),
+    securityHeaders({ trustedProxies: config.trustedProxies }),
+    // Credentials (cookies, Authorization) are allowed per listed origin; with CORS_ORIGINS=*
+    // they cannot be (browsers refuse the pair), so the wildcard serves anonymous reads only.
+    ...(config.cors.origins.length > 0
+      ? [cors({ origins: config.cors.origins, credentials: !config.cors.origins.includes('*') })]
+      : []),
+    rateLimit({
+      paths: ['/auth/*', '/api/*'],
+      limit: config.rateLimit.requests,
+      windowSeconds: config.rateLimit.windowSeconds,
+      store: redis
+        ? createRedisStore({ client: redis, prefix: 'fairmind:rl:' })
+        : createMemoryStore(),
+      clientIp,
+      registry,
+      logger,
+    }),
+    function platformAuthenticate(exchange: Exchange) {
+      // Health checks and scrapers send no credentials; a stray bad header must not fail them.
+      return PUBLIC_PATHS.test(requestPath(exchange.request.url))
+        ? undefined
+        : authenticate(exchange);
+    },
+  ];
+
+  const handler: Handler<BodySource> = async function platformHandler(exchange, body) {
+    const path = requestPath(exchange.request.url);
+    const match = router.match(exchange.request.method, path);
+    if (match.kind === 'not-found') {
+      throw new FairmindError(
+        'NOT_FOUND',
+        404,
+        `No route for ${exchange.request.method} ${path}: see docs/http-api.md.`,
+      );
+    }
+    if (match.kind === 'method-not-allowed') {
+      throw new FairmindError(
+        'METHOD_NOT_ALLOWED',
+        405,
+        `${exchange.request.method} is not allowed here: use ${match.allow.join(', ')}.`,
+        {
+          headers: { Allow: match.allow.join(', ') },
+        },
+      );
+    }
+    const { route, params } = match;
+    if (route.permission !== null) {
+      if (exchange.state.auth === undefined) {
+        throw new FairmindError(
+          'UNAUTHENTICATED',
+          401,
+          'Send a bearer access token or an X-API-Key.',
+          {
+            headers: { 'WWW-Authenticate': 'Bearer' },
+          },
+        );
+      }
+      if (route.permission !== 'authenticated') await requirePermission(route.permission)(exchange);
+    }
+    return route.handle(createContext(exchange, params, body));
+  };
+
+  let started = false;
+  return {
+    middleware,
+    handler,
+    db,
+    cache,
+    auth,
+    async start() {
+      if (started) return;
+      started = true;
+      await migrate({ db, dir: authMigrations.dir, table: authMigrations.table, logger });
+      await migrate({ db, dir: platformMigrations.dir, table: platformMigrations.table, logger });
+      const admin = config.admin;
+      if (admin && (await users.count()) === 0) {
+        await auth.createUser({ email: admin.email, password: admin.password, role: 'admin' });
+        logger.info({ email: admin.email }, '[@fairmind/platform] created the first admin');
+      }
+      await db.health();
+      logger.info(
+        {
+          database: db.driver,
+          cache: config.redis.url ? 'redis' : 'memory',
+          rateLimit: redis ? 'redis' : 'memory',
+          revocation: redis ? 'redis' : 'memory',
+        },
+        `[@fairmind/platform] ready: database on ${db.driver === 'postgres' ? 'PostgreSQL' : 'SQLite'}, cache, rate limits and revocation ${redis ? 'on Redis' : 'in memory'}`,
+      );
+    },
+    async close() {
+      await auth.close();
+      await cache.close();
+      if (redis) await redis.quit().catch(() => redis.disconnect());
+      await db.close();
+    },
+  };
+}

@@ -1,0 +1,96 @@
+import {
+  type Exchange,
+  FairmindError,
+  type HeaderRecord,
+  jsonReply,
+  type Reply,
+  requestSearch,
+} from '@fairmind/core';
+import { type BodySource, readJsonBody } from '@fairmind/edge';
+import type { z } from 'zod';
+import type { Params } from '../router/index.js';
+
+/** What a route handler gets. */
+export interface RouteContext {
+  readonly exchange: Exchange;
+  readonly params: Params;
+  /** The query string, parsed. */
+  readonly query: URLSearchParams;
+  /** Reads and validates the JSON body against a schema: 400/413 problems otherwise. */
+  body<S extends z.ZodType>(schema: S): Promise<z.infer<S>>;
+}
+
+/** One route of the HTTP API. */
+export interface Route {
+  /**
+   * The permission the route needs (HTTP-API.md). `'authenticated'` needs a principal and
+   * no permission; `null` is public.
+   */
+  readonly permission: string | 'authenticated' | null;
+  readonly handle: (context: RouteContext) => Promise<Reply>;
+}
+
+/** The JSON body limit of HTTP-API.md. */
+export const BODY_LIMIT = 1_048_576;
+
+/** Turns a zod failure into the 400 the contract names, listing each bad field. */
+export function validationError(error: z.ZodError, where: 'body' | 'query'): FairmindError {
+  const issues = error.issues.slice(0, 20).map((issue) => ({
+    path: issue.path.map(String).join('.') || '(root)',
+    message: issue.message,
+  }));
+  return new FairmindError(
+    'VALIDATION_FAILED',
+    400,
+    `The request ${where} is not valid: ${issues.map((issue) => `${issue.path}: ${issue.message}`).join('; ')}.`,
+    { details: { issues } },
+  );
+}
+
+export function parseWith<S extends z.ZodType>(
+  schema: S,
+  value: unknown,
+  where: 'body' | 'query',
+): z.infer<S> {
+  const result = schema.safeParse(value);
+  if (!result.success) throw validationError(result.error, where);
+  return result.data;
+}
+
+export function createContext(
+  exchange: Exchange,
+  params: Params,
+  source: BodySource,
+): RouteContext {
+  const query = new URLSearchParams(requestSearch(exchange.request.url));
+  return {
+    exchange,
+    params,
+    query,
+    async body(schema) {
+      const value = await readJsonBody(source, { limit: BODY_LIMIT });
+      return parseWith(schema, value, 'body');
+    },
+  };
+}
+
+/** A query string as a plain object for schema parsing; a repeated key is a 400. */
+export function queryObject(query: URLSearchParams): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, value] of query) {
+    if (key in out) {
+      throw new FairmindError(
+        'VALIDATION_FAILED',
+        400,
+        `The query parameter "${key}" is given twice: send it once.`,
+      );
+    }
+    out[key] = value;
+  }
+  return out;
+}
+
+export const json = (status: number, body: unknown, headers: Readonly<HeaderRecord> = {}): Reply =>
+  jsonReply(status, body, headers);
+
+export const noContent = (): Reply => ({ status: 204, headers: {}, body: null });

@@ -1,0 +1,91 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
+import { freePort } from './redis-server.js';
+
+/** A server running as a child process, for end-to-end tests. */
+export interface ServerProcess {
+  /** `http://127.0.0.1:<port>` */
+  readonly base: string;
+  readonly port: number;
+  readonly child: ChildProcess;
+  /** Everything the process wrote so far, stdout and stderr interleaved. */
+  output(): string;
+  /** Sends `signal` (SIGTERM by default) and resolves with the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/** Options of {@link startServer}. */
+export interface StartServerOptions {
+  /** The TypeScript entry point, run through tsx. */
+  script: string;
+  cwd: string;
+  /** The child's environment, on top of PATH; `PORT` and `HOST` are set for it. */
+  env?: Readonly<Record<string, string | undefined>>;
+  /** The path polled until it answers 200. @default '/health/live' */
+  readyPath?: string;
+  /** @default 30_000 */
+  startTimeoutMs?: number;
+}
+
+const tsxLoader = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+
+/**
+ * Starts a server on a free loopback port and waits until `readyPath` answers. Fails with the
+ * server's own output when it exits early or does not come up in time.
+ */
+export async function startServer(options: StartServerOptions): Promise<ServerProcess> {
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env['PATH'],
+    HOST: '127.0.0.1',
+    PORT: String(port),
+  };
+  for (const [name, value] of Object.entries(options.env ?? {})) {
+    if (value !== undefined) env[name] = value;
+  }
+  env['PORT'] = String(port);
+  const child = spawn(process.execPath, ['--import', tsxLoader, options.script], {
+    cwd: options.cwd,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  child.stderr?.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  const server: ServerProcess = {
+    base,
+    port,
+    child,
+    output: () => output,
+    async stop(signal = 'SIGTERM') {
+      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+      const exited = once(child, 'exit');
+      child.kill(signal);
+      const [code] = (await exited) as [number | null];
+      return code;
+    },
+  };
+  const deadline = Date.now() + (options.startTimeoutMs ?? 30_000);
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null)
+      throw new Error(`[@fairmind/testing] the server exited early:\n${output}`);
+    try {
+      const response = await fetch(`${base}${options.readyPath ?? '/health/live'}`);
+      if (response.ok) return server;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  child.kill('SIGKILL');
+  throw new Error(
+    `[@fairmind/testing] the server did not answer within the start timeout:\n${output}`,
+  );
+}
