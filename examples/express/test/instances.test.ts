@@ -161,3 +161,58 @@ describe('a bad configuration', () => {
     expect(result.stderr).toContain('JWT_SECRET');
   });
 });
+
+describe('platform details on one SQLite instance', () => {
+  let server: ServerProcess;
+  let token: string;
+
+  beforeAll(async () => {
+    server = await startServer({
+      script: 'src/main.ts',
+      cwd: root,
+      env: {
+        NODE_ENV: 'test',
+        LOG_LEVEL: 'warn',
+        DATABASE_URL: 'sqlite::memory:',
+        FAIRMIND_ADMIN_EMAIL: ADMIN.email,
+        FAIRMIND_ADMIN_PASSWORD: ADMIN.password,
+      },
+    });
+    token = (await post(server.base, '/auth/login', ADMIN)).json['accessToken'] as string;
+  });
+
+  afterAll(async () => {
+    await server?.stop('SIGKILL');
+  });
+
+  it('labels the request-duration histogram with route patterns, not paths', async () => {
+    await get(server.base, '/api/v1/models/some-id', token);
+    const metrics = await (await fetch(`${server.base}/metrics`)).text();
+    expect(metrics).toContain('route="/api/v1/models/:id"');
+    expect(metrics).not.toContain('some-id');
+  });
+
+  it("keeps a narrowly scoped API key away from its owner's other keys", async () => {
+    const created = await post(
+      server.base,
+      '/auth/api-keys',
+      { name: 'reader', scopes: ['models:read'] },
+      token,
+    );
+    const key = created.json['key'] as string;
+    const listed = await fetch(`${server.base}/auth/api-keys`, { headers: { 'x-api-key': key } });
+    expect(listed.status).toBe(403);
+    const logout = await fetch(`${server.base}/auth/logout`, {
+      method: 'POST',
+      headers: { 'x-api-key': key },
+    });
+    expect(logout.status).toBe(400);
+    const page = await get(server.base, '/auth/api-keys?limit=1', token);
+    expect(page.status).toBe(200);
+    expect((page.json['items'] as unknown[]).length).toBe(1);
+    const bad = await fetch(`${server.base}/auth/api-keys?limit=1&bogus=2`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect(bad.status).toBe(400);
+  });
+});

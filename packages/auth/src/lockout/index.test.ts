@@ -69,3 +69,23 @@ describe('login throttle', () => {
     ).toThrow(/maxLockoutMs/);
   });
 });
+
+describe('an unreachable attempt store', () => {
+  it('fails the login closed with a 503 instead of leaking the driver error', async () => {
+    const broken = {
+      get: async () => {
+        throw new Error("Stream isn't writeable and enableOfflineQueue options is false");
+      },
+      fail: async () => {
+        throw new Error('down');
+      },
+      reset: async () => {
+        throw new Error('down');
+      },
+    };
+    const throttle = createLoginThrottle({ store: broken });
+    await expect(throttle.check('a@b.c', '127.0.0.1')).rejects.toMatchObject({ status: 503 });
+    await expect(throttle.fail('a@b.c', '127.0.0.1')).rejects.toMatchObject({ status: 503 });
+    await expect(throttle.succeed('a@b.c')).rejects.toMatchObject({ status: 503 });
+  });
+});

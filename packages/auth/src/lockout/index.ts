@@ -1,5 +1,5 @@
 import { FairmindError } from '@fairmind/core';
-import { invalid, PREFIX } from '../errors/index.js';
+import { invalid, PREFIX, storeUnavailable } from '../errors/index.js';
 
 /** A failure counter as a store keeps it. */
 export interface AttemptRecord {
@@ -174,12 +174,23 @@ export function createLoginThrottle(options: LoginThrottleOptions): LoginThrottl
     return span === 0 || record === null ? 0 : Math.max(0, record.lastFailureAt + span - at);
   };
 
+  // A store that cannot be reached (Redis down) must fail the login closed with a 503, not
+  // leak the driver's error as a 500: without the counters, brute force would be unchecked.
+  const reach = <T>(work: () => Promise<T>): Promise<T> =>
+    Promise.resolve()
+      .then(work)
+      .catch((error: unknown) => {
+        throw storeUnavailable('login attempt store', error);
+      });
+
   return {
     async check(name, address) {
-      const [byAccount, byIp] = await Promise.all([
-        store.get(accountKey(name)),
-        address === undefined ? Promise.resolve(null) : store.get(ipKey(address)),
-      ]);
+      const [byAccount, byIp] = await reach(() =>
+        Promise.all([
+          store.get(accountKey(name)),
+          address === undefined ? Promise.resolve(null) : store.get(ipKey(address)),
+        ]),
+      );
       const at = now();
       const wait = Math.max(remaining(byAccount, account, at), remaining(byIp, ip, at));
       if (wait > 0) {
@@ -194,14 +205,18 @@ export function createLoginThrottle(options: LoginThrottleOptions): LoginThrottl
     },
     async fail(name, address) {
       const at = now();
-      const [byAccount, byIp] = await Promise.all([
-        store.fail(accountKey(name), account.windowMs, at),
-        address === undefined ? Promise.resolve(null) : store.fail(ipKey(address), ip.windowMs, at),
-      ]);
+      const [byAccount, byIp] = await reach(() =>
+        Promise.all([
+          store.fail(accountKey(name), account.windowMs, at),
+          address === undefined
+            ? Promise.resolve(null)
+            : store.fail(ipKey(address), ip.windowMs, at),
+        ]),
+      );
       return { lockedForMs: Math.max(lockoutMs(byAccount, account), lockoutMs(byIp, ip)) };
     },
     async succeed(name) {
-      await store.reset(accountKey(name));
+      await reach(() => store.reset(accountKey(name)));
     },
   };
 }

@@ -88,3 +88,42 @@ describe('@fairmind/express', () => {
     expect((await fetch(`${base}/teapot`)).status).toBe(409);
   });
 });
+
+describe('@fairmind/express edge cases', () => {
+  it('shares one exchange between an app-level and a route-level chain', async () => {
+    const app = express();
+    app.use(fairmind({ middleware: [authenticate] }));
+    const needsAuth: Middleware = (exchange) => {
+      if (!(exchange.state as { auth?: unknown }).auth) {
+        throw new FairmindError('UNAUTHENTICATED', 401, 'Send a bearer token.');
+      }
+      return undefined;
+    };
+    app.get('/route-level', fairmind({ middleware: [needsAuth] }), (req, res) => {
+      res.json(req.auth);
+    });
+    const base = await listen(app);
+    const response = await fetch(`${base}/route-level`, {
+      headers: { authorization: 'Bearer good' },
+    });
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ id: 'u1', role: 'admin' });
+  });
+
+  it('keeps the 4xx of a framework error such as a bad JSON body', async () => {
+    const app = express();
+    app.use(express.json());
+    app.post('/echo', (req, res) => {
+      res.json(req.body);
+    });
+    app.use(problemHandler());
+    const base = await listen(app);
+    const response = await fetch(`${base}/echo`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"broken": ',
+    });
+    expect(response.status).toBe(400);
+    expect(await response.json()).toMatchObject({ code: 'VALIDATION_FAILED', status: 400 });
+  });
+});

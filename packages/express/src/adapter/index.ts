@@ -2,8 +2,10 @@ import type { IncomingMessage } from 'node:http';
 import {
   type AuthOf,
   type Exchange,
+  FairmindError,
   type FairmindState,
   type Handler,
+  isFairmindError,
   type Logger,
   type Middleware,
   problemReply,
@@ -86,6 +88,30 @@ export function handle(
 }
 
 /**
+ * Express middleware (body-parser, for one) report a client's mistake as an error with a
+ * 4xx `status` and `expose: true`; it keeps its status instead of becoming a 500.
+ */
+function clientError(error: unknown): unknown {
+  if (isFairmindError(error) || typeof error !== 'object' || error === null) return error;
+  const { status, statusCode, expose, message } = error as {
+    status?: unknown;
+    statusCode?: unknown;
+    expose?: unknown;
+    message?: unknown;
+  };
+  const code = typeof status === 'number' ? status : statusCode;
+  if (typeof code !== 'number' || code < 400 || code > 499) return error;
+  const names: Record<number, string> = {
+    400: 'VALIDATION_FAILED',
+    413: 'PAYLOAD_TOO_LARGE',
+    415: 'UNSUPPORTED_MEDIA_TYPE',
+  };
+  const detail =
+    expose === true && typeof message === 'string' ? message : 'The request is not valid.';
+  return new FairmindError(names[code] ?? 'BAD_REQUEST', code, detail, { cause: error });
+}
+
+/**
  * An Express error handler that answers with RFC 9457 problem JSON: `FairmindError`s keep
  * their status and code, anything else is a 500 that says nothing of the cause.
  */
@@ -93,7 +119,7 @@ export function problemHandler(options: { logger?: Logger } = {}): ErrorRequestH
   const logger = options.logger ?? silentLogger;
   return function fairmindProblemHandler(error: unknown, _req, res, next) {
     if (res.headersSent) return next(error);
-    const reply = problemReply(error);
+    const reply = problemReply(clientError(error));
     if (reply.status >= 500) logger.error({ err: error }, '[@fairmind/express] request failed');
     writeReply(res, reply);
   };

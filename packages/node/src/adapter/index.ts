@@ -74,9 +74,16 @@ export function createNodeBridge(options: NodeAdapterOptions = {}): NodeBridge {
 
   return function fairmindNodeBridge(req, res) {
     const startedAt = performance.now();
-    compress?.(req, res);
-    const exchange = nodeExchange(req);
-    exchanges.set(req, exchange);
+    // A second bridge on the same request (a route-level chain after an app-level one) shares
+    // the first one's exchange, so what authenticate() found stays found, and the response is
+    // not compressed twice.
+    let exchange = exchanges.get(req);
+    if (exchange === undefined) {
+      compress?.(req, res);
+      exchange = nodeExchange(req);
+      exchanges.set(req, exchange);
+    }
+    const current = exchange;
     const apply = (decision: Decision): boolean => {
       observeFinish(res, decision.onFinish, startedAt);
       if (decision.reply) {
@@ -87,7 +94,7 @@ export function createNodeBridge(options: NodeAdapterOptions = {}): NodeBridge {
       applyHeaders(res, decision.headers);
       return true;
     };
-    const decision = runMiddleware(chain, exchange);
+    const decision = runMiddleware(chain, current);
     return decision instanceof Promise ? decision.then(apply) : apply(decision);
   };
 }

@@ -172,13 +172,13 @@ export function createPlatform(options: PlatformOptions): Platform {
     migrations: [authMigrations, platformMigrations],
   });
 
-  const router = new Router<Route>();
+  const router = new Router<Route & { pattern: string }>();
   for (const [method, path, route] of [
     ...authRoutes({ auth, users, clientIp }),
     ...governanceRoutes({ db, cache, models, assessments }),
     ...health.routes(registry),
   ]) {
-    router.add(method, path, route);
+    router.add(method, path, { ...route, pattern: path });
   }
 
   const authenticate = auth.authenticate({ optional: true });
@@ -193,8 +193,8 @@ export function createPlatform(options: PlatformOptions): Platform {
   }
 
   const middleware: Middleware[] = [
-    requestLog({ logger, registry, route: (exchange) => exchange.state.route }),
-    securityHeaders({ trustedProxies: config.trustedProxies }),
+    requestLog({ logger, registry, clientIp, route: (exchange) => exchange.state.route }),
+    securityHeaders({ clientIp }),
     // Credentials (cookies, Authorization) are allowed per listed origin; with CORS_ORIGINS=*
     // they cannot be (browsers refuse the pair), so the wildcard serves anonymous reads only.
     ...(config.cors.origins.length > 0
@@ -240,6 +240,8 @@ export function createPlatform(options: PlatformOptions): Platform {
       );
     }
     const { route, params } = match;
+    // The pattern, not the path, labels the duration histogram: one series per route.
+    exchange.state.route = route.pattern;
     if (route.permission !== null) {
       if (exchange.state.auth === undefined) {
         throw new FairmindError(

@@ -1,7 +1,8 @@
 import type { Auth, Principal, UserStore } from '@fairmind/auth';
 import { type ClientIpResolver, type Exchange, FairmindError } from '@fairmind/core';
 import { z } from 'zod';
-import { json, noContent, type Route } from './index.js';
+import { decodeCursor, listQuerySchema, toPage } from '../pagination/index.js';
+import { json, noContent, parseWith, queryObject, type Route } from './index.js';
 
 /** Every permission of HTTP-API.md, so `/auth/me` lists concrete ones, never wildcards. */
 export const PERMISSIONS = [
@@ -31,6 +32,22 @@ const createApiKeySchema = z
     expiresInDays: z.number().int().min(1).max(3650).optional(),
   })
   .strict();
+
+/**
+ * Managing API keys with an API key needs the key to carry `apikeys:create`: a key scoped to
+ * `models:read` must not list or revoke its owner's other keys.
+ */
+function keyManager(auth: Auth, exchange: Exchange): Principal {
+  const principal = principalOf(exchange);
+  if (principal.type === 'api_key' && !auth.can(principal, 'apikeys:create')) {
+    throw new FairmindError(
+      'FORBIDDEN',
+      403,
+      'This API key may not manage API keys: use a key with the apikeys:create scope, or sign in.',
+    );
+  }
+  return principal;
+}
 
 function principalOf(exchange: Exchange): Principal {
   const principal = exchange.state.auth;
@@ -80,6 +97,13 @@ export function authRoutes({ auth, users, clientIp }: Deps): Array<[string, stri
         permission: 'authenticated',
         async handle({ exchange, body }) {
           // The body is optional: an empty one logs out the access token and its family.
+          if (principalOf(exchange).type === 'api_key') {
+            throw new FairmindError(
+              'VALIDATION_FAILED',
+              400,
+              'An API key is not a session: revoke it with DELETE /auth/api-keys/:id instead of logging out.',
+            );
+          }
           const length = exchange.request.headers.get('content-length');
           const hasBody =
             length !== null
@@ -157,11 +181,24 @@ export function authRoutes({ auth, users, clientIp }: Deps): Array<[string, stri
       '/auth/api-keys',
       {
         permission: 'authenticated',
-        async handle({ exchange }) {
-          return json(200, {
-            items: await auth.listApiKeys(principalOf(exchange)),
-            nextCursor: null,
-          });
+        async handle({ exchange, query }) {
+          const { limit, cursor } = parseWith(listQuerySchema, queryObject(query), 'query');
+          const after = cursor === undefined ? undefined : decodeCursor(cursor);
+          // A user holds a handful of keys, so the page is cut in memory, newest first, with
+          // the same cursor as every other list.
+          const keys = (await auth.listApiKeys(keyManager(auth, exchange)))
+            .sort((a, b) =>
+              a.createdAt === b.createdAt
+                ? b.id.localeCompare(a.id)
+                : b.createdAt.localeCompare(a.createdAt),
+            )
+            .filter(
+              (key) =>
+                after === undefined ||
+                key.createdAt < after.createdAt ||
+                (key.createdAt === after.createdAt && key.id < after.id),
+            );
+          return json(200, toPage(keys.slice(0, limit + 1), limit));
         },
       },
     ],
@@ -171,7 +208,11 @@ export function authRoutes({ auth, users, clientIp }: Deps): Array<[string, stri
       {
         permission: 'authenticated',
         async handle({ exchange, params }) {
-          await auth.revokeApiKey(principalOf(exchange), params['id'] as string, context(exchange));
+          await auth.revokeApiKey(
+            keyManager(auth, exchange),
+            params['id'] as string,
+            context(exchange),
+          );
           return noContent();
         },
       },
