@@ -16,6 +16,7 @@ export {
 } from './hooks.js';
 export { describePlatformContract } from './platform-suite.js';
 export { type ProcessResult, type RunTypeScriptOptions, runTypeScript } from './process.js';
+export { type RecordingLogger, recordingLogger } from './recording-logger.js';
 export { deleteRedisPrefix } from './redis-keys.js';
 export {
   freePort,

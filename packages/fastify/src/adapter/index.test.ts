@@ -1,0 +1,342 @@
+import type { IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import {
+  FairmindError,
+  type FinishInfo,
+  type Handler,
+  jsonReply,
+  type Middleware,
+} from '@fairmind/core';
+import { readJsonBody } from '@fairmind/edge';
+import { recordingLogger } from '@fairmind/testing';
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import { afterEach, describe, expect, expectTypeOf, it } from 'vitest';
+import { exchangeOf, fairmind, frameworkErrorHandler, handle, mount } from './index.js';
+
+// What @fairmind/auth declares; request.auth must pick it up through AuthOf.
+declare module '@fairmind/core' {
+  interface FairmindState {
+    auth?: { id: string; role: string };
+  }
+}
+
+let app: FastifyInstance | undefined;
+afterEach(async () => {
+  await app?.close();
+  app = undefined;
+});
+
+function fastify(): FastifyInstance {
+  app = Fastify();
+  return app;
+}
+
+// Stands in for @fairmind/auth's authenticate(): puts a principal on the state.
+const authenticate: Middleware = (exchange) => {
+  if (exchange.request.headers.get('authorization') === 'Bearer good') {
+    (exchange.state as { auth?: unknown }).auth = { id: 'u1', role: 'admin' };
+  }
+  return { headers: { 'x-content-type-options': 'nosniff', vary: 'Origin' } };
+};
+const deny: Middleware = (exchange) => {
+  if (exchange.request.url.startsWith('/private') && !(exchange.state as { auth?: unknown }).auth) {
+    throw new FairmindError('UNAUTHENTICATED', 401, 'Send a bearer token.', {
+      headers: { 'WWW-Authenticate': 'Bearer' },
+    });
+  }
+  return undefined;
+};
+const later: Middleware = async () => {
+  await new Promise((resolve) => setImmediate(resolve));
+  return { headers: { 'x-later': 'yes' } };
+};
+
+describe('fairmind plugin', () => {
+  it('puts the middleware headers on the reply and exposes request.auth and request.fairmind', async () => {
+    const server = fastify();
+    await server.register(fairmind, { middleware: [authenticate, later, deny] });
+    server.get('/private/me', async (request) => ({
+      auth: request.auth,
+      state: Object.keys(request.fairmind ?? {}),
+      peer: exchangeOf(request)?.clientAddress,
+    }));
+    server.get('/public', async (request) => ({ auth: request.auth }));
+
+    const ok = await server.inject({
+      url: '/private/me',
+      headers: { authorization: 'Bearer good' },
+    });
+    expect(ok.statusCode).toBe(200);
+    expect(ok.json()).toEqual({
+      auth: { id: 'u1', role: 'admin' },
+      state: ['auth'],
+      peer: '127.0.0.1',
+    });
+    expect(ok.headers['x-content-type-options']).toBe('nosniff');
+    expect(ok.headers['x-later']).toBe('yes');
+    expect(ok.headers['x-powered-by']).toBeUndefined();
+
+    expectTypeOf<FastifyRequest['auth']>().toEqualTypeOf<{ id: string; role: string } | null>();
+
+    const anonymous = await server.inject({ url: '/public' });
+    expect(anonymous.json()).toEqual({ auth: null });
+  });
+
+  it('ends the request with a short reply that keeps the gathered headers', async () => {
+    const server = fastify();
+    await server.register(fairmind, { middleware: [authenticate, deny] });
+    let reached = false;
+    server.get('/private/me', async () => {
+      reached = true;
+      return {};
+    });
+    const denied = await server.inject({ url: '/private/me' });
+    expect(denied.statusCode).toBe(401);
+    expect(denied.headers['content-type']).toBe('application/problem+json');
+    expect(denied.headers['www-authenticate']).toBe('Bearer');
+    expect(denied.headers['x-content-type-options']).toBe('nosniff');
+    expect(denied.json()).toMatchObject({ code: 'UNAUTHENTICATED', status: 401 });
+    expect(reached).toBe(false);
+  });
+
+  it('combines list headers from the middleware with those a route sets', async () => {
+    const server = fastify();
+    await server.register(fairmind, { middleware: [authenticate], compression: false });
+    server.get('/', async (_request, reply) => {
+      reply.header('x-content-type-options', 'overridden');
+      return 'ok';
+    });
+    const response = await server.inject({ url: '/' });
+    expect(response.headers['vary']).toBe('Origin');
+    expect(response.headers['x-content-type-options']).toBe('overridden');
+  });
+
+  it('reports each finished response to onFinish with its status and length', async () => {
+    const finished: FinishInfo[] = [];
+    const observe: Middleware = () => ({ onFinish: (info) => finished.push(info) });
+    const server = fastify();
+    await server.register(fairmind, { middleware: [observe, deny] });
+    server.get('/hello', async () => 'hello');
+    await server.inject({ url: '/hello' });
+    await server.inject({ url: '/private' });
+    expect(finished).toEqual([
+      expect.objectContaining({ status: 200, bytes: 5, aborted: false }),
+      expect.objectContaining({ status: 401, aborted: false }),
+    ]);
+  });
+
+  it('answers route errors, Fastify client errors and unknown routes as problems', async () => {
+    const logger = recordingLogger();
+    const server = fastify();
+    await server.register(fairmind, { middleware: [authenticate], logger });
+    server.get('/fail', async () => {
+      throw new Error('database password is hunter2');
+    });
+    server.get('/conflict', async () => {
+      throw new FairmindError('CONFLICT', 409, 'Already there.');
+    });
+    server.post(
+      '/typed',
+      { schema: { body: { type: 'object', required: ['name'] } } },
+      async () => ({}),
+    );
+
+    const failed = await server.inject({ url: '/fail' });
+    expect(failed.statusCode).toBe(500);
+    expect(failed.headers['content-type']).toBe('application/problem+json');
+    expect(failed.body).not.toContain('hunter2');
+    expect(failed.headers['x-content-type-options']).toBe('nosniff');
+    expect(logger.errors).toHaveLength(1);
+
+    const conflict = await server.inject({ url: '/conflict' });
+    expect(conflict.statusCode).toBe(409);
+    expect(conflict.json()).toMatchObject({ code: 'CONFLICT', detail: 'Already there.' });
+
+    const badJson = await server.inject({
+      method: 'POST',
+      url: '/typed',
+      headers: { 'content-type': 'application/json' },
+      payload: '{"name": ',
+    });
+    expect(badJson.statusCode).toBe(400);
+    expect(badJson.json()).toMatchObject({ code: 'VALIDATION_FAILED', status: 400 });
+
+    const invalid = await server.inject({ method: 'POST', url: '/typed', payload: {} });
+    expect(invalid.statusCode).toBe(400);
+    expect(invalid.json()['detail']).toContain('name');
+
+    const media = await server.inject({
+      method: 'POST',
+      url: '/typed',
+      headers: { 'content-type': 'application/x-unknown' },
+      payload: 'x',
+    });
+    expect(media.statusCode).toBe(415);
+    expect(media.json()).toMatchObject({ code: 'UNSUPPORTED_MEDIA_TYPE' });
+
+    const missing = await server.inject({ url: '/nope' });
+    expect(missing.statusCode).toBe(404);
+    expect(missing.headers['content-type']).toBe('application/problem+json');
+    expect(missing.headers['x-content-type-options']).toBe('nosniff');
+    expect(missing.json()).toMatchObject({ code: 'NOT_FOUND' });
+    expect(logger.errors).toHaveLength(1);
+  });
+
+  it('leaves error and not-found handling to the app with problems: false', async () => {
+    const server = fastify();
+    await server.register(fairmind, { problems: false });
+    const missing = await server.inject({ url: '/nope' });
+    expect(missing.statusCode).toBe(404);
+    expect(missing.headers['content-type']).toMatch(/^application\/json/);
+  });
+
+  it('answers HEAD like GET, without a body and without compressing', async () => {
+    const server = fastify();
+    await server.register(fairmind, { middleware: [authenticate] });
+    const big = { text: 'lorem ipsum '.repeat(400) };
+    server.get('/big', async () => big);
+    const head = await server.inject({
+      method: 'HEAD',
+      url: '/big',
+      headers: { 'accept-encoding': 'gzip' },
+    });
+    expect(head.statusCode).toBe(200);
+    expect(head.body).toBe('');
+    expect(head.headers['content-encoding']).toBeUndefined();
+    expect(head.headers['content-length']).toBe(String(JSON.stringify(big).length));
+    expect(head.headers['vary']).toBe('Origin, Accept-Encoding');
+    expect(head.headers['x-content-type-options']).toBe('nosniff');
+  });
+
+  it('refuses bad options when it is registered', async () => {
+    const server = fastify();
+    server.register(fairmind, { middleware: 'nope' as unknown as Middleware[] });
+    await expect(server.ready()).rejects.toMatchObject({ code: 'INVALID_OPTIONS' });
+    const other = Fastify();
+    other.register(fairmind, { compression: { gzipLevel: 12 } });
+    await expect(other.ready()).rejects.toThrow(/gzipLevel/);
+    await other.close();
+  });
+});
+
+// A contract application that reads its own body, as the platform does.
+const application: Handler<IncomingMessage> = async (exchange, body) => {
+  const path = exchange.request.url;
+  if (path === '/echo') {
+    const input = await readJsonBody<Record<string, unknown>>(body, { limit: 64 });
+    return jsonReply(201, { input, auth: (exchange.state as { auth?: unknown }).auth ?? null });
+  }
+  if (path === '/big') return jsonReply(200, { text: 'lorem ipsum '.repeat(400) });
+  throw new FairmindError('NOT_FOUND', 404, `No route for ${path}.`);
+};
+
+describe('mount', () => {
+  it('hands the unread body to the application, which reads and limits it itself', async () => {
+    const server = fastify();
+    mount(server, { middleware: [authenticate], handler: application });
+    const created = await server.inject({
+      method: 'POST',
+      url: '/echo',
+      headers: { authorization: 'Bearer good', 'content-type': 'application/json' },
+      payload: '{"hello":"world"}',
+    });
+    expect(created.statusCode).toBe(201);
+    expect(created.headers['content-type']).toBe('application/json; charset=utf-8');
+    expect(created.headers['x-content-type-options']).toBe('nosniff');
+    expect(created.json()).toEqual({
+      input: { hello: 'world' },
+      auth: { id: 'u1', role: 'admin' },
+    });
+
+    // Fastify would refuse text/plain JSON itself or parse it; the application decides.
+    const wrongType = await server.inject({
+      method: 'POST',
+      url: '/echo',
+      headers: { 'content-type': 'text/plain' },
+      payload: '{}',
+    });
+    expect(wrongType.statusCode).toBe(400);
+    expect(wrongType.headers['content-type']).toBe('application/problem+json');
+    expect(wrongType.json()).toMatchObject({ code: 'VALIDATION_FAILED' });
+
+    const tooBig = await server.inject({
+      method: 'POST',
+      url: '/echo',
+      headers: { 'content-type': 'application/json' },
+      payload: JSON.stringify({ text: 'x'.repeat(100) }),
+    });
+    expect(tooBig.statusCode).toBe(413);
+    expect(tooBig.json()).toMatchObject({ code: 'PAYLOAD_TOO_LARGE' });
+
+    const missing = await server.inject({ method: 'DELETE', url: '/anything/else' });
+    expect(missing.statusCode).toBe(404);
+    expect(missing.json()).toMatchObject({
+      code: 'NOT_FOUND',
+      detail: 'No route for /anything/else.',
+    });
+  });
+
+  it('answers HEAD through the application without a body', async () => {
+    const server = fastify();
+    mount(server, { middleware: [], handler: application });
+    const head = await server.inject({ method: 'HEAD', url: '/big' });
+    expect(head.statusCode).toBe(200);
+    expect(head.body).toBe('');
+    expect(head.headers['content-type']).toBe('application/json; charset=utf-8');
+  });
+
+  it('keeps routes declared beside the mount and their JSON parsing', async () => {
+    const server = fastify();
+    server.post('/own', async (request) => ({ parsed: request.body }));
+    mount(server, { middleware: [authenticate], handler: application });
+    const own = await server.inject({ method: 'POST', url: '/own', payload: { a: 1 } });
+    expect(own.json()).toEqual({ parsed: { a: 1 } });
+    expect(own.headers['x-content-type-options']).toBe('nosniff');
+  });
+
+  it('answers a URL Fastify cannot decode through the chain, as a problem', async () => {
+    app = Fastify({ frameworkErrors: frameworkErrorHandler({ middleware: [authenticate] }) });
+    mount(app, { middleware: [authenticate], handler: application });
+    const bad = await app.inject({ url: '/models/%E0%A4%A?x=1' });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.headers['content-type']).toBe('application/problem+json');
+    expect(bad.headers['x-content-type-options']).toBe('nosniff');
+    expect(bad.json()).toMatchObject({ code: 'VALIDATION_FAILED', status: 400 });
+
+    // With the application's handler, the application answers it as on every adapter.
+    const handled = Fastify({
+      frameworkErrors: frameworkErrorHandler({ middleware: [authenticate], handler: application }),
+    });
+    mount(handled, { middleware: [authenticate], handler: application });
+    const routed = await handled.inject({ url: '/models/%E0%A4%A?x=1' });
+    expect(routed.statusCode).toBe(404);
+    expect(routed.headers['x-content-type-options']).toBe('nosniff');
+    expect(routed.json()).toMatchObject({
+      code: 'NOT_FOUND',
+      detail: 'No route for /models/%E0%A4%A?x=1.',
+    });
+    await handled.close();
+    expect(() => frameworkErrorHandler({ handler: 'nope' as never })).toThrow(/handler/);
+
+    const plain = Fastify();
+    mount(plain, { middleware: [authenticate], handler: application });
+    const unhandled = await plain.inject({ url: '/models/%E0%A4%A?x=1' });
+    expect(unhandled.headers['content-type']).toBe('application/json');
+    await plain.close();
+  });
+
+  it('gives the socket peer as the client address, whatever X-Forwarded-For says', async () => {
+    const server = fastify();
+    await server.register(fairmind);
+    server.get(
+      '/peer',
+      handle((exchange) => jsonReply(200, { peer: exchange.clientAddress })),
+    );
+    await server.listen({ port: 0, host: '127.0.0.1' });
+    const { port } = server.server.address() as AddressInfo;
+    const response = await fetch(`http://127.0.0.1:${port}/peer`, {
+      headers: { 'x-forwarded-for': '203.0.113.9' },
+    });
+    expect(await response.json()).toEqual({ peer: '127.0.0.1' });
+  });
+});

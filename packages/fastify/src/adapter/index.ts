@@ -1,0 +1,404 @@
+import type { IncomingMessage } from 'node:http';
+import {
+  type AuthOf,
+  type Decision,
+  type Exchange,
+  FairmindError,
+  type FairmindState,
+  type FinishInfo,
+  type Handler,
+  type HeaderRecord,
+  invalidOptions,
+  type Logger,
+  type Middleware,
+  mergeHeader,
+  problemReply,
+  type Reply,
+  requestPath,
+  runMiddleware,
+  silentLogger,
+} from '@fairmind/core';
+import { nodeExchange } from '@fairmind/core/node';
+import type {
+  FastifyInstance,
+  FastifyPluginCallback,
+  FastifyReply,
+  FastifyRequest,
+  RouteHandlerMethod,
+} from 'fastify';
+import fp from 'fastify-plugin';
+import { createCompressionHook, type FastifyCompressionOptions } from '../compression/index.js';
+import { asProblemError } from '../problems/index.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The authenticated principal once `@fairmind/auth`'s `authenticate()` ran, else `null`. */
+    auth: AuthOf | null;
+    /** The per-request state the FairMind middleware share; set by the `onRequest` hook. */
+    fairmind: FairmindState | null;
+  }
+}
+
+const PKG = '@fairmind/fastify';
+
+/** Options of the {@link fairmind} plugin. */
+export interface FairmindFastifyOptions {
+  /**
+   * Contract middleware run in order in an `onRequest` hook, before routing's handlers.
+   * @default []
+   */
+  middleware?: readonly Middleware[];
+  /**
+   * Response compression in an `onSend` hook, or `false` to leave payloads as they are.
+   * @default {} (br, gzip, deflate over 1024 bytes)
+   */
+  compression?: FastifyCompressionOptions | false;
+  /**
+   * Answer errors and unknown routes with RFC 9457 problem JSON through `setErrorHandler`
+   * and `setNotFoundHandler`. Turn it off to keep handlers of your own.
+   * @default true
+   */
+  problems?: boolean;
+  /**
+   * Where failures are logged (5xx only; 4xx are the client's).
+   * @default silentLogger
+   */
+  logger?: Logger;
+}
+
+const exchanges = new WeakMap<FastifyRequest, Exchange>();
+
+/** The exchange the plugin made for a request: its `state` holds what the middleware found. */
+export function exchangeOf(request: FastifyRequest): Exchange | undefined {
+  return exchanges.get(request);
+}
+
+function expose(request: FastifyRequest, exchange: Exchange): Exchange {
+  exchanges.set(request, exchange);
+  request.fairmind = exchange.state;
+  request.auth = (exchange.state as { auth?: AuthOf }).auth ?? null;
+  return exchange;
+}
+
+/** Sets contract headers on a reply, combining list headers (`Vary`) with those already set. */
+function applyHeaders(reply: FastifyReply, headers: Readonly<HeaderRecord>): void {
+  for (const name in headers) {
+    const value = headers[name] as string;
+    const existing = reply.getHeader(name);
+    if (existing === undefined) {
+      reply.header(name, value);
+    } else {
+      const merged: HeaderRecord = {
+        [name]: Array.isArray(existing) ? existing.join(', ') : String(existing),
+      };
+      mergeHeader(merged, name, value);
+      reply.header(name, merged[name]);
+    }
+  }
+}
+
+/**
+ * Sends a contract {@link Reply}. The body goes as a Buffer: Fastify would append
+ * `; charset=utf-8` to a JSON media type sent as a string, and the problem media type is
+ * exactly `application/problem+json`.
+ */
+function sendReply(reply: FastifyReply, result: Reply): FastifyReply {
+  reply.code(result.status);
+  applyHeaders(reply, result.headers);
+  return reply.send(result.body === null ? undefined : Buffer.from(result.body));
+}
+
+/**
+ * Calls each callback once when the response is done. Core's `observeFinish` reads the
+ * length from `res.getHeader()`, but Fastify hands its headers to `writeHead()` directly,
+ * where `getHeader()` never sees them; the reply's own header store has it.
+ */
+function observeReply(
+  reply: FastifyReply,
+  callbacks: ReadonlyArray<(info: FinishInfo) => void>,
+  startedAt: number,
+): void {
+  if (callbacks.length === 0) return;
+  const res = reply.raw;
+  const socket = res.socket;
+  const bytesBefore = socket?.bytesWritten ?? 0;
+  let done = false;
+  const report = (aborted: boolean) => {
+    if (done) return;
+    done = true;
+    const length = Number(reply.getHeader('content-length') ?? Number.NaN);
+    const info: FinishInfo = {
+      status: reply.statusCode,
+      bytes: Number.isFinite(length)
+        ? length
+        : Math.max(0, (socket?.bytesWritten ?? 0) - bytesBefore),
+      durationMs: performance.now() - startedAt,
+      aborted,
+    };
+    for (const callback of callbacks) callback(info);
+  };
+  res.once('finish', () => report(false));
+  res.once('close', () => report(!res.writableFinished));
+}
+
+function logFailure(logger: Logger, status: number, error: unknown): void {
+  if (status >= 500) logger.error({ err: error }, `[${PKG}] request failed`);
+}
+
+/**
+ * An error handler for `setErrorHandler` that answers with RFC 9457 problem JSON:
+ * `FairmindError`s keep their status and code, Fastify's own client errors (bad JSON, schema
+ * validation, media type) keep their 4xx, anything else is a 500 that says nothing of the
+ * cause. The plugin installs it unless `problems: false`.
+ *
+ * @example
+ * ```ts
+ * app.setErrorHandler(problemErrorHandler({ logger }));
+ * ```
+ */
+export function problemErrorHandler(
+  options: { logger?: Logger } = {},
+): (error: unknown, request: FastifyRequest, reply: FastifyReply) => FastifyReply {
+  const logger = options.logger ?? silentLogger;
+  return function fairmindErrorHandler(error, _request, reply) {
+    const problem = problemReply(asProblemError(error));
+    logFailure(logger, problem.status, error);
+    return sendReply(reply, problem);
+  };
+}
+
+/**
+ * A handler for `setNotFoundHandler`: a 404 `NOT_FOUND` problem naming the method and path.
+ *
+ * @example
+ * ```ts
+ * app.setNotFoundHandler(notFoundHandler);
+ * ```
+ */
+export function notFoundHandler(request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const path = requestPath(request.raw.url ?? '/');
+  return sendReply(
+    reply,
+    problemReply(
+      new FairmindError('NOT_FOUND', 404, `No route for ${request.method} ${path}: check the URL.`),
+    ),
+  );
+}
+
+/**
+ * Runs the chain for one request: a short reply is sent and ends it, otherwise the headers go
+ * on the reply and `proceed` runs. Synchronous while every middleware is.
+ */
+function runChain(
+  chain: readonly Middleware[],
+  logger: Logger,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  proceed: () => void,
+  fail: (error: Error) => void,
+): void {
+  const startedAt = performance.now();
+  // The socket peer, never a forwarded header and never Fastify's `trustProxy`: the
+  // contract's client-IP resolver applies TRUSTED_PROXIES itself, once, for every adapter.
+  const exchange = expose(request, nodeExchange(request.raw));
+  const apply = (decision: Decision): void => {
+    // The chain may have authenticated the request.
+    request.auth = (exchange.state as { auth?: AuthOf }).auth ?? null;
+    observeReply(reply, decision.onFinish, startedAt);
+    if (decision.reply) {
+      if (decision.error !== undefined) logFailure(logger, decision.reply.status, decision.error);
+      sendReply(reply, decision.reply);
+      return;
+    }
+    applyHeaders(reply, decision.headers);
+    proceed();
+  };
+  const decision = runMiddleware(chain, exchange);
+  if (decision instanceof Promise) decision.then(apply).catch(fail);
+  else apply(decision);
+}
+
+/** Options of {@link frameworkErrorHandler}. */
+export interface FrameworkErrorOptions
+  extends Pick<FairmindFastifyOptions, 'middleware' | 'logger'> {
+  /**
+   * The mounted application's handler. A URL Fastify cannot decode then goes to it like any
+   * other request, and the application answers it as it answers on every adapter (the
+   * platform with a 404 problem); without one it is a 400 problem.
+   * @default undefined
+   */
+  handler?: Handler<IncomingMessage>;
+}
+
+/**
+ * A handler for Fastify's `frameworkErrors` constructor option. Fastify answers a URL it cannot
+ * decode (`/%E0%A4%A`) before any hook runs, with a JSON body of its own; this runs the chain
+ * for it too (security headers, request id, request log, rate limit), then hands it to the
+ * application's handler when one is given, or answers with a 400 problem. The plugin cannot
+ * set a constructor option, so pass it yourself, with the same middleware.
+ *
+ * @example
+ * ```ts
+ * const app = Fastify({
+ *   frameworkErrors: frameworkErrorHandler({
+ *     middleware: platform.middleware,
+ *     handler: platform.handler,
+ *     logger,
+ *   }),
+ * });
+ * mount(app, platform, { logger });
+ * ```
+ */
+export function frameworkErrorHandler(
+  options: FrameworkErrorOptions = {},
+): (error: Error, request: FastifyRequest, reply: FastifyReply) => void {
+  const { chain, logger } = resolveOptions({ ...options, compression: false });
+  const { handler } = options;
+  if (handler !== undefined && typeof handler !== 'function') {
+    throw invalidOptions(PKG, 'handler must be a contract handler: (exchange, body) => reply.');
+  }
+  return function fairmindFrameworkError(error, request, reply) {
+    const answer = (failure: unknown) => {
+      const problem = problemReply(asProblemError(failure));
+      logFailure(logger, problem.status, failure);
+      sendReply(reply, problem);
+    };
+    const badUrl = (error as { code?: unknown }).code === 'FST_ERR_BAD_URL';
+    const proceed =
+      handler && badUrl
+        ? () => {
+            const exchange = exchanges.get(request) as Exchange;
+            Promise.resolve()
+              .then(() => handler(exchange, request.raw))
+              .then((result) => sendReply(reply, result), answer);
+          }
+        : () => answer(error);
+    runChain(chain, logger, request, reply, proceed, answer);
+  };
+}
+
+interface Settings {
+  readonly chain: readonly Middleware[];
+  readonly logger: Logger;
+  readonly compression: ReturnType<typeof createCompressionHook> | undefined;
+}
+
+function resolveOptions(options: FairmindFastifyOptions): Settings {
+  if (options.middleware !== undefined && !Array.isArray(options.middleware)) {
+    throw invalidOptions(PKG, 'middleware must be an array of contract middleware.');
+  }
+  const chain = [...(options.middleware ?? [])];
+  if (chain.some((middleware) => typeof middleware !== 'function')) {
+    throw invalidOptions(PKG, 'every entry of middleware must be a function.');
+  }
+  return {
+    chain,
+    logger: options.logger ?? silentLogger,
+    compression:
+      options.compression === false ? undefined : createCompressionHook(options.compression ?? {}),
+  };
+}
+
+const fairmindPlugin: FastifyPluginCallback<FairmindFastifyOptions> = (app, options, done) => {
+  let settings: Settings;
+  try {
+    settings = resolveOptions(options);
+  } catch (error) {
+    // avvio only sees an error handed to done(): a throw here would escape registration.
+    done(error as Error);
+    return;
+  }
+  const { chain, logger, compression } = settings;
+
+  app.decorateRequest('auth', null);
+  app.decorateRequest('fairmind', null);
+
+  app.addHook('onRequest', function fairmindOnRequest(request, reply, next) {
+    // A reply sent from onRequest ends the request, so next() runs only when none was.
+    runChain(chain, logger, request, reply, () => next(), next);
+  });
+
+  if (compression) app.addHook('onSend', compression);
+  if (options.problems !== false) {
+    app.setErrorHandler(problemErrorHandler({ logger }));
+    app.setNotFoundHandler(notFoundHandler);
+  }
+  done();
+};
+
+/**
+ * The FairMind plugin for Fastify 5, wrapped with `fastify-plugin` so that its hooks,
+ * decorators and handlers apply to the instance that registers it: contract middleware in
+ * `onRequest` (a short reply ends the request, otherwise its headers go on the reply and
+ * `request.auth` / `request.fairmind` are set), compression in `onSend`, and problem JSON for
+ * errors and unknown routes.
+ *
+ * @example
+ * ```ts
+ * import Fastify from 'fastify';
+ * import { fairmind } from '@fairmind/fastify';
+ *
+ * const app = Fastify();
+ * await app.register(fairmind, { middleware: [securityHeaders(), auth.authenticate()] });
+ * app.get('/me', async (request) => request.auth);
+ * ```
+ */
+export const fairmind = fp(fairmindPlugin, { fastify: '5.x', name: PKG });
+
+/**
+ * A Fastify route handler for a contract {@link Handler} (the FairMind platform's, or your
+ * own). It reuses the exchange of the {@link fairmind} plugin and passes `request.raw` as the
+ * body, so register it where no content-type parser consumes the body first (as
+ * {@link mount} does).
+ *
+ * @example
+ * ```ts
+ * app.post('/echo', handle((exchange, body) => jsonReply(200, { from: exchange.clientAddress })));
+ * ```
+ */
+export function handle(handler: Handler<IncomingMessage>): RouteHandlerMethod {
+  return async function fairmindHandler(request, reply) {
+    const exchange = exchanges.get(request) ?? expose(request, nodeExchange(request.raw));
+    return sendReply(reply, await handler(exchange, request.raw));
+  };
+}
+
+/** What {@link mount} needs: contract middleware and a handler, as the platform has them. */
+export interface Mountable {
+  readonly middleware: readonly Middleware[];
+  readonly handler: Handler<IncomingMessage>;
+}
+
+// The methods an HTTP API answers; any other (TRACE, CONNECT, WebDAV) gets the 404 problem.
+const METHODS = ['DELETE', 'GET', 'HEAD', 'OPTIONS', 'PATCH', 'POST', 'PUT'];
+
+/**
+ * Mounts a whole application written on the contract (the FairMind platform) on a Fastify
+ * instance: the {@link fairmind} plugin with its middleware, and a catch-all route whose
+ * request body is left unread, so that the application reads it itself with its own limit
+ * (`readJsonBody(request.raw)`). Routes you declare yourself take precedence over the
+ * catch-all and keep Fastify's body parsing.
+ *
+ * @example
+ * ```ts
+ * const app = Fastify();
+ * mount(app, platform, { logger });
+ * await app.listen({ port: 3000 });
+ * ```
+ */
+export function mount(
+  app: FastifyInstance,
+  target: Mountable,
+  options: Omit<FairmindFastifyOptions, 'middleware'> = {},
+): void {
+  app.register(fairmind, { ...options, middleware: target.middleware });
+  app.register(function fairmindMount(scope, _options, done) {
+    // In this scope only: every body reaches the handler unread, whatever its media type.
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser('*', function leaveBodyUnread(_request, _payload, parsed) {
+      parsed(null, undefined);
+    });
+    scope.route({ method: METHODS, url: '*', handler: handle(target.handler) });
+    done();
+  });
+}

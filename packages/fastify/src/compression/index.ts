@@ -1,0 +1,221 @@
+import { pipeline, Readable, type Transform } from 'node:stream';
+import type { ReadableStream as NodeWebReadableStream } from 'node:stream/web';
+import zlib from 'node:zlib';
+import { type HeaderRecord, invalidOptions, mergeHeader } from '@fairmind/core';
+import {
+  type CompressionPolicyOptions,
+  type ContentCoding,
+  createCompressionPolicy,
+  weakenEtag,
+} from '@fairmind/edge';
+import type { FastifyReply, FastifyRequest, onSendHookHandler } from 'fastify';
+
+/**
+ * Fastify's compression backend: an `onSend` hook that rewrites the payload Fastify is about
+ * to write, with the decisions of `@fairmind/edge`'s policy, so a response is compressed, or
+ * not, exactly as on the Express and node:http adapters.
+ */
+
+const PKG = '@fairmind/fastify';
+
+/** Options of the Fastify compression: the policy's, plus the encoder settings. */
+export interface FastifyCompressionOptions extends CompressionPolicyOptions {
+  /**
+   * Brotli quality, 0-11. 4 compresses JSON better than gzip level 6 at about the same
+   * speed; 11 is for assets compressed once at build time.
+   * @default 4
+   */
+  brotliQuality?: number;
+  /**
+   * gzip level, 1-9.
+   * @default 6
+   */
+  gzipLevel?: number;
+  /**
+   * deflate level, 1-9.
+   * @default 6
+   */
+  deflateLevel?: number;
+  /**
+   * A string or buffer payload of up to this many bytes is compressed synchronously, as
+   * @fastify/compress does for small bodies: below 64 KiB that blocks the event loop for less
+   * than a round trip through the thread pool would. Larger ones go to the thread pool in one
+   * call. Either way the response gets an exact `Content-Length`; stream payloads are piped
+   * through a zlib stream instead.
+   * @default 65536
+   */
+  syncThreshold?: number;
+}
+
+function integer(name: string, value: unknown, fallback: number, min: number, max: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw invalidOptions(
+      PKG,
+      `compression.${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(value)}.`,
+    );
+  }
+  return value;
+}
+
+interface Encoders {
+  readonly brotli: zlib.BrotliOptions;
+  readonly gzip: zlib.ZlibOptions;
+  readonly deflate: zlib.ZlibOptions;
+}
+
+function brotliFor(encoders: Encoders, size: number): zlib.BrotliOptions {
+  // Telling brotli the input size lets it size its window and buffers for the body at hand.
+  return {
+    ...encoders.brotli,
+    params: { ...encoders.brotli.params, [zlib.constants.BROTLI_PARAM_SIZE_HINT]: size },
+  };
+}
+
+function compressSync(encoders: Encoders, encoding: ContentCoding, body: Buffer): Buffer {
+  if (encoding === 'br') return zlib.brotliCompressSync(body, brotliFor(encoders, body.length));
+  return encoding === 'gzip'
+    ? zlib.gzipSync(body, encoders.gzip)
+    : zlib.deflateSync(body, encoders.deflate);
+}
+
+function compressAsync(
+  encoders: Encoders,
+  encoding: ContentCoding,
+  body: Buffer,
+  done: (error: Error | null, result: Buffer) => void,
+): void {
+  if (encoding === 'br') zlib.brotliCompress(body, brotliFor(encoders, body.length), done);
+  else if (encoding === 'gzip') zlib.gzip(body, encoders.gzip, done);
+  else zlib.deflate(body, encoders.deflate, done);
+}
+
+function encoderStream(encoders: Encoders, encoding: ContentCoding): Transform {
+  if (encoding === 'br') return zlib.createBrotliCompress(encoders.brotli);
+  return encoding === 'gzip'
+    ? zlib.createGzip(encoders.gzip)
+    : zlib.createDeflate(encoders.deflate);
+}
+
+type Payload =
+  | { kind: 'bytes'; size: number; data: string | Buffer }
+  | { kind: 'stream'; stream: Readable }
+  | { kind: 'opaque' };
+
+const EMPTY = Buffer.alloc(0);
+
+// What Fastify hands onSend: a string, a Buffer, a Node stream, a Web ReadableStream, a
+// Response, or nothing. A Response brings its own status and headers, which Fastify applies
+// only after onSend, so the policy cannot judge it here and it goes out as it is.
+function classify(payload: unknown): Payload {
+  // No body weighs nothing: the policy then leaves it alone, but still sets Vary.
+  if (payload === null || payload === undefined) return { kind: 'bytes', size: 0, data: EMPTY };
+  if (typeof payload === 'string') {
+    return { kind: 'bytes', size: Buffer.byteLength(payload), data: payload };
+  }
+  if (Buffer.isBuffer(payload)) return { kind: 'bytes', size: payload.length, data: payload };
+  if (typeof (payload as { pipe?: unknown }).pipe === 'function') {
+    return { kind: 'stream', stream: payload as Readable };
+  }
+  if (typeof (payload as { getReader?: unknown }).getReader === 'function') {
+    return { kind: 'stream', stream: Readable.fromWeb(payload as NodeWebReadableStream) };
+  }
+  return { kind: 'opaque' };
+}
+
+function addVary(reply: FastifyReply): void {
+  const current = reply.getHeader('vary');
+  if (current === undefined) {
+    reply.header('vary', 'Accept-Encoding');
+    return;
+  }
+  const merged: HeaderRecord = { vary: Array.isArray(current) ? current.join(', ') : `${current}` };
+  mergeHeader(merged, 'vary', 'Accept-Encoding');
+  reply.header('vary', merged['vary']);
+}
+
+function markEncoded(reply: FastifyReply, encoding: ContentCoding): void {
+  reply.header('content-encoding', encoding);
+  // Fastify recomputes the length of a buffer payload; a stream has none.
+  reply.removeHeader('content-length');
+  const etag = reply.getHeader('etag');
+  if (typeof etag === 'string') reply.header('etag', weakenEtag(etag));
+}
+
+/**
+ * The `onSend` hook that compresses responses, with options resolved once. The plugin adds
+ * it for you; use it alone to compress without the rest of the adapter.
+ *
+ * @throws {FairmindError} `INVALID_OPTIONS` naming a bad option.
+ * @example
+ * ```ts
+ * app.addHook('onSend', createCompressionHook({ threshold: 2048 }));
+ * ```
+ */
+export function createCompressionHook(options: FastifyCompressionOptions = {}): onSendHookHandler {
+  if (typeof options !== 'object' || options === null) {
+    throw invalidOptions(PKG, 'compression must be an options object or false.');
+  }
+  const policy = createCompressionPolicy(options);
+  const syncThreshold = integer('syncThreshold', options.syncThreshold, 64 * 1024, 0, 2 ** 31);
+  const encoders: Encoders = {
+    brotli: {
+      params: {
+        [zlib.constants.BROTLI_PARAM_QUALITY]: integer(
+          'brotliQuality',
+          options.brotliQuality,
+          4,
+          0,
+          11,
+        ),
+        [zlib.constants.BROTLI_PARAM_MODE]: zlib.constants.BROTLI_MODE_TEXT,
+      },
+    },
+    gzip: { level: integer('gzipLevel', options.gzipLevel, 6, 1, 9) },
+    deflate: { level: integer('deflateLevel', options.deflateLevel, 6, 1, 9) },
+  };
+
+  return function fairmindCompression(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    payload: unknown,
+    done: (error: Error | null, payload?: unknown) => void,
+  ): void {
+    const body = classify(payload);
+    if (body.kind === 'opaque') {
+      done(null, payload);
+      return;
+    }
+    const decision = policy.decide(
+      {
+        method: request.raw.method ?? 'GET',
+        status: reply.statusCode,
+        headers: { get: (name) => reply.getHeader(name) },
+        size: body.kind === 'bytes' ? body.size : undefined,
+      },
+      request.headers['accept-encoding'],
+    );
+    if (decision.vary) addVary(reply);
+    const { encoding } = decision;
+    if (encoding === null) {
+      done(null, payload);
+      return;
+    }
+    markEncoded(reply, encoding);
+    if (body.kind === 'stream') {
+      // Fastify watches the stream it is given (the encoder) and ends the response on its
+      // error; pipeline destroys both ends, so the callback has nothing left to do.
+      done(
+        null,
+        pipeline(body.stream, encoderStream(encoders, encoding), () => {}),
+      );
+      return;
+    }
+    const bytes = typeof body.data === 'string' ? Buffer.from(body.data) : body.data;
+    if (bytes.length <= syncThreshold) {
+      done(null, compressSync(encoders, encoding, bytes));
+      return;
+    }
+    compressAsync(encoders, encoding, bytes, done);
+  } as onSendHookHandler;
+}

@@ -1,0 +1,266 @@
+import { type HeaderRecord, invalidOptions, mergeHeader } from '@fairmind/core';
+import {
+  type CompressionPolicyOptions,
+  type ContentCoding,
+  createCompressionPolicy,
+  isCompressibleType,
+  weakenEtag,
+} from '@fairmind/edge';
+
+/**
+ * Hono's compression backend: it rewrites a finished Web `Response`, with the decisions of
+ * `@fairmind/edge`'s policy, so a response is compressed, or not, exactly as on the other
+ * adapters. The bytes come from an encoder: `webEncoder()` (CompressionStream: gzip and
+ * deflate on every runtime) by default, or `nodeEncoder()` from `@fairmind/hono/node`
+ * (node:zlib: br too).
+ */
+
+const PKG = '@fairmind/hono';
+
+/** Turns bytes into one content coding; the two halves of a compression backend. */
+export interface CompressionEncoder {
+  /** The codings it produces; the policy only ever offers these. */
+  readonly encodings: readonly ContentCoding[];
+  /** Compresses a whole body held in memory, for a response with an exact `Content-Length`. */
+  whole(bytes: Uint8Array, encoding: ContentCoding): Uint8Array | Promise<Uint8Array>;
+  /** Compresses a body as it streams. */
+  stream(body: ReadableStream<Uint8Array>, encoding: ContentCoding): ReadableStream<Uint8Array>;
+}
+
+/**
+ * The encoder of every Web-standard runtime: `CompressionStream`, which makes gzip and
+ * deflate but not br. On Node, `nodeEncoder()` from `@fairmind/hono/node` adds br.
+ *
+ * @example
+ * ```ts
+ * app.use(fairmind({ clientAddress, compression: { encoder: webEncoder() } }));
+ * ```
+ */
+export function webEncoder(): CompressionEncoder {
+  function stream(body: ReadableStream<Uint8Array>, encoding: ContentCoding) {
+    // Typed as taking any BufferSource; the bodies here are always Uint8Array chunks.
+    const encoder = new CompressionStream(encoding as CompressionFormat);
+    return body.pipeThrough(encoder as unknown as TransformStream<Uint8Array, Uint8Array>);
+  }
+  return {
+    encodings: ['gzip', 'deflate'],
+    async whole(bytes, encoding) {
+      const compressed = stream(new Blob([bytes as Uint8Array<ArrayBuffer>]).stream(), encoding);
+      return new Uint8Array(await new Response(compressed).arrayBuffer());
+    },
+    stream,
+  };
+}
+
+/** Options of {@link createResponseCompression}: the policy's, plus the backend's. */
+export interface HonoCompressionOptions extends CompressionPolicyOptions {
+  /**
+   * What makes the bytes. The policy offers only the codings it can produce, so with the
+   * default a client asking for br alone gets an uncompressed body.
+   * @default webEncoder() (gzip and deflate)
+   */
+  encoder?: CompressionEncoder;
+  /**
+   * A body whose `Content-Length` is at most this many bytes is compressed whole and sent
+   * with an exact `Content-Length`; longer bodies, and bodies of unknown length over the
+   * threshold, are streamed through the encoder. Bodies of unknown length are read up to
+   * the threshold to find out whether they are small: a streamed response's first bytes wait
+   * for at most `threshold` bytes, never for the whole body.
+   * @default 65536
+   */
+  bufferLimit?: number;
+}
+
+/** Rewrites a finished response for the request it answers, or returns it as it is. */
+export type ResponseCompression = (
+  request: { readonly method: string; readonly headers: { get(name: string): string | null } },
+  response: Response,
+) => Promise<Response>;
+
+function resolveEncoder(value: unknown): CompressionEncoder {
+  if (value === undefined) return webEncoder();
+  const encoder = value as Partial<CompressionEncoder> | null;
+  if (
+    typeof encoder !== 'object' ||
+    encoder === null ||
+    !Array.isArray(encoder.encodings) ||
+    typeof encoder.whole !== 'function' ||
+    typeof encoder.stream !== 'function'
+  ) {
+    throw invalidOptions(
+      PKG,
+      'compression.encoder must be an encoder such as webEncoder() or nodeEncoder(): ' +
+        '{ encodings, whole(), stream() }.',
+    );
+  }
+  return encoder as CompressionEncoder;
+}
+
+interface Peeked {
+  readonly chunks: Uint8Array[];
+  readonly size: number;
+  /** Set when the body goes on past what was read. */
+  readonly reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+}
+
+// Reads until more than `limit` bytes arrived or the body ended, whichever is first.
+async function peek(body: ReadableStream<Uint8Array>, limit: number): Promise<Peeked> {
+  const reader = body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  while (size <= limit) {
+    const { done, value } = await reader.read();
+    if (done) return { chunks, size, reader: undefined };
+    chunks.push(value);
+    size += value.byteLength;
+  }
+  return { chunks, size, reader };
+}
+
+function concat(chunks: readonly Uint8Array[], size: number): Uint8Array {
+  if (chunks.length === 1) return chunks[0] as Uint8Array;
+  const out = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return out;
+}
+
+// The bytes already read, then the rest of the body as it comes.
+function replay(
+  chunks: readonly Uint8Array[],
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+): ReadableStream<Uint8Array> {
+  return new ReadableStream<Uint8Array>({
+    start(controller) {
+      for (const chunk of chunks) controller.enqueue(chunk);
+    },
+    async pull(controller) {
+      const { done, value } = await reader.read();
+      if (done) controller.close();
+      else controller.enqueue(value);
+    },
+    cancel(reason) {
+      return reader.cancel(reason);
+    },
+  });
+}
+
+function declaredLength(headers: Headers): number | undefined {
+  const raw = headers.get('content-length');
+  return raw !== null && /^\d+$/.test(raw.trim()) ? Number(raw) : undefined;
+}
+
+function addVary(headers: Headers): void {
+  const current = headers.get('vary');
+  if (current === null) {
+    headers.set('vary', 'Accept-Encoding');
+    return;
+  }
+  const merged: HeaderRecord = { vary: current };
+  mergeHeader(merged, 'vary', 'Accept-Encoding');
+  headers.set('vary', merged['vary'] as string);
+}
+
+function rebuilt(response: Response, body: BodyInit | null, headers: Headers): Response {
+  return new Response(body, { status: response.status, statusText: response.statusText, headers });
+}
+
+/**
+ * The compression step of the Hono adapter as a function of a finished `Response`, with
+ * its options resolved once. `fairmind()` runs it on `c.res`; use it alone to compress
+ * responses of any fetch handler.
+ *
+ * @throws {FairmindError} `INVALID_OPTIONS` naming a bad option.
+ * @example
+ * ```ts
+ * const compress = createResponseCompression({ encoder: nodeEncoder() });
+ * const response = await compress(request, await app.fetch(request));
+ * ```
+ */
+export function createResponseCompression(
+  options: HonoCompressionOptions = {},
+): ResponseCompression {
+  if (typeof options !== 'object' || options === null) {
+    throw invalidOptions(PKG, 'compression must be an options object or false.');
+  }
+  const { encoder: encoderOption, bufferLimit: limitOption, ...policyOptions } = options;
+  const encoder = resolveEncoder(encoderOption);
+  const requested = createCompressionPolicy(policyOptions);
+  const encodings = requested.encodings.filter((coding) => encoder.encodings.includes(coding));
+  if (encodings.length === 0) {
+    throw invalidOptions(
+      PKG,
+      `compression.encodings (${requested.encodings.join(', ')}) has none that the encoder ` +
+        `makes (${encoder.encodings.join(', ')}): pick from those, or use nodeEncoder() for br.`,
+    );
+  }
+  const filter = policyOptions.filter ?? isCompressibleType;
+  const policy = createCompressionPolicy({
+    ...policyOptions,
+    encodings,
+    // Neither encoder flushes per event, so a compressed event stream would hold events back.
+    filter: (mediaType) => mediaType !== 'text/event-stream' && filter(mediaType),
+  });
+  if (
+    limitOption !== undefined &&
+    (typeof limitOption !== 'number' || !Number.isInteger(limitOption) || limitOption < 0)
+  ) {
+    throw invalidOptions(
+      PKG,
+      `compression.bufferLimit must be a non-negative integer, got ${JSON.stringify(limitOption)}.`,
+    );
+  }
+  const bufferLimit = limitOption ?? 64 * 1024;
+
+  async function whole(
+    response: Response,
+    bytes: Uint8Array,
+    headers: Headers,
+    encoding: ContentCoding,
+  ): Promise<Response> {
+    const compressed = await encoder.whole(bytes, encoding);
+    headers.set('content-length', String(compressed.byteLength));
+    return rebuilt(response, compressed as Uint8Array<ArrayBuffer>, headers);
+  }
+
+  return async function compressResponse(request, response) {
+    const decision = policy.decide(
+      { method: request.method, status: response.status, headers: response.headers },
+      request.headers.get('accept-encoding'),
+    );
+    if (!decision.vary) return response;
+    const headers = new Headers(response.headers);
+    addVary(headers);
+    const { encoding } = decision;
+    const body = response.body;
+    if (encoding === null || body === null) return rebuilt(response, body, headers);
+
+    let stream: ReadableStream<Uint8Array> = body;
+    const length = declaredLength(headers);
+    if (length === undefined) {
+      const peeked = await peek(body, policy.threshold);
+      if (peeked.reader === undefined) {
+        // The whole body is in hand and no larger than the threshold: send it as it is.
+        headers.set('content-length', String(peeked.size));
+        return rebuilt(
+          response,
+          concat(peeked.chunks, peeked.size) as Uint8Array<ArrayBuffer>,
+          headers,
+        );
+      }
+      stream = replay(peeked.chunks, peeked.reader);
+    }
+
+    headers.set('content-encoding', encoding);
+    const etag = headers.get('etag');
+    if (etag !== null) headers.set('etag', weakenEtag(etag));
+    if (length !== undefined && length <= bufferLimit) {
+      return whole(response, new Uint8Array(await response.arrayBuffer()), headers, encoding);
+    }
+    headers.delete('content-length');
+    return rebuilt(response, encoder.stream(stream, encoding), headers);
+  };
+}

@@ -1,0 +1,132 @@
+import type { IncomingMessage } from 'node:http';
+import { Duplex, type Transform } from 'node:stream';
+import zlib from 'node:zlib';
+import { FairmindError, invalidOptions } from '@fairmind/core';
+import type { ContentCoding } from '@fairmind/edge';
+import type { Context } from 'hono';
+import type { CompressionEncoder } from '../compression/index.js';
+
+/**
+ * The Node halves of the Hono adapter, for apps served by @hono/node-server: the socket
+ * peer from the Node request, and an encoder on node:zlib, which makes br where
+ * CompressionStream cannot.
+ */
+
+const PKG = '@fairmind/hono';
+
+interface NodeBindings {
+  readonly incoming?: Pick<IncomingMessage, 'socket'>;
+  readonly server?: { readonly incoming?: Pick<IncomingMessage, 'socket'> };
+}
+
+/**
+ * The socket peer of a request served by @hono/node-server, from `c.env.incoming` as Hono's
+ * own `getConnInfo` reads it; pass it as `clientAddress`. It never reads a header: put the
+ * proxies you trust in `TRUSTED_PROXIES` and the contract's resolver walks `X-Forwarded-For`.
+ *
+ * @throws {FairmindError} `INVALID_OPTIONS` when the app is not served by @hono/node-server.
+ * @example
+ * ```ts
+ * app.use(fairmind({ clientAddress: nodeClientAddress }));
+ * ```
+ */
+export function nodeClientAddress(c: Context): string {
+  const env = c.env as NodeBindings | undefined;
+  const incoming = env?.server?.incoming ?? env?.incoming;
+  if (incoming === undefined) {
+    throw new FairmindError(
+      'INVALID_OPTIONS',
+      500,
+      `[${PKG}] nodeClientAddress found no Node request in c.env: serve the app with ` +
+        '@hono/node-server, or give clientAddress the connection helper of your runtime.',
+    );
+  }
+  // A socket the client already closed has no address left; the request is moot by then.
+  return incoming.socket.remoteAddress ?? '';
+}
+
+/** Options of {@link nodeEncoder}. */
+export interface NodeEncoderOptions {
+  /**
+   * Brotli quality, 0-11. 4 compresses JSON better than gzip level 6 at about the same
+   * speed; 11 is for assets compressed once at build time.
+   * @default 4
+   */
+  brotliQuality?: number;
+  /**
+   * gzip level, 1-9.
+   * @default 6
+   */
+  gzipLevel?: number;
+  /**
+   * deflate level, 1-9.
+   * @default 6
+   */
+  deflateLevel?: number;
+}
+
+function integer(name: string, value: unknown, fallback: number, min: number, max: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw invalidOptions(
+      PKG,
+      `nodeEncoder: ${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(value)}.`,
+    );
+  }
+  return value;
+}
+
+/**
+ * An encoder on node:zlib for `compression.encoder`: br, gzip and deflate. A whole body
+ * (at most `bufferLimit`, 64 KiB by default) is compressed synchronously, which blocks for
+ * less than a round trip through the thread pool would; streams go through a zlib stream.
+ *
+ * @throws {FairmindError} `INVALID_OPTIONS` naming a bad option.
+ * @example
+ * ```ts
+ * app.use(fairmind({ clientAddress: nodeClientAddress, compression: { encoder: nodeEncoder() } }));
+ * ```
+ */
+export function nodeEncoder(options: NodeEncoderOptions = {}): CompressionEncoder {
+  if (typeof options !== 'object' || options === null) {
+    throw invalidOptions(PKG, 'nodeEncoder() takes an options object.');
+  }
+  const brotli: zlib.BrotliOptions = {
+    params: {
+      [zlib.constants.BROTLI_PARAM_QUALITY]: integer(
+        'brotliQuality',
+        options.brotliQuality,
+        4,
+        0,
+        11,
+      ),
+      [zlib.constants.BROTLI_PARAM_MODE]: zlib.constants.BROTLI_MODE_TEXT,
+    },
+  };
+  const gzip: zlib.ZlibOptions = { level: integer('gzipLevel', options.gzipLevel, 6, 1, 9) };
+  const deflate: zlib.ZlibOptions = {
+    level: integer('deflateLevel', options.deflateLevel, 6, 1, 9),
+  };
+
+  function transform(encoding: ContentCoding): Transform {
+    if (encoding === 'br') return zlib.createBrotliCompress(brotli);
+    return encoding === 'gzip' ? zlib.createGzip(gzip) : zlib.createDeflate(deflate);
+  }
+
+  return {
+    encodings: ['br', 'gzip', 'deflate'],
+    whole(bytes, encoding) {
+      if (encoding === 'br') {
+        // Telling brotli the input size lets it size its window and buffers for the body.
+        return zlib.brotliCompressSync(bytes, {
+          params: { ...brotli.params, [zlib.constants.BROTLI_PARAM_SIZE_HINT]: bytes.byteLength },
+        });
+      }
+      return encoding === 'gzip' ? zlib.gzipSync(bytes, gzip) : zlib.deflateSync(bytes, deflate);
+    },
+    stream(body, encoding) {
+      const pair = Duplex.toWeb(transform(encoding));
+      return body.pipeThrough(pair as unknown as ReadableWritablePair<Uint8Array, Uint8Array>);
+    },
+  };
+}

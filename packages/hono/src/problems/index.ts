@@ -1,0 +1,57 @@
+import { FairmindError, isFairmindError } from '@fairmind/core';
+
+// The contract's codes for the client errors Hono and its middleware raise as
+// `HTTPException`s, so a client switches on the same codes whichever layer refused it.
+const CODES: Readonly<Record<number, string>> = {
+  400: 'VALIDATION_FAILED',
+  401: 'UNAUTHENTICATED',
+  403: 'FORBIDDEN',
+  404: 'NOT_FOUND',
+  405: 'METHOD_NOT_ALLOWED',
+  408: 'REQUEST_TIMEOUT',
+  409: 'CONFLICT',
+  413: 'PAYLOAD_TOO_LARGE',
+  415: 'UNSUPPORTED_MEDIA_TYPE',
+  429: 'RATE_LIMITED',
+};
+
+// Headers of an HTTPException's own response worth keeping on the problem (a 401 from
+// basicAuth carries WWW-Authenticate); its body and framing are replaced.
+const DROPPED = new Set(['content-type', 'content-length', 'content-encoding']);
+
+function headersOf(response: unknown): Record<string, string> | undefined {
+  if (!(response instanceof Response)) return undefined;
+  const headers: Record<string, string> = {};
+  response.headers.forEach((value, name) => {
+    if (!DROPPED.has(name)) headers[name] = value;
+  });
+  return headers;
+}
+
+/**
+ * A thrown value as the error the problem document is made from: a `FairmindError` as it
+ * is; a client error with a `status` from 400 to 499 (Hono's `HTTPException`, thrown by its
+ * validator, body limit and auth middleware) as a `FairmindError` with that status, its
+ * message and the headers of its response; anything else as it is, which `problemReply`
+ * turns into a bare 500 that says nothing of the cause.
+ *
+ * @example
+ * ```ts
+ * problemReply(asProblemError(new HTTPException(401, { message: 'Who are you?' })));
+ * ```
+ */
+export function asProblemError(error: unknown): unknown {
+  if (isFairmindError(error)) return error;
+  const status = (error as { status?: unknown } | null)?.status;
+  if (typeof status !== 'number' || !Number.isInteger(status) || status < 400 || status > 499) {
+    return error;
+  }
+  const message = error instanceof Error ? error.message : '';
+  const headers = headersOf((error as { res?: unknown }).res);
+  return new FairmindError(
+    CODES[status] ?? 'BAD_REQUEST',
+    status,
+    `[@fairmind/hono] ${message || 'The request was refused'}: fix it and send it again.`,
+    headers === undefined ? { cause: error } : { cause: error, headers },
+  );
+}
