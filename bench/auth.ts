@@ -9,7 +9,7 @@
  * jose runs twice: given the secret's bytes, as its documentation shows for HS256 (the
  * baseline), and given a CryptoKey imported once, which is what createAuth does itself.
  *
- *   pnpm build && pnpm --filter @fairmind/bench auth
+ *   pnpm build && pnpm --filter @fairmind/bench run auth
  *
  * Knobs: BENCH_SECONDS (per round, 2), BENCH_ROUNDS (5), BENCH_CONCURRENCY (8).
  */

@@ -4,7 +4,7 @@
  *   - L2 hit: @fairmind/cache with L1 off vs raw ioredis GET + JSON.parse
  *   - a Zipf (s = 1) read workload over 10,000 keys with 5% writes: hit rates per tier
  *
- *   FAIRMIND_BENCH_REDIS_URL=redis://127.0.0.1:6379 pnpm --filter @fairmind/bench cache
+ *   FAIRMIND_BENCH_REDIS_URL=redis://127.0.0.1:6379 pnpm --filter @fairmind/bench run cache
  *
  * Knobs: BENCH_SECONDS (per round, 3), BENCH_ROUNDS (5), BENCH_CONCURRENCY (16, L2 only; the
  * L1 loops are CPU-bound and run one caller), BENCH_ZIPF_OPS (200,000).

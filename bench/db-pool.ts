@@ -3,7 +3,7 @@
  *   - primary-key lookups: db-pool vs raw pg.Pool, vs a new pg.Client per query, vs postgres.js
  *   - SELECT 1: db-pool's overhead over raw pg.Pool
  *
- *   FAIRMIND_BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test pnpm --filter @fairmind/bench db-pool
+ *   FAIRMIND_BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test pnpm --filter @fairmind/bench run db-pool
  *
  * Knobs: BENCH_SECONDS (per round, 3), BENCH_ROUNDS (5), BENCH_CONCURRENCY (16).
  */

@@ -7,7 +7,7 @@
  *   - security headers: securityHeaders() through the contract vs helmet()
  *
  *   pnpm --filter "@fairmind/edge..." build
- *   FAIRMIND_BENCH_REDIS_URL=redis://127.0.0.1:6379 pnpm --filter @fairmind/bench edge
+ *   FAIRMIND_BENCH_REDIS_URL=redis://127.0.0.1:6379 pnpm --filter @fairmind/bench run edge
  *
  * Knobs: BENCH_SECONDS (per round, 3), BENCH_ROUNDS (5), BENCH_CONCURRENCY (32 decisions or
  * HTTP requests in flight).

@@ -1,3 +1,10 @@
+export {
+  type ConformanceScript,
+  type ConformanceTarget,
+  describeConformance,
+  normaliseBody,
+  type Observed,
+} from './conformance.js';
 export { type ServiceUrls, serviceUrls } from './context.js';
 export {
   type BackendFilter,

@@ -1,0 +1,205 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { loadConfig } from '@fairmind/core';
+import { createLogger } from '@fairmind/core/logger';
+import { createMetricsRegistry } from '@fairmind/core/metrics';
+import { mount as mountExpress } from '@fairmind/express';
+import { frameworkErrorHandler, mount as mountFastify } from '@fairmind/fastify';
+import { mount as mountHono } from '@fairmind/hono';
+import { nodeClientAddress, nodeEncoder } from '@fairmind/hono/node';
+import { createRequestListener } from '@fairmind/node';
+import { type ConformanceTarget, describeConformance } from '@fairmind/testing';
+import { serve } from '@hono/node-server';
+import express from 'express';
+import Fastify from 'fastify';
+import { Hono } from 'hono';
+import { createPlatform, type Platform } from './app/index.js';
+
+const ADMIN = { email: 'admin@example.com', password: 'admin-password-1' };
+
+// Each target gets its own platform on its own in-memory database, so every run starts from
+// the same state and the same script gives the same answers.
+async function freshPlatform(): Promise<Platform> {
+  const config = loadConfig({
+    env: {
+      NODE_ENV: 'test',
+      DATABASE_URL: 'sqlite::memory:',
+      JWT_SECRET: 'conformance-secret-of-at-least-32-chars',
+      RATE_LIMIT_REQUESTS: '60',
+      FAIRMIND_ADMIN_EMAIL: ADMIN.email,
+      FAIRMIND_ADMIN_PASSWORD: ADMIN.password,
+    },
+  });
+  const platform = createPlatform({
+    config,
+    logger: createLogger({ level: 'silent' }),
+    registry: createMetricsRegistry({ defaultMetrics: false }),
+  });
+  await platform.start();
+  return platform;
+}
+
+function listening(server: Server): Promise<string> {
+  return new Promise((resolve) => {
+    const done = () => resolve(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    if (server.listening) done();
+    else server.once('listening', done);
+  });
+}
+
+function closing(server: Server, platform: Platform) {
+  return async () => {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+    await platform.close();
+  };
+}
+
+const targets: ConformanceTarget[] = [
+  {
+    name: 'node:http',
+    async start() {
+      const platform = await freshPlatform();
+      const server = createServer(createRequestListener(platform)).listen(0, '127.0.0.1');
+      return { base: await listening(server), close: closing(server, platform) };
+    },
+  },
+  {
+    name: 'express',
+    async start() {
+      const platform = await freshPlatform();
+      const app = express();
+      mountExpress(app, platform);
+      const server = app.listen(0, '127.0.0.1');
+      return { base: await listening(server), close: closing(server, platform) };
+    },
+  },
+  {
+    name: 'fastify',
+    async start() {
+      const platform = await freshPlatform();
+      const app = Fastify({ logger: false, frameworkErrors: frameworkErrorHandler(platform) });
+      mountFastify(app, platform);
+      await app.listen({ port: 0, host: '127.0.0.1' });
+      return { base: await listening(app.server), close: closing(app.server, platform) };
+    },
+  },
+  {
+    name: 'hono',
+    async start() {
+      const platform = await freshPlatform();
+      const app = new Hono();
+      mountHono(app, platform, {
+        clientAddress: nodeClientAddress,
+        compression: { encoder: nodeEncoder() },
+      });
+      const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }) as Server;
+      return { base: await listening(server), close: closing(server, platform) };
+    },
+  },
+];
+
+describeConformance('the platform through every adapter', targets, async (call) => {
+  await call('live', 'GET', '/health/live');
+  await call('head', 'HEAD', '/health/live');
+  await call('no route', 'GET', '/nope');
+  await call('wrong method', 'PUT', '/api/v1/models');
+  await call('bad json', 'POST', '/auth/login', { body: '{"email": ' });
+  await call('wrong type', 'POST', '/auth/login', {
+    body: 'email=a',
+    headers: { 'content-type': 'text/plain' },
+  });
+  await call('unknown field', 'POST', '/auth/login', { body: { ...ADMIN, remember: true } });
+  await call('wrong password', 'POST', '/auth/login', {
+    body: { email: ADMIN.email, password: 'not-it-at-all' },
+  });
+  const login = await call('login', 'POST', '/auth/login', { body: ADMIN });
+  const token = (login.raw as { accessToken: string }).accessToken;
+  const refreshToken = (login.raw as { refreshToken: string }).refreshToken;
+  const auth = { authorization: `Bearer ${token}` };
+  await call('me', 'GET', '/auth/me', { headers: auth });
+  await call('anonymous', 'GET', '/api/v1/models');
+  await call('bad token', 'GET', '/api/v1/models', {
+    headers: { authorization: 'Bearer not.a.token' },
+  });
+  await call('create viewer', 'POST', '/auth/users', {
+    headers: auth,
+    body: { email: 'viewer@example.com', password: 'viewer-password', role: 'viewer' },
+  });
+  await call('duplicate viewer', 'POST', '/auth/users', {
+    headers: auth,
+    body: { email: 'viewer@example.com', password: 'viewer-password', role: 'viewer' },
+  });
+  const viewer = await call('viewer login', 'POST', '/auth/login', {
+    body: { email: 'viewer@example.com', password: 'viewer-password' },
+  });
+  const viewerAuth = {
+    authorization: `Bearer ${(viewer.raw as { accessToken: string }).accessToken}`,
+  };
+  await call('viewer denied', 'POST', '/api/v1/models', {
+    headers: viewerAuth,
+    body: { name: 'x', version: '1', riskLevel: 'low' },
+  });
+  const model = await call('create model', 'POST', '/api/v1/models', {
+    headers: auth,
+    body: {
+      name: 'Credit scoring',
+      version: '1.0',
+      riskLevel: 'high',
+      description: 'd'.repeat(200),
+    },
+  });
+  const id = (model.raw as { id: string }).id;
+  for (let index = 0; index < 6; index++) {
+    await call(`bulk model ${index}`, 'POST', '/api/v1/models', {
+      headers: auth,
+      body: {
+        name: `bulk ${index}`,
+        version: '1.0',
+        riskLevel: 'low',
+        description: 'b'.repeat(200),
+      },
+    });
+  }
+  await call('list gzip', 'GET', '/api/v1/models?limit=50', {
+    headers: { ...auth, 'accept-encoding': 'gzip' },
+  });
+  await call('list br', 'GET', '/api/v1/models?limit=50', {
+    headers: { ...auth, 'accept-encoding': 'br;q=1, gzip;q=0.5' },
+  });
+  await call('list page', 'GET', '/api/v1/models?limit=2', { headers: auth });
+  await call('bad limit', 'GET', '/api/v1/models?limit=0', { headers: auth });
+  await call('assessment', 'POST', `/api/v1/models/${id}/assessments`, {
+    headers: auth,
+    body: { metric: 'disparate_impact', value: 0.7, threshold: 0.8 },
+  });
+  await call('assessments', 'GET', `/api/v1/models/${id}/assessments`, { headers: auth });
+  await call('dashboard', 'GET', '/api/v1/dashboard', { headers: auth });
+  await call('patch', 'PATCH', `/api/v1/models/${id}`, {
+    headers: auth,
+    body: { riskLevel: 'medium' },
+  });
+  await call('too large', 'POST', '/api/v1/models', { headers: auth, body: 'x'.repeat(1_100_000) });
+  await call('sql id', 'GET', "/api/v1/models/1'%20OR%20'1'='1", { headers: auth });
+  await call('delete', 'DELETE', `/api/v1/models/${id}`, { headers: auth });
+  await call('gone', 'GET', `/api/v1/models/${id}`, { headers: auth });
+  const key = await call('api key', 'POST', '/auth/api-keys', {
+    headers: auth,
+    body: { name: 'ci', scopes: ['models:read'] },
+  });
+  const apiKey = { 'x-api-key': (key.raw as { key: string }).key };
+  await call('api key read', 'GET', '/api/v1/dashboard', { headers: apiKey });
+  await call('api key list', 'GET', '/auth/api-keys', { headers: auth });
+  await call('refresh', 'POST', '/auth/refresh', { body: { refreshToken } });
+  await call('reuse', 'POST', '/auth/refresh', { body: { refreshToken } });
+  await call('after reuse', 'GET', '/auth/me', { headers: auth });
+  const again = await call('relogin', 'POST', '/auth/login', { body: ADMIN });
+  const fresh = { authorization: `Bearer ${(again.raw as { accessToken: string }).accessToken}` };
+  await call('audit', 'GET', '/api/v1/audit?type=login.failure', { headers: fresh });
+  await call('logout', 'POST', '/auth/logout', { headers: fresh });
+  await call('after logout', 'GET', '/auth/me', { headers: fresh });
+  await call('health', 'GET', '/health');
+  await call('metrics', 'GET', '/metrics');
+  // 60 requests per window on /auth and /api: spend the rest until the limiter answers.
+  for (let index = 0; index < 25; index++) await call(`spend ${index}`, 'GET', '/auth/me');
+});
