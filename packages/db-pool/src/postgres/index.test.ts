@@ -472,7 +472,12 @@ describe('status, health, metrics, leaks and close', () => {
   it('drains on close, refuses new work and leaves no connection open', async () => {
     const db = open({ poolSize: 3 });
     const slow = db.query(sql`select pg_sleep(0.2)`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    // Close only once the query holds its connection: a caller still waiting in the queue
+    // is refused by close(), by design.
+    for (let attempt = 0; attempt < 200 && db.status().active === 0; attempt++) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    expect(db.status().active).toBe(1);
     const closing = db.close();
     await expect(db.query(sql`select 1`)).rejects.toMatchObject({ code: 'POOL_CLOSED' });
     await expect(slow).resolves.toBeDefined();
