@@ -65,6 +65,12 @@ export interface PlatformOptions {
    * @default the package version
    */
   version?: string;
+  /**
+   * True once the process is shutting down: `/health/ready` then answers 503, so that load
+   * balancers and Kubernetes stop routing new requests while in-flight ones finish.
+   * @default () => false
+   */
+  draining?: () => boolean;
 }
 
 /** The FairMind platform: contract middleware and a handler that any adapter mounts. */
@@ -170,6 +176,7 @@ export function createPlatform(options: PlatformOptions): Platform {
     cache,
     version,
     migrations: [authMigrations, platformMigrations],
+    ...(options.draining ? { draining: options.draining } : {}),
   });
 
   const router = new Router<Route & { pattern: string }>();

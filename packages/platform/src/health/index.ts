@@ -9,12 +9,14 @@ interface HealthDeps {
   cache: Cache;
   version: string;
   migrations: ReadonlyArray<{ readonly dir: string; readonly table: string }>;
+  /** True once shutdown began: readiness fails so load balancers stop sending new requests. */
+  draining?: () => boolean;
 }
 
 const startedAt = Date.now();
 
 /** `/health`, `/health/live`, `/health/ready` and `/metrics` of HTTP-API.md. */
-export function createHealth({ db, cache, version, migrations }: HealthDeps) {
+export function createHealth({ db, cache, version, migrations, draining }: HealthDeps) {
   async function pendingMigrations(): Promise<number> {
     let pending = 0;
     for (const { dir, table } of migrations) {
@@ -38,6 +40,17 @@ export function createHealth({ db, cache, version, migrations }: HealthDeps) {
           {
             permission: null,
             async handle() {
+              if (draining?.()) {
+                throw new FairmindError(
+                  'NOT_READY',
+                  503,
+                  'The server is shutting down (check: shutdown).',
+                  {
+                    expose: true,
+                    details: { check: 'shutdown' },
+                  },
+                );
+              }
               const database = await db.health({ timeoutMs: 2000 });
               if (!database.ok) {
                 throw new FairmindError(

@@ -59,7 +59,7 @@ export async function startPlatformProcess(
   const logger = createLogger({ level: config.logLevel, name });
   const registry = createMetricsRegistry({ labels: { service: name } });
   const lifecycle = createLifecycle({ logger, drainTimeoutMs: options.drainTimeoutMs ?? 10_000 });
-  const platform = createPlatform({ config, logger, registry });
+  const platform = createPlatform({ config, logger, registry, draining: () => lifecycle.closing });
   lifecycle.onClose('platform', () => platform.close());
   try {
     await platform.start();
