@@ -11,7 +11,8 @@
  *
  *   pnpm build && pnpm --filter @fairmind/bench run auth
  *
- * Knobs: BENCH_SECONDS (per round, 2), BENCH_ROUNDS (5), BENCH_CONCURRENCY (8).
+ * Knobs: BENCH_SECONDS (per round, 2), BENCH_ROUNDS (5), BENCH_CONCURRENCY (8), BENCH_ONLY (one
+ * of loop, repeat, cold, apikey: run that section alone).
  */
 import { randomUUID } from 'node:crypto';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -29,6 +30,10 @@ const seconds = numberFromEnv('BENCH_SECONDS', 2);
 const rounds = numberFromEnv('BENCH_ROUNDS', 5);
 const concurrency = numberFromEnv('BENCH_CONCURRENCY', 8);
 const options = { seconds, rounds, concurrency, warmupSeconds: 1 };
+const only = process.env['BENCH_ONLY'] ?? '';
+if (!['', 'loop', 'repeat', 'cold', 'apikey'].includes(only))
+  throw new Error('[bench] BENCH_ONLY must be one of loop, repeat, cold, apikey');
+const section = (name: string) => only === '' || only === name;
 
 const SECRET = 'bench-secret-of-at-least-thirty-two-characters!';
 const secretBytes = new TextEncoder().encode(SECRET);
@@ -87,108 +92,116 @@ async function loopDelay(
   };
 }
 
-// First, while the heap is small: a major GC pause would be charged to whoever ran then.
-const FOUR = ['first password', 'second password', 'third password', 'fourth password'];
-await passwords.hash('warm the workers up'); // worker start-up is not a login's cost
-const results = [
-  {
-    name: '@fairmind/auth (worker pool)',
-    ...(await loopDelay(() => Promise.all(FOUR.map((p) => passwords.hash(p))))),
-  },
-  {
-    name: 'bcryptjs hash() (async, main thread)',
-    ...(await loopDelay(() => Promise.all(FOUR.map((p) => bcrypt.hash(p, 12))))),
-  },
-  {
-    name: 'bcryptjs hashSync() (main thread)',
-    ...(await loopDelay(async () => FOUR.map((p) => bcrypt.hashSync(p, 12)))),
-  },
-];
-console.log('\nEvent-loop delay while four logins hash at cost 12');
-console.log('| contender | max delay (ms) | p99 delay (ms) | wall time (ms) |');
-console.log('|---|---:|---:|---:|');
-for (const result of results) {
-  console.log(
-    `| ${result.name} | ${result.maxMs.toFixed(1)} | ${result.p99Ms.toFixed(1)} | ${Math.round(result.totalMs)} |`,
+if (section('loop')) {
+  // First, while the heap is small: a major GC pause would be charged to whoever ran then.
+  const FOUR = ['first password', 'second password', 'third password', 'fourth password'];
+  await passwords.hash('warm the workers up'); // worker start-up is not a login's cost
+  const results = [
+    {
+      name: '@fairmind/auth (worker pool)',
+      ...(await loopDelay(() => Promise.all(FOUR.map((p) => passwords.hash(p))))),
+    },
+    {
+      name: 'bcryptjs hash() (async, main thread)',
+      ...(await loopDelay(() => Promise.all(FOUR.map((p) => bcrypt.hash(p, 12))))),
+    },
+    {
+      name: 'bcryptjs hashSync() (main thread)',
+      ...(await loopDelay(async () => FOUR.map((p) => bcrypt.hashSync(p, 12)))),
+    },
+  ];
+  console.log('\nEvent-loop delay while four logins hash at cost 12');
+  console.log('| contender | max delay (ms) | p99 delay (ms) | wall time (ms) |');
+  console.log('|---|---:|---:|---:|');
+  for (const result of results) {
+    console.log(
+      `| ${result.name} | ${result.maxMs.toFixed(1)} | ${result.p99Ms.toFixed(1)} | ${Math.round(result.totalMs)} |`,
+    );
+  }
+}
+
+if (section('repeat')) {
+  // Repeat verification: one token, verified over and over (a client's burst of requests).
+  const repeated = (await auth.issueTokens({ id: 'user-1', role: 'analyst' })).accessToken;
+  report(
+    'Repeat-token verification (same token)',
+    await measure(
+      [
+        { name: '@fairmind/auth', run: () => auth.verifyAccessToken(repeated) },
+        {
+          name: 'jose jwtVerify (secret bytes)',
+          run: () => jwtVerify(repeated, secretBytes, joseOptions),
+        },
+        {
+          name: 'jose jwtVerify (CryptoKey)',
+          run: () => jwtVerify(repeated, secretKey, joseOptions),
+        },
+      ],
+      options,
+    ),
+    'jose jwtVerify (secret bytes)',
   );
 }
 
-// Repeat verification: one token, verified over and over (a client's burst of requests).
-const repeated = (await auth.issueTokens({ id: 'user-1', role: 'analyst' })).accessToken;
-report(
-  'Repeat-token verification (same token)',
-  await measure(
-    [
-      { name: '@fairmind/auth', run: () => auth.verifyAccessToken(repeated) },
-      {
-        name: 'jose jwtVerify (secret bytes)',
-        run: () => jwtVerify(repeated, secretBytes, joseOptions),
-      },
-      {
-        name: 'jose jwtVerify (CryptoKey)',
-        run: () => jwtVerify(repeated, secretKey, joseOptions),
-      },
-    ],
-    options,
-  ),
-  'jose jwtVerify (secret bytes)',
-);
-
-// Cold verification: 20,000 distinct tokens in turn, twice the cache's size, so the LRU never
-// holds the next one: every call does the full check (and the cache insert).
-const tokens = await Promise.all(
-  Array.from({ length: 20_000 }, (_, index) => accessToken(`u${index}`)),
-);
-function cycle(): () => string {
-  let next = 0;
-  return () => tokens[next++ % tokens.length] as string;
+if (section('cold')) {
+  // Cold verification: 20,000 distinct tokens in turn, twice the cache's size, so the LRU never
+  // holds the next one: every call does the full check (and the cache insert).
+  const tokens = await Promise.all(
+    Array.from({ length: 20_000 }, (_, index) => accessToken(`u${index}`)),
+  );
+  function cycle(): () => string {
+    let next = 0;
+    return () => tokens[next++ % tokens.length] as string;
+  }
+  const coldAuth = cycle();
+  const coldJose = cycle();
+  const coldJoseKey = cycle();
+  report(
+    'Cold verification (a different token each time)',
+    await measure(
+      [
+        { name: '@fairmind/auth', run: () => auth.verifyAccessToken(coldAuth()) },
+        {
+          name: 'jose jwtVerify (secret bytes)',
+          run: () => jwtVerify(coldJose(), secretBytes, joseOptions),
+        },
+        {
+          name: 'jose jwtVerify (CryptoKey)',
+          run: () => jwtVerify(coldJoseKey(), secretKey, joseOptions),
+        },
+      ],
+      options,
+    ),
+    'jose jwtVerify (secret bytes)',
+  );
 }
-const coldAuth = cycle();
-const coldJose = cycle();
-const coldJoseKey = cycle();
-report(
-  'Cold verification (a different token each time)',
-  await measure(
-    [
-      { name: '@fairmind/auth', run: () => auth.verifyAccessToken(coldAuth()) },
-      {
-        name: 'jose jwtVerify (secret bytes)',
-        run: () => jwtVerify(coldJose(), secretBytes, joseOptions),
-      },
-      {
-        name: 'jose jwtVerify (CryptoKey)',
-        run: () => jwtVerify(coldJoseKey(), secretKey, joseOptions),
-      },
-    ],
-    options,
-  ),
-  'jose jwtVerify (secret bytes)',
-);
 
-// API keys: the owner's role lookup and the key lookup are memory stores, so this is the
-// manager's own cost (parse, checksum, SHA-256, constant-time compare).
-const owner = await auth.createUser({
-  email: 'bench@example.com',
-  password: 'bench password',
-  role: 'analyst',
-});
-const keys = await Promise.all(
-  Array.from({ length: 100 }, (_, index) =>
-    auth.createApiKey({ type: 'user', id: owner.id, role: 'analyst' }, { name: `key ${index}` }),
-  ),
-);
-let nextKey = 0;
-const apiKeyContenders: Contender[] = [
-  {
-    name: '@fairmind/auth verifyApiKey',
-    run: () => auth.verifyApiKey(keys[nextKey++ % keys.length]?.key as string),
-  },
-];
-report(
-  'API key verification (100 keys in turn)',
-  await measure(apiKeyContenders, options),
-  '@fairmind/auth verifyApiKey',
-);
+if (section('apikey')) {
+  // API keys: the owner's role lookup and the key lookup are memory stores, so this is the
+  // manager's own cost (parse, checksum, SHA-256, constant-time compare).
+  const owner = await auth.createUser({
+    email: 'bench@example.com',
+    password: 'bench password',
+    role: 'analyst',
+  });
+  const keys = await Promise.all(
+    Array.from({ length: 100 }, (_, index) =>
+      auth.createApiKey({ type: 'user', id: owner.id, role: 'analyst' }, { name: `key ${index}` }),
+    ),
+  );
+  let nextKey = 0;
+  const apiKeyContenders: Contender[] = [
+    {
+      name: '@fairmind/auth verifyApiKey',
+      run: () => auth.verifyApiKey(keys[nextKey++ % keys.length]?.key as string),
+    },
+  ];
+  report(
+    'API key verification (100 keys in turn)',
+    await measure(apiKeyContenders, options),
+    '@fairmind/auth verifyApiKey',
+  );
+}
 
 await auth.close();
 await passwords.close();

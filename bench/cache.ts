@@ -7,7 +7,8 @@
  *   FAIRMIND_BENCH_REDIS_URL=redis://127.0.0.1:6379 pnpm --filter @fairmind/bench run cache
  *
  * Knobs: BENCH_SECONDS (per round, 3), BENCH_ROUNDS (5), BENCH_CONCURRENCY (16, L2 only; the
- * L1 loops are CPU-bound and run one caller), BENCH_ZIPF_OPS (200,000).
+ * L1 loops are CPU-bound and run one caller), BENCH_ZIPF_OPS (200,000), BENCH_ONLY (one of
+ * l1, l2, zipf: run that section alone).
  */
 import { createCache } from '@fairmind/cache';
 import { BentoCache, bentostore } from 'bentocache';
@@ -26,6 +27,10 @@ const zipfOps = numberFromEnv('BENCH_ZIPF_OPS', 200_000);
 const run = Math.random().toString(36).slice(2, 8);
 const namespace = `bench:${run}`;
 const KEYS = 1_000;
+const only = process.env['BENCH_ONLY'] ?? '';
+if (!['', 'l1', 'l2', 'zipf'].includes(only))
+  throw new Error('[bench] BENCH_ONLY must be one of l1, l2, zipf');
+const section = (name: string) => only === '' || only === name;
 
 // A typical API object: a model row with a few fields and a short list (about 300 bytes).
 function model(id: number) {
@@ -54,49 +59,51 @@ console.log(
 
 // ---- L1 hit ------------------------------------------------------------------------------
 
-const fairmindL1 = createCache({ ttl: '1h' });
-const bentoFast = new BentoCache({
-  default: 'l1',
-  stores: { l1: bentostore().useL1Layer(memoryDriver({ maxItems: 10_000, serialize: false })) },
-});
-const bentoDefault = new BentoCache({
-  default: 'l1',
-  stores: { l1: bentostore().useL1Layer(memoryDriver({ maxItems: 10_000 })) },
-});
-const complexL1 = createCache({ ttl: '1h' });
-for (const [index, key] of keys.entries()) {
-  await fairmindL1.set(key, model(index));
-  await complexL1.set(key, { ...model(index), updatedAt: new Date(0) });
-  await bentoFast.set({ key, value: model(index), ttl: '1h' });
-  await bentoDefault.set({ key, value: model(index), ttl: '1h' });
+if (section('l1')) {
+  const fairmindL1 = createCache({ ttl: '1h' });
+  const bentoFast = new BentoCache({
+    default: 'l1',
+    stores: { l1: bentostore().useL1Layer(memoryDriver({ maxItems: 10_000, serialize: false })) },
+  });
+  const bentoDefault = new BentoCache({
+    default: 'l1',
+    stores: { l1: bentostore().useL1Layer(memoryDriver({ maxItems: 10_000 })) },
+  });
+  const complexL1 = createCache({ ttl: '1h' });
+  for (const [index, key] of keys.entries()) {
+    await fairmindL1.set(key, model(index));
+    await complexL1.set(key, { ...model(index), updatedAt: new Date(0) });
+    await bentoFast.set({ key, value: model(index), ttl: '1h' });
+    await bentoDefault.set({ key, value: model(index), ttl: '1h' });
+  }
+  const missing = () => {
+    throw new Error('the benchmark expects every key to be cached');
+  };
+  const l1: Contender[] = [
+    { name: '@fairmind/cache getOrSet', run: () => fairmindL1.getOrSet(nextKey(), missing) },
+    {
+      name: '@fairmind/cache getOrSet, value with a Date (decoded copy)',
+      run: () => complexL1.getOrSet(nextKey(), missing),
+    },
+    {
+      name: 'bentocache getOrSet (memory, serialize: false)',
+      run: () => bentoFast.getOrSet({ key: nextKey(), factory: missing }),
+    },
+    {
+      name: 'bentocache getOrSet (memory, default)',
+      run: () => bentoDefault.getOrSet({ key: nextKey(), factory: missing }),
+    },
+  ];
+  const l1Results = await measure(l1, { seconds, rounds, concurrency: 1, warmupSeconds: 1 });
+  report('L1 hit through getOrSet', l1Results, 'bentocache getOrSet (memory, default)');
+  report('L1 hit through getOrSet', l1Results, 'bentocache getOrSet (memory, serialize: false)');
+  await Promise.all([
+    fairmindL1.close(),
+    complexL1.close(),
+    bentoFast.disconnectAll(),
+    bentoDefault.disconnectAll(),
+  ]);
 }
-const missing = () => {
-  throw new Error('the benchmark expects every key to be cached');
-};
-const l1: Contender[] = [
-  { name: '@fairmind/cache getOrSet', run: () => fairmindL1.getOrSet(nextKey(), missing) },
-  {
-    name: '@fairmind/cache getOrSet, value with a Date (decoded copy)',
-    run: () => complexL1.getOrSet(nextKey(), missing),
-  },
-  {
-    name: 'bentocache getOrSet (memory, serialize: false)',
-    run: () => bentoFast.getOrSet({ key: nextKey(), factory: missing }),
-  },
-  {
-    name: 'bentocache getOrSet (memory, default)',
-    run: () => bentoDefault.getOrSet({ key: nextKey(), factory: missing }),
-  },
-];
-const l1Results = await measure(l1, { seconds, rounds, concurrency: 1, warmupSeconds: 1 });
-report('L1 hit through getOrSet', l1Results, 'bentocache getOrSet (memory, default)');
-report('L1 hit through getOrSet', l1Results, 'bentocache getOrSet (memory, serialize: false)');
-await Promise.all([
-  fairmindL1.close(),
-  complexL1.close(),
-  bentoFast.disconnectAll(),
-  bentoDefault.disconnectAll(),
-]);
 
 // ---- L2 hit ------------------------------------------------------------------------------
 
@@ -136,11 +143,13 @@ const l2: Contender[] = [
     },
   },
 ];
-report(
-  `L2 hit (Redis over loopback, ${concurrency} concurrent callers)`,
-  await measure(l2, { seconds, rounds, concurrency, warmupSeconds: 1 }),
-  'ioredis GET + JSON.parse',
-);
+if (section('l2')) {
+  report(
+    `L2 hit (Redis over loopback, ${concurrency} concurrent callers)`,
+    await measure(l2, { seconds, rounds, concurrency, warmupSeconds: 1 }),
+    'ioredis GET + JSON.parse',
+  );
+}
 
 // ---- Zipf workload -----------------------------------------------------------------------
 
@@ -217,14 +226,16 @@ async function zipfRun(label: string, onWrite: 'write-through' | 'invalidate', l
   await cache.close();
 }
 
-console.log(
-  `\nZipf (s = 1) over ${ZIPF_KEYS.toLocaleString('en-US')} keys, ${zipfOps.toLocaleString('en-US')} operations, 5% writes, one caller, cold start (target: hit rate at least 90%)`,
-);
-console.log('| on write, L1 size | reads | writes | hit rate | L1 hits | L2 hits | ops/s |');
-console.log('|---|---:|---:|---:|---:|---:|---:|');
-await zipfRun('set (write-through), L1 10,000', 'write-through', 10_000);
-await zipfRun('delete (invalidate), L1 10,000', 'invalidate', 10_000);
-await zipfRun('set (write-through), L1 1,000', 'write-through', 1_000);
+if (section('zipf')) {
+  console.log(
+    `\nZipf (s = 1) over ${ZIPF_KEYS.toLocaleString('en-US')} keys, ${zipfOps.toLocaleString('en-US')} operations, 5% writes, one caller, cold start (target: hit rate at least 90%)`,
+  );
+  console.log('| on write, L1 size | reads | writes | hit rate | L1 hits | L2 hits | ops/s |');
+  console.log('|---|---:|---:|---:|---:|---:|---:|');
+  await zipfRun('set (write-through), L1 10,000', 'write-through', 10_000);
+  await zipfRun('delete (invalidate), L1 10,000', 'invalidate', 10_000);
+  await zipfRun('set (write-through), L1 1,000', 'write-through', 1_000);
+}
 
 await l2Only.clear();
 await l2Only.close();

@@ -298,3 +298,40 @@ describe('health in each state', () => {
     expect(status).toBe(200);
   });
 });
+
+describe('RATE_LIMIT_BY=principal', () => {
+  it('counts an authenticated user and each API key apart from the IP', async () => {
+    const server = await startServer({
+      script: 'src/main.ts',
+      cwd: root,
+      env: {
+        NODE_ENV: 'test',
+        LOG_LEVEL: 'silent',
+        DATABASE_URL: 'sqlite::memory:',
+        FAIRMIND_ADMIN_EMAIL: ADMIN.email,
+        FAIRMIND_ADMIN_PASSWORD: ADMIN.password,
+        RATE_LIMIT_REQUESTS: '3',
+        RATE_LIMIT_BY: 'principal',
+      },
+    });
+    try {
+      const token = (await post(server.base, '/auth/login', ADMIN)).json['accessToken'] as string;
+      const key = (await post(server.base, '/auth/api-keys', { name: 'own bucket' }, token)).json[
+        'key'
+      ] as string;
+      expect((await get(server.base, '/auth/me', token)).status).toBe(200);
+      expect((await get(server.base, '/auth/me', token)).status).toBe(200);
+      const limited = await get(server.base, '/auth/me', token);
+      expect(limited.status).toBe(429);
+      const withKey = await fetch(`${server.base}/auth/me`, { headers: { 'x-api-key': key } });
+      expect(withKey.status).toBe(200);
+      expect(withKey.headers.get('ratelimit')).toMatch(/^"default";r=2;/);
+      // The IP bucket only holds the login.
+      const anonymous = await fetch(`${server.base}/api/v1/models`);
+      expect(anonymous.status).toBe(401);
+      expect(anonymous.headers.get('ratelimit')).toMatch(/^"default";r=1;/);
+    } finally {
+      await server.stop('SIGKILL');
+    }
+  });
+});

@@ -62,7 +62,7 @@ describe('loadConfig defaults', () => {
         expireMinutes: 30,
         secretGenerated: true,
       },
-      rateLimit: { requests: 1000, windowSeconds: 60 },
+      rateLimit: { requests: 1000, windowSeconds: 60, by: 'ip' },
       cors: { origins: [] },
       trustedProxies: [],
     });
@@ -89,6 +89,7 @@ describe('loadConfig defaults', () => {
       'JWT_EXPIRE_MINUTES',
       'RATE_LIMIT_REQUESTS',
       'RATE_LIMIT_WINDOW',
+      'RATE_LIMIT_BY',
       'CORS_ORIGINS',
       'TRUSTED_PROXIES',
       'FAIRMIND_ADMIN_EMAIL',
@@ -129,6 +130,7 @@ describe('each variable', () => {
     ['HOST (IPv6)', { HOST: '::' }, (c) => c.host, '::'],
     ['HOST (name)', { HOST: 'localhost' }, (c) => c.host, 'localhost'],
     ['LOG_LEVEL', { LOG_LEVEL: 'debug' }, (c) => c.logLevel, 'debug'],
+    ['RATE_LIMIT_BY', { RATE_LIMIT_BY: 'principal' }, (c) => c.rateLimit.by, 'principal'],
     [
       'DATABASE_URL (postgres)',
       { DATABASE_URL: 'postgres://app:pw@db:5432/fairmind' },
@@ -215,6 +217,7 @@ describe('each variable', () => {
       { LOG_LEVEL: 'verbose' },
       /one of fatal, error, warn, info, debug, trace, silent/,
     ],
+    ['RATE_LIMIT_BY', { RATE_LIMIT_BY: 'user' }, /one of ip, principal/],
     ['DATABASE_URL', { DATABASE_URL: 'mysql://db/app' }, /got a "mysql:" URL/],
     ['DATABASE_URL', { DATABASE_URL: './data/app.db' }, /put sqlite: in front of a file path/],
     ['DATABASE_URL', { DATABASE_URL: 'sqlite:' }, /path after sqlite: is empty/],

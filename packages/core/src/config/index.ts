@@ -10,6 +10,8 @@ type JwtAlgorithm = (typeof JWT_ALGORITHMS)[number];
 
 const NODE_ENVS = ['development', 'production', 'test'] as const;
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+const RATE_LIMIT_BY = ['ip', 'principal'] as const;
+type RateLimitBy = (typeof RATE_LIMIT_BY)[number];
 
 // Below this an HMAC key is guessable offline from any token it signed (RFC 7518 section 3.2
 // asks for a key at least as long as the hash output, 32 bytes for HS256).
@@ -305,6 +307,7 @@ const shape = {
   }),
   RATE_LIMIT_REQUESTS: variable(1000, integer(1, Number.MAX_SAFE_INTEGER)),
   RATE_LIMIT_WINDOW: variable(60, integer(1, Number.MAX_SAFE_INTEGER, ' of seconds')),
+  RATE_LIMIT_BY: variable('ip' as RateLimitBy, oneOf(RATE_LIMIT_BY)),
   CORS_ORIGINS: variable([] as readonly string[], corsOrigins),
   TRUSTED_PROXIES: variable([] as readonly string[], trustedProxies),
   FAIRMIND_ADMIN_EMAIL: variable(undefined, adminEmail),
@@ -531,6 +534,12 @@ export interface FairmindConfig {
      * @default 60
      */
     windowSeconds: number;
+    /**
+     * `RATE_LIMIT_BY`: count per client IP, or per API key or user once authenticated
+     * (`principal`; anonymous requests are still counted per IP).
+     * @default 'ip'
+     */
+    by: 'ip' | 'principal';
   };
   cors: {
     /**
@@ -689,7 +698,11 @@ export function loadConfig(options: LoadConfigOptions = {}): FairmindConfig {
       expireMinutes: env.JWT_EXPIRE_MINUTES,
       secretGenerated,
     },
-    rateLimit: { requests: env.RATE_LIMIT_REQUESTS, windowSeconds: env.RATE_LIMIT_WINDOW },
+    rateLimit: {
+      requests: env.RATE_LIMIT_REQUESTS,
+      windowSeconds: env.RATE_LIMIT_WINDOW,
+      by: env.RATE_LIMIT_BY,
+    },
     cors: { origins: env.CORS_ORIGINS },
     trustedProxies: env.TRUSTED_PROXIES,
   };

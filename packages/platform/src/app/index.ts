@@ -199,6 +199,33 @@ export function createPlatform(options: PlatformOptions): Platform {
     return check;
   }
 
+  const byPrincipal = config.rateLimit.by === 'principal';
+  const rateLimitKey = byPrincipal
+    ? (exchange: Exchange) => {
+        const principal = exchange.state.auth;
+        if (principal === undefined) return `ip:${clientIp(exchange).key}`;
+        return principal.apiKeyId ? `key:${principal.apiKeyId}` : `user:${principal.id}`;
+      }
+    : ('ip' as const);
+  const limiter = rateLimit({
+    paths: ['/auth/*', '/api/*'],
+    limit: config.rateLimit.requests,
+    windowSeconds: config.rateLimit.windowSeconds,
+    store: redis
+      ? createRedisStore({ client: redis, prefix: 'fairmind:rl:' })
+      : createMemoryStore(),
+    clientIp,
+    key: rateLimitKey,
+    registry,
+    logger,
+  });
+  const platformAuthenticate = function platformAuthenticate(exchange: Exchange) {
+    // Health checks and scrapers send no credentials; a stray bad header must not fail them.
+    return PUBLIC_PATHS.test(requestPath(exchange.request.url))
+      ? undefined
+      : authenticate(exchange);
+  };
+
   const middleware: Middleware[] = [
     requestLog({ logger, registry, clientIp, route: (exchange) => exchange.state.route }),
     securityHeaders({ clientIp }),
@@ -207,23 +234,9 @@ export function createPlatform(options: PlatformOptions): Platform {
     ...(config.cors.origins.length > 0
       ? [cors({ origins: config.cors.origins, credentials: !config.cors.origins.includes('*') })]
       : []),
-    rateLimit({
-      paths: ['/auth/*', '/api/*'],
-      limit: config.rateLimit.requests,
-      windowSeconds: config.rateLimit.windowSeconds,
-      store: redis
-        ? createRedisStore({ client: redis, prefix: 'fairmind:rl:' })
-        : createMemoryStore(),
-      clientIp,
-      registry,
-      logger,
-    }),
-    function platformAuthenticate(exchange: Exchange) {
-      // Health checks and scrapers send no credentials; a stray bad header must not fail them.
-      return PUBLIC_PATHS.test(requestPath(exchange.request.url))
-        ? undefined
-        : authenticate(exchange);
-    },
+    // Per principal, the limiter needs to know who is asking, so authentication runs first;
+    // per IP (the default), the limiter runs first and protects authentication too.
+    ...(byPrincipal ? [platformAuthenticate, limiter] : [limiter, platformAuthenticate]),
   ];
 
   const handler: Handler<BodySource> = async function platformHandler(exchange, body) {
