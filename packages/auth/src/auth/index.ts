@@ -42,6 +42,7 @@ import {
   DEFAULT_MAX_TOKEN_BYTES,
   REFRESH_TOKEN_TYPE,
   signJwt,
+  type VerifiedJwt,
 } from '../jwt/index.js';
 import { createKeyRing, type Jwk, type JwtAlgorithm, type KeyInput } from '../keys/index.js';
 import {
@@ -318,6 +319,12 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
+
+// Label sets of the counters on the access-token path, made once rather than per verification
+// (prom-client only reads them, and keeps the first one it sees for each series).
+const CACHE_HIT = Object.freeze({ result: 'hit' });
+const CACHE_MISS = Object.freeze({ result: 'miss' });
+const ACCESS_OK = Object.freeze({ kind: 'access', outcome: 'ok' });
 
 function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
   return typeof (value as { then?: unknown } | null)?.then === 'function';
@@ -612,36 +619,85 @@ export function createAuth(options: AuthOptions): Auth {
     };
   }
 
-  async function verifyAccessToken(token: string): Promise<Principal> {
+  /** Counts a failed access-token verification; returns the error to throw. */
+  function countAccessFailure(error: unknown): unknown {
+    verifications?.inc({ kind: 'access', outcome: outcomeOf(error) });
+    return error;
+  }
+
+  function accessFailed(error: unknown): never {
+    throw countAccessFailure(error);
+  }
+
+  /**
+   * The revocation check and the count of the outcome, synchronously when the store answers
+   * synchronously (the memory store does). What it throws or rejects with is counted.
+   */
+  function admit(principal: Principal): Principal | Promise<Principal> {
+    let reason: ReturnType<typeof revocationReason>;
     try {
-      let principal = cache?.get(token);
-      // An entry is never used past its token's exp: expiry is checked here, on the same clock
-      // as verification, rather than left to the cache's own timers.
-      if (principal !== undefined && (principal.expiresAt as number) * 1000 > now()) {
-        cacheLookups?.inc({ result: 'hit' });
-      } else {
-        if (principal !== undefined) cache?.delete(token);
-        if (cache !== undefined) cacheLookups?.inc({ result: 'miss' });
-        const { payload } = await verifyAccessJwt(token);
-        principal = principalOf(payload);
-        if (cache !== undefined && (principal.expiresAt as number) * 1000 > now()) {
-          cache.set(token, principal);
-        }
-      }
-      let reason = revocationReason({
+      reason = revocationReason({
         jti: principal.tokenId as string,
         sub: principal.id,
         fam: principal.familyId,
         iat: principal.issuedAt as number,
       });
-      if (isPromise(reason)) reason = await reason;
-      if (reason !== null) throw revokedError(reason);
-      verifications?.inc({ kind: 'access', outcome: 'ok' });
-      return principal;
     } catch (error) {
-      verifications?.inc({ kind: 'access', outcome: outcomeOf(error) });
-      throw error;
+      return accessFailed(error);
     }
+    if (isPromise(reason)) {
+      return reason.then((answer) => admitted(principal, answer), accessFailed);
+    }
+    return admitted(principal, reason);
+  }
+
+  function admitted(principal: Principal, reason: RevocationReason | null): Principal {
+    if (reason !== null) accessFailed(revokedError(reason));
+    verifications?.inc(ACCESS_OK);
+    return principal;
+  }
+
+  /** A token jose accepted: its principal, cached, then the revocation check. */
+  function acceptVerified(token: string, verified: VerifiedJwt): Principal | Promise<Principal> {
+    let principal: Principal;
+    try {
+      principal = principalOf(verified.payload);
+      if (cache !== undefined && (principal.expiresAt as number) * 1000 > now()) {
+        cache.set(token, principal);
+      }
+    } catch (error) {
+      return accessFailed(error);
+    }
+    return admit(principal);
+  }
+
+  // Promise chains rather than an async function: the cold path is one jose call and this,
+  // and each async frame shows against it. Every failure is counted exactly once.
+  function verifyAccessToken(token: string): Promise<Principal> {
+    let principal: Principal | undefined;
+    try {
+      principal = cache?.get(token);
+      // An entry is never used past its token's exp: expiry is checked here, on the same clock
+      // as verification, rather than left to the cache's own timers.
+      if (principal !== undefined && (principal.expiresAt as number) * 1000 > now()) {
+        cacheLookups?.inc(CACHE_HIT);
+      } else {
+        if (principal !== undefined) cache?.delete(token);
+        if (cache !== undefined) cacheLookups?.inc(CACHE_MISS);
+        principal = undefined;
+      }
+    } catch (error) {
+      return Promise.reject(countAccessFailure(error));
+    }
+    if (principal !== undefined) {
+      try {
+        return Promise.resolve(admit(principal));
+      } catch (error) {
+        // Counted by admit().
+        return Promise.reject(error);
+      }
+    }
+    return verifyAccessJwt(token).then((verified) => acceptVerified(token, verified), accessFailed);
   }
 
   /** Runs a verification and counts its outcome (the access-token path counts inline). */

@@ -1,4 +1,4 @@
-import { errors, type JWTPayload, jwtVerify, SignJWT } from 'jose';
+import { errors, type JWTPayload, type JWTVerifyOptions, jwtVerify, SignJWT } from 'jose';
 import { invalid, tokenExpired, tokenInvalid } from '../errors/index.js';
 import { JWT_ALGORITHMS, type JwtAlgorithm, type KeyRing } from '../keys/index.js';
 
@@ -246,14 +246,17 @@ export function createJwtVerifier(options: JwtVerifierOptions): JwtVerifier {
   const issuer = asList(options.issuer);
   const audience = asList(options.audience);
   const requiredClaims = [...new Set(['exp', ...(options.requiredClaims ?? [])])];
+  // The one-element algorithm list jose gets for each allowed algorithm, built once.
+  const onlyAlgorithm = new Map<string, string[]>(
+    algorithms.map((algorithm) => [algorithm, [algorithm]]),
+  );
   let ready = false;
 
-  return async function verifyJwt(token: string): Promise<VerifiedJwt> {
-    const header = precheckToken(token, { algorithms, typ, maxTokenBytes });
-    if (!ready) {
-      await keys.ready();
-      ready = true;
-    }
+  const precheckOptions = { algorithms, typ, maxTokenBytes };
+
+  // Plain promise chains rather than async functions: this runs once per cold verification,
+  // where each async frame shows against jose's own cost.
+  function verifyWithKey(token: string, header: JwtHeader): Promise<VerifiedJwt> {
     const key = keys.find(header.alg, header.kid);
     if (key === undefined) {
       throw tokenInvalid(
@@ -263,25 +266,41 @@ export function createJwtVerifier(options: JwtVerifierOptions): JwtVerifier {
       );
     }
     const currentMs = now();
-    let payload: JWTPayload;
+    // A fixed shape, no spreads: jose skips an option that is undefined (issuer, audience)
+    // exactly as one left out.
+    return jwtVerify(token, key, {
+      algorithms: onlyAlgorithm.get(header.alg),
+      clockTolerance: tolerance,
+      currentDate: new Date(currentMs),
+      requiredClaims,
+      issuer,
+      audience,
+    } as JWTVerifyOptions).then(
+      ({ payload }) => {
+        // jose checks iat only against maxTokenAge; a token from the future is a clock or a
+        // forgery.
+        if (payload.iat !== undefined && payload.iat > currentMs / 1000 + tolerance) {
+          throw tokenInvalid('the token was issued in the future ("iat")');
+        }
+        return { header, payload };
+      },
+      (error: unknown) => {
+        throw mapJoseError(error);
+      },
+    );
+  }
+
+  return function verifyJwt(token: string): Promise<VerifiedJwt> {
     try {
-      const result = await jwtVerify(token, key, {
-        algorithms: [header.alg],
-        clockTolerance: tolerance,
-        currentDate: new Date(currentMs),
-        requiredClaims,
-        ...(issuer === undefined ? {} : { issuer }),
-        ...(audience === undefined ? {} : { audience }),
+      const header = precheckToken(token, precheckOptions);
+      if (ready) return verifyWithKey(token, header);
+      return keys.ready().then(() => {
+        ready = true;
+        return verifyWithKey(token, header);
       });
-      payload = result.payload;
     } catch (error) {
-      throw mapJoseError(error);
+      return Promise.reject(error);
     }
-    // jose checks iat only against maxTokenAge; a token from the future is a clock or a forgery.
-    if (payload.iat !== undefined && payload.iat > currentMs / 1000 + tolerance) {
-      throw tokenInvalid('the token was issued in the future ("iat")');
-    }
-    return { header, payload };
   };
 }
 

@@ -57,23 +57,33 @@ export function createMemoryRevocationStore(
   options: MemoryRevocationStoreOptions = {},
 ): RevocationStore {
   const now = options.now ?? Date.now;
-  // key -> expiry in ms; for subjects, a second map holds the cutoff.
-  const expiries = new Map<string, number>();
+  // id -> expiry in ms, one map per kind: a check looks the token's own ids up as they are,
+  // with no key string built per verification, and skips a kind nobody has revoked.
+  const tokens = new Map<string, number>();
+  const families = new Map<string, number>();
+  const subjects = new Map<string, number>();
+  // sub -> cutoff (epoch seconds), beside its entry in `subjects`.
   const cutoffs = new Map<string, number>();
   let lastSweep = now();
 
-  function sweep(at: number): void {
-    if (at - lastSweep < 60_000) return;
-    lastSweep = at;
+  function sweepMap(expiries: Map<string, number>, at: number): void {
     for (const [key, expiry] of expiries) {
       if (expiry <= at) {
         expiries.delete(key);
-        cutoffs.delete(key);
+        if (expiries === subjects) cutoffs.delete(key);
       }
     }
   }
 
-  function put(key: string, expiresAt: number): void {
+  function sweep(at: number): void {
+    if (at - lastSweep < 60_000) return;
+    lastSweep = at;
+    sweepMap(tokens, at);
+    sweepMap(families, at);
+    sweepMap(subjects, at);
+  }
+
+  function put(expiries: Map<string, number>, key: string, expiresAt: number): void {
     const at = now();
     sweep(at);
     const expiry = expiresAt * 1000;
@@ -81,33 +91,34 @@ export function createMemoryRevocationStore(
     expiries.set(key, Math.max(expiry, expiries.get(key) ?? 0));
   }
 
-  function live(key: string, at: number): boolean {
+  function live(expiries: Map<string, number>, key: string, at: number): boolean {
+    if (expiries.size === 0) return false;
     const expiry = expiries.get(key);
     if (expiry === undefined) return false;
     if (expiry > at) return true;
     expiries.delete(key);
-    cutoffs.delete(key);
+    if (expiries === subjects) cutoffs.delete(key);
     return false;
   }
 
   return {
     async revokeToken(jti, _sub, expiresAt) {
-      put(`t:${jti}`, expiresAt);
+      put(tokens, jti, expiresAt);
     },
     async revokeFamily(fam, _sub, expiresAt) {
-      put(`f:${fam}`, expiresAt);
+      put(families, fam, expiresAt);
     },
     async revokeSubject(sub, notBefore, expiresAt) {
-      const key = `s:${sub}`;
-      put(key, expiresAt);
-      if (expiries.has(key)) cutoffs.set(key, Math.max(notBefore, cutoffs.get(key) ?? -Infinity));
+      put(subjects, sub, expiresAt);
+      if (subjects.has(sub)) cutoffs.set(sub, Math.max(notBefore, cutoffs.get(sub) ?? -Infinity));
     },
     check(query) {
       const at = now();
-      if (live(`t:${query.jti}`, at)) return 'token';
-      if (query.fam !== undefined && live(`f:${query.fam}`, at)) return 'family';
-      const key = `s:${query.sub}`;
-      if (live(key, at) && query.iat <= (cutoffs.get(key) ?? -Infinity)) return 'subject';
+      if (live(tokens, query.jti, at)) return 'token';
+      if (query.fam !== undefined && live(families, query.fam, at)) return 'family';
+      if (live(subjects, query.sub, at) && query.iat <= (cutoffs.get(query.sub) ?? -Infinity)) {
+        return 'subject';
+      }
       return null;
     },
   };

@@ -310,7 +310,7 @@ class CacheView implements Cache {
     } catch (error) {
       return Promise.reject(error);
     }
-    return core.readOne(full).then(this.#answer) as Promise<T | undefined>;
+    return core.readOneThen(full, this.#answer) as Promise<T | undefined>;
   }
 
   readonly #answer = (read: Read): unknown => {

@@ -67,7 +67,6 @@ if ARGV[1] ~= '' then redis.call('PUBLISH', ARGV[1], ARGV[2]) end
 return #KEYS
 `);
 
-const NOT_ASKED: Promise<Unavailable> = Promise.resolve(UNAVAILABLE);
 const SCAN_COUNT = 500;
 // 100,000 rounds of 500 is 50 million keys per node; past that the loop is broken, not busy.
 const MAX_SCAN_ROUNDS = 100_000;
@@ -82,6 +81,10 @@ class CommandTimeout extends Error {
   constructor(ms: number) {
     super(`${PKG} Redis did not answer within ${ms} ms`);
   }
+}
+
+function identity<T>(value: T): T {
+  return value;
 }
 
 function isNoScript(error: unknown): boolean {
@@ -171,14 +174,37 @@ export class RedisStore {
       (value) => {
         if (pending.settled) return;
         pending.settled = true;
+        this.#release();
         resolve(value);
       },
       (error: unknown) => {
         if (pending.settled) return;
         pending.settled = true;
+        this.#release();
         reject(error);
       },
     );
+  }
+
+  /**
+   * Drops the settled commands at the head of the queue. Replies on a connection come in the
+   * order commands were sent, so this usually empties it: without it, a second's worth of
+   * settled commands (and the callbacks they hold) stayed reachable until the timer fired,
+   * which at 100k reads a second is garbage the collector must promote and then sweep.
+   */
+  #release(): void {
+    const queue = this.#deadlines;
+    let head = this.#head;
+    while (head < queue.length && (queue[head] as Pending).settled) head++;
+    if (head === queue.length) {
+      queue.length = 0;
+      this.#head = 0;
+    } else if (head > 1_024) {
+      queue.splice(0, head);
+      this.#head = 0;
+    } else {
+      this.#head = head;
+    }
   }
 
   #arm(): void {
@@ -224,25 +250,52 @@ export class RedisStore {
     work: (client: RedisClient) => Promise<T>,
     deadline = true,
   ): Promise<T | Unavailable> {
+    return this.#call(operation, work, identity, deadline);
+  }
+
+  /**
+   * {@link RedisStore.#run} with `then` applied to the outcome (the value or
+   * {@link UNAVAILABLE}) in the same promise step: the L2 read path maps the reply into its
+   * answer without a `.then` of its own, because every promise hop shows against a loopback
+   * GET. What `then` throws rejects the returned promise.
+   */
+  #call<T, R>(
+    operation: string,
+    work: (client: RedisClient) => Promise<T>,
+    then: (outcome: T | Unavailable) => R | PromiseLike<R>,
+    deadline: boolean,
+  ): Promise<R> {
     // Not connected: ioredis would fail at once (offline queue off) or queue the command
     // (a user's client with the queue on); either way nothing can be learnt by sending it.
-    if (this.#client.status !== 'ready' || !this.#settings.breaker.allow()) return NOT_ASKED;
+    if (this.#client.status !== 'ready' || !this.#settings.breaker.allow()) {
+      return new Promise<R>((resolve) => resolve(then(UNAVAILABLE)));
+    }
     let promise: Promise<T>;
     try {
       promise = work(this.#client);
     } catch (error) {
       promise = Promise.reject(error);
     }
-    const failed = (error: unknown): Unavailable => this.#failed(operation, error);
-    if (!deadline) return promise.then(this.#succeeded, failed);
+    if (!deadline) {
+      return promise.then(
+        (value) => then(this.#succeeded(value)),
+        (error: unknown) => then(this.#failed(operation, error)),
+      );
+    }
     // One promise per command, settled by the reply or the deadline, with the breaker told
-    // in the same step: this is on every L2 read, and each extra promise hop shows against
-    // a loopback GET.
-    return new Promise<T | Unavailable>((resolve) => {
+    // and the outcome mapped in the same step.
+    return new Promise<R>((resolve, reject) => {
+      const settle = (outcome: T | Unavailable): void => {
+        try {
+          resolve(then(outcome));
+        } catch (error) {
+          reject(error);
+        }
+      };
       this.#watch(
         promise,
-        (value) => resolve(this.#succeeded(value)),
-        (error) => resolve(failed(error)),
+        (value) => settle(this.#succeeded(value)),
+        (error) => settle(this.#failed(operation, error)),
       );
     });
   }
@@ -261,6 +314,14 @@ export class RedisStore {
 
   get(key: string): Promise<string | null | Unavailable> {
     return this.#run('get', (client) => client.get(key));
+  }
+
+  /** {@link RedisStore.get} with `then` applied to the text (or UNAVAILABLE) in the same step. */
+  getThen<R>(
+    key: string,
+    then: (text: string | null | Unavailable) => R | PromiseLike<R>,
+  ): Promise<R> {
+    return this.#call('get', (client) => client.get(key), then, true);
   }
 
   /** Values of several keys in one MGET (one per slot on a Cluster, sent together). */
