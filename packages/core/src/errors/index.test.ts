@@ -92,3 +92,13 @@ describe('toProblem', () => {
     expect(statusTitle(599)).toBe('Server Error');
   });
 });
+
+describe('codeForStatus', () => {
+  it('names framework client errors with the contract codes', async () => {
+    const { codeForStatus } = await import('./index.js');
+    expect(codeForStatus(400)).toBe('VALIDATION_FAILED');
+    expect(codeForStatus(413)).toBe('PAYLOAD_TOO_LARGE');
+    expect(codeForStatus(415)).toBe('UNSUPPORTED_MEDIA_TYPE');
+    expect(codeForStatus(418)).toBe('BAD_REQUEST');
+  });
+});

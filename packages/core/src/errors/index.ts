@@ -21,6 +21,36 @@ export const ErrorCode = {
   INTERNAL: 'INTERNAL',
 } as const;
 
+// The contract's codes for client errors that frameworks raise themselves (bad JSON, a body
+// over their limit, an unsupported media type), so a client switches on the same codes
+// whichever layer refused its request.
+const CLIENT_STATUS_CODES: Readonly<Record<number, string>> = {
+  400: 'VALIDATION_FAILED',
+  401: 'UNAUTHENTICATED',
+  403: 'FORBIDDEN',
+  404: 'NOT_FOUND',
+  405: 'METHOD_NOT_ALLOWED',
+  408: 'REQUEST_TIMEOUT',
+  409: 'CONFLICT',
+  413: 'PAYLOAD_TOO_LARGE',
+  415: 'UNSUPPORTED_MEDIA_TYPE',
+  429: 'RATE_LIMITED',
+};
+
+/**
+ * The contract's error code for an HTTP client-error status, for adapters that turn a
+ * framework's own 4xx into a problem document.
+ *
+ * @example
+ * ```ts
+ * codeForStatus(413); // 'PAYLOAD_TOO_LARGE'
+ * codeForStatus(418); // 'BAD_REQUEST'
+ * ```
+ */
+export function codeForStatus(status: number): string {
+  return CLIENT_STATUS_CODES[status] ?? 'BAD_REQUEST';
+}
+
 /** A code from {@link ErrorCode}, or any other UPPER_SNAKE code a package defines. */
 export type ErrorCodeName = (typeof ErrorCode)[keyof typeof ErrorCode] | (string & {});
 

@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import {
   type AuthOf,
+  codeForStatus,
   type Exchange,
   FairmindError,
   type FairmindState,
@@ -101,14 +102,9 @@ function clientError(error: unknown): unknown {
   };
   const code = typeof status === 'number' ? status : statusCode;
   if (typeof code !== 'number' || code < 400 || code > 499) return error;
-  const names: Record<number, string> = {
-    400: 'VALIDATION_FAILED',
-    413: 'PAYLOAD_TOO_LARGE',
-    415: 'UNSUPPORTED_MEDIA_TYPE',
-  };
   const detail =
     expose === true && typeof message === 'string' ? message : 'The request is not valid.';
-  return new FairmindError(names[code] ?? 'BAD_REQUEST', code, detail, { cause: error });
+  return new FairmindError(codeForStatus(code), code, detail, { cause: error });
 }
 
 /**

@@ -1,20 +1,4 @@
-import { FairmindError, isFairmindError } from '@fairmind/core';
-
-// The contract's codes for the client errors Fastify raises itself (bad JSON, schema
-// validation, an unsupported media type, a body over `bodyLimit`), so a client switches on
-// the same codes whichever layer refused its request.
-const CODES: Readonly<Record<number, string>> = {
-  400: 'VALIDATION_FAILED',
-  401: 'UNAUTHENTICATED',
-  403: 'FORBIDDEN',
-  404: 'NOT_FOUND',
-  405: 'METHOD_NOT_ALLOWED',
-  408: 'REQUEST_TIMEOUT',
-  409: 'CONFLICT',
-  413: 'PAYLOAD_TOO_LARGE',
-  415: 'UNSUPPORTED_MEDIA_TYPE',
-  429: 'RATE_LIMITED',
-};
+import { codeForStatus, FairmindError, isFairmindError } from '@fairmind/core';
 
 /**
  * A thrown value as the error the problem document is made from: a `FairmindError` as it is;
@@ -36,7 +20,7 @@ export function asProblemError(error: unknown): unknown {
   }
   const message = error instanceof Error ? error.message : '';
   return new FairmindError(
-    CODES[status] ?? 'BAD_REQUEST',
+    codeForStatus(status),
     status,
     `[@fairmind/fastify] ${message || 'The request was refused'}: fix it and send it again.`,
     { cause: error },

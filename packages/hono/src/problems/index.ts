@@ -1,19 +1,4 @@
-import { FairmindError, isFairmindError } from '@fairmind/core';
-
-// The contract's codes for the client errors Hono and its middleware raise as
-// `HTTPException`s, so a client switches on the same codes whichever layer refused it.
-const CODES: Readonly<Record<number, string>> = {
-  400: 'VALIDATION_FAILED',
-  401: 'UNAUTHENTICATED',
-  403: 'FORBIDDEN',
-  404: 'NOT_FOUND',
-  405: 'METHOD_NOT_ALLOWED',
-  408: 'REQUEST_TIMEOUT',
-  409: 'CONFLICT',
-  413: 'PAYLOAD_TOO_LARGE',
-  415: 'UNSUPPORTED_MEDIA_TYPE',
-  429: 'RATE_LIMITED',
-};
+import { codeForStatus, FairmindError, isFairmindError } from '@fairmind/core';
 
 // Headers of an HTTPException's own response worth keeping on the problem (a 401 from
 // basicAuth carries WWW-Authenticate); its body and framing are replaced.
@@ -49,7 +34,7 @@ export function asProblemError(error: unknown): unknown {
   const message = error instanceof Error ? error.message : '';
   const headers = headersOf((error as { res?: unknown }).res);
   return new FairmindError(
-    CODES[status] ?? 'BAD_REQUEST',
+    codeForStatus(status),
     status,
     `[@fairmind/hono] ${message || 'The request was refused'}: fix it and send it again.`,
     headers === undefined ? { cause: error } : { cause: error, headers },
