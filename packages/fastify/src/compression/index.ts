@@ -1,6 +1,5 @@
-import { pipeline, Readable, type Transform } from 'node:stream';
+import { pipeline, Readable } from 'node:stream';
 import type { ReadableStream as NodeWebReadableStream } from 'node:stream/web';
-import zlib from 'node:zlib';
 import { type HeaderRecord, invalidOptions, mergeHeader } from '@fairmind/core';
 import {
   type CompressionPolicyOptions,
@@ -8,6 +7,7 @@ import {
   createCompressionPolicy,
   weakenEtag,
 } from '@fairmind/edge';
+import { createNodeEncoders } from '@fairmind/edge/node';
 import type { FastifyReply, FastifyRequest, onSendHookHandler } from 'fastify';
 
 /**
@@ -56,45 +56,6 @@ function integer(name: string, value: unknown, fallback: number, min: number, ma
     );
   }
   return value;
-}
-
-interface Encoders {
-  readonly brotli: zlib.BrotliOptions;
-  readonly gzip: zlib.ZlibOptions;
-  readonly deflate: zlib.ZlibOptions;
-}
-
-function brotliFor(encoders: Encoders, size: number): zlib.BrotliOptions {
-  // Telling brotli the input size lets it size its window and buffers for the body at hand.
-  return {
-    ...encoders.brotli,
-    params: { ...encoders.brotli.params, [zlib.constants.BROTLI_PARAM_SIZE_HINT]: size },
-  };
-}
-
-function compressSync(encoders: Encoders, encoding: ContentCoding, body: Buffer): Buffer {
-  if (encoding === 'br') return zlib.brotliCompressSync(body, brotliFor(encoders, body.length));
-  return encoding === 'gzip'
-    ? zlib.gzipSync(body, encoders.gzip)
-    : zlib.deflateSync(body, encoders.deflate);
-}
-
-function compressAsync(
-  encoders: Encoders,
-  encoding: ContentCoding,
-  body: Buffer,
-  done: (error: Error | null, result: Buffer) => void,
-): void {
-  if (encoding === 'br') zlib.brotliCompress(body, brotliFor(encoders, body.length), done);
-  else if (encoding === 'gzip') zlib.gzip(body, encoders.gzip, done);
-  else zlib.deflate(body, encoders.deflate, done);
-}
-
-function encoderStream(encoders: Encoders, encoding: ContentCoding): Transform {
-  if (encoding === 'br') return zlib.createBrotliCompress(encoders.brotli);
-  return encoding === 'gzip'
-    ? zlib.createGzip(encoders.gzip)
-    : zlib.createDeflate(encoders.deflate);
 }
 
 type Payload =
@@ -158,22 +119,15 @@ export function createCompressionHook(options: FastifyCompressionOptions = {}): 
   }
   const policy = createCompressionPolicy(options);
   const syncThreshold = integer('syncThreshold', options.syncThreshold, 64 * 1024, 0, 2 ** 31);
-  const encoders: Encoders = {
-    brotli: {
-      params: {
-        [zlib.constants.BROTLI_PARAM_QUALITY]: integer(
-          'brotliQuality',
-          options.brotliQuality,
-          4,
-          0,
-          11,
-        ),
-        [zlib.constants.BROTLI_PARAM_MODE]: zlib.constants.BROTLI_MODE_TEXT,
-      },
+  // The same encoders as the Express and node:http backend, so the bytes are the same too.
+  const encoders = createNodeEncoders(
+    {
+      ...(options.brotliQuality === undefined ? {} : { brotliQuality: options.brotliQuality }),
+      ...(options.gzipLevel === undefined ? {} : { gzipLevel: options.gzipLevel }),
+      ...(options.deflateLevel === undefined ? {} : { deflateLevel: options.deflateLevel }),
     },
-    gzip: { level: integer('gzipLevel', options.gzipLevel, 6, 1, 9) },
-    deflate: { level: integer('deflateLevel', options.deflateLevel, 6, 1, 9) },
-  };
+    'compression',
+  );
 
   return function fairmindCompression(
     request: FastifyRequest,
@@ -207,15 +161,15 @@ export function createCompressionHook(options: FastifyCompressionOptions = {}): 
       // error; pipeline destroys both ends, so the callback has nothing left to do.
       done(
         null,
-        pipeline(body.stream, encoderStream(encoders, encoding), () => {}),
+        pipeline(body.stream, encoders.createStream(encoding), () => {}),
       );
       return;
     }
     const bytes = typeof body.data === 'string' ? Buffer.from(body.data) : body.data;
     if (bytes.length <= syncThreshold) {
-      done(null, compressSync(encoders, encoding, bytes));
+      done(null, encoders.compressSync(encoding, bytes));
       return;
     }
-    compressAsync(encoders, encoding, bytes, done);
+    encoders.compress(encoding, bytes, done);
   } as onSendHookHandler;
 }

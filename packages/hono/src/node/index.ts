@@ -1,8 +1,7 @@
 import type { IncomingMessage } from 'node:http';
-import { Duplex, type Transform } from 'node:stream';
-import zlib from 'node:zlib';
+import { Duplex } from 'node:stream';
 import { FairmindError, invalidOptions } from '@fairmind/core';
-import type { ContentCoding } from '@fairmind/edge';
+import { createNodeEncoders } from '@fairmind/edge/node';
 import type { Context } from 'hono';
 import type { CompressionEncoder } from '../compression/index.js';
 
@@ -65,17 +64,6 @@ export interface NodeEncoderOptions {
   deflateLevel?: number;
 }
 
-function integer(name: string, value: unknown, fallback: number, min: number, max: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw invalidOptions(
-      PKG,
-      `nodeEncoder: ${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(value)}.`,
-    );
-  }
-  return value;
-}
-
 /**
  * An encoder on node:zlib for `compression.encoder`: br, gzip and deflate. A whole body
  * (at most `bufferLimit`, 64 KiB by default) is compressed synchronously, which blocks for
@@ -91,41 +79,26 @@ export function nodeEncoder(options: NodeEncoderOptions = {}): CompressionEncode
   if (typeof options !== 'object' || options === null) {
     throw invalidOptions(PKG, 'nodeEncoder() takes an options object.');
   }
-  const brotli: zlib.BrotliOptions = {
-    params: {
-      [zlib.constants.BROTLI_PARAM_QUALITY]: integer(
-        'brotliQuality',
-        options.brotliQuality,
-        4,
-        0,
-        11,
-      ),
-      [zlib.constants.BROTLI_PARAM_MODE]: zlib.constants.BROTLI_MODE_TEXT,
+  // The same encoders as the Express and node:http backend, so the bytes are the same too.
+  const encoders = createNodeEncoders(
+    {
+      ...(options.brotliQuality === undefined ? {} : { brotliQuality: options.brotliQuality }),
+      ...(options.gzipLevel === undefined ? {} : { gzipLevel: options.gzipLevel }),
+      ...(options.deflateLevel === undefined ? {} : { deflateLevel: options.deflateLevel }),
     },
-  };
-  const gzip: zlib.ZlibOptions = { level: integer('gzipLevel', options.gzipLevel, 6, 1, 9) };
-  const deflate: zlib.ZlibOptions = {
-    level: integer('deflateLevel', options.deflateLevel, 6, 1, 9),
-  };
-
-  function transform(encoding: ContentCoding): Transform {
-    if (encoding === 'br') return zlib.createBrotliCompress(brotli);
-    return encoding === 'gzip' ? zlib.createGzip(gzip) : zlib.createDeflate(deflate);
-  }
+    'nodeEncoder',
+  );
 
   return {
     encodings: ['br', 'gzip', 'deflate'],
     whole(bytes, encoding) {
-      if (encoding === 'br') {
-        // Telling brotli the input size lets it size its window and buffers for the body.
-        return zlib.brotliCompressSync(bytes, {
-          params: { ...brotli.params, [zlib.constants.BROTLI_PARAM_SIZE_HINT]: bytes.byteLength },
-        });
-      }
-      return encoding === 'gzip' ? zlib.gzipSync(bytes, gzip) : zlib.deflateSync(bytes, deflate);
+      return encoders.compressSync(
+        encoding,
+        Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+      );
     },
     stream(body, encoding) {
-      const pair = Duplex.toWeb(transform(encoding));
+      const pair = Duplex.toWeb(encoders.createStream(encoding));
       return body.pipeThrough(pair as unknown as ReadableWritablePair<Uint8Array, Uint8Array>);
     },
   };
