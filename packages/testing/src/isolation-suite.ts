@@ -5,7 +5,9 @@ import { serviceUrls } from './context.js';
 import { useTestDatabase, useTestRedis } from './hooks.js';
 import { sleep, testingError } from './util.js';
 
-const RENDEZVOUS_TIMEOUT_MS = 15_000;
+// Generous: the other file starts when a worker frees up, and the end-to-end files of the
+// examples can hold every other worker for a minute or more. Still bounded.
+const RENDEZVOUS_TIMEOUT_MS = 180_000;
 const LABELS = ['a', 'b'] as const;
 type Label = (typeof LABELS)[number];
 
