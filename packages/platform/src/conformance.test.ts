@@ -190,6 +190,10 @@ describeConformance('the platform through every adapter', targets, async (call) 
   const apiKey = { 'x-api-key': (key.raw as { key: string }).key };
   await call('api key read', 'GET', '/api/v1/dashboard', { headers: apiKey });
   await call('api key list', 'GET', '/auth/api-keys', { headers: auth });
+  await call('api key revoke', 'DELETE', `/auth/api-keys/${(key.raw as { id: string }).id}`, {
+    headers: auth,
+  });
+  await call('revoked key', 'GET', '/api/v1/dashboard', { headers: apiKey });
   await call('refresh', 'POST', '/auth/refresh', { body: { refreshToken } });
   await call('reuse', 'POST', '/auth/refresh', { body: { refreshToken } });
   await call('after reuse', 'GET', '/auth/me', { headers: auth });
@@ -199,6 +203,7 @@ describeConformance('the platform through every adapter', targets, async (call) 
   await call('logout', 'POST', '/auth/logout', { headers: fresh });
   await call('after logout', 'GET', '/auth/me', { headers: fresh });
   await call('health', 'GET', '/health');
+  await call('ready', 'GET', '/health/ready');
   await call('metrics', 'GET', '/metrics');
   // 60 requests per window on /auth and /api: spend the rest until the limiter answers.
   for (let index = 0; index < 25; index++) await call(`spend ${index}`, 'GET', '/auth/me');
