@@ -83,11 +83,14 @@ export function writeReply(res: ServerResponse, reply: Reply): void {
 /**
  * Calls each callback once with the response's {@link FinishInfo}: on `finish` when the
  * response was sent, on `close` without `finish` when the client went away first.
+ * `contentLength` reads the body length where the framework keeps it (Fastify hands its
+ * headers straight to `writeHead()`, where `res.getHeader()` never sees them).
  */
 export function observeFinish(
   res: ServerResponse,
   callbacks: ReadonlyArray<(info: FinishInfo) => void>,
   startedAt: number = performance.now(),
+  contentLength: () => unknown = () => res.getHeader('content-length'),
 ): void {
   if (callbacks.length === 0) return;
   const socket = res.socket;
@@ -96,7 +99,7 @@ export function observeFinish(
   const report = (aborted: boolean) => {
     if (done) return;
     done = true;
-    const length = Number(res.getHeader('content-length'));
+    const length = Number(contentLength() ?? Number.NaN);
     const info: FinishInfo = {
       status: res.statusCode,
       bytes: Number.isFinite(length)

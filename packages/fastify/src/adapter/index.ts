@@ -5,7 +5,6 @@ import {
   type Exchange,
   FairmindError,
   type FairmindState,
-  type FinishInfo,
   type Handler,
   type HeaderRecord,
   invalidOptions,
@@ -18,7 +17,7 @@ import {
   runMiddleware,
   silentLogger,
 } from '@fairmind/core';
-import { nodeExchange } from '@fairmind/core/node';
+import { nodeExchange, observeFinish } from '@fairmind/core/node';
 import type {
   FastifyInstance,
   FastifyPluginCallback,
@@ -108,39 +107,6 @@ function sendReply(reply: FastifyReply, result: Reply): FastifyReply {
   return reply.send(result.body === null ? undefined : Buffer.from(result.body));
 }
 
-/**
- * Calls each callback once when the response is done. Core's `observeFinish` reads the
- * length from `res.getHeader()`, but Fastify hands its headers to `writeHead()` directly,
- * where `getHeader()` never sees them; the reply's own header store has it.
- */
-function observeReply(
-  reply: FastifyReply,
-  callbacks: ReadonlyArray<(info: FinishInfo) => void>,
-  startedAt: number,
-): void {
-  if (callbacks.length === 0) return;
-  const res = reply.raw;
-  const socket = res.socket;
-  const bytesBefore = socket?.bytesWritten ?? 0;
-  let done = false;
-  const report = (aborted: boolean) => {
-    if (done) return;
-    done = true;
-    const length = Number(reply.getHeader('content-length') ?? Number.NaN);
-    const info: FinishInfo = {
-      status: reply.statusCode,
-      bytes: Number.isFinite(length)
-        ? length
-        : Math.max(0, (socket?.bytesWritten ?? 0) - bytesBefore),
-      durationMs: performance.now() - startedAt,
-      aborted,
-    };
-    for (const callback of callbacks) callback(info);
-  };
-  res.once('finish', () => report(false));
-  res.once('close', () => report(!res.writableFinished));
-}
-
 function logFailure(logger: Logger, status: number, error: unknown): void {
   if (status >= 500) logger.error({ err: error }, `[${PKG}] request failed`);
 }
@@ -204,7 +170,8 @@ function runChain(
   const apply = (decision: Decision): void => {
     // The chain may have authenticated the request.
     request.auth = (exchange.state as { auth?: AuthOf }).auth ?? null;
-    observeReply(reply, decision.onFinish, startedAt);
+    // Fastify keeps the Content-Length in the reply's own header store, not on `res`.
+    observeFinish(reply.raw, decision.onFinish, startedAt, () => reply.getHeader('content-length'));
     if (decision.reply) {
       if (decision.error !== undefined) logFailure(logger, decision.reply.status, decision.error);
       sendReply(reply, decision.reply);
