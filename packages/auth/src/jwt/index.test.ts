@@ -1,7 +1,7 @@
 import { createHmac, generateKeyPairSync } from 'node:crypto';
 import { compactVerify, SignJWT } from 'jose';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { createKeyRing } from '../keys/index.js';
+import { createKeyRing, type KeyRing } from '../keys/index.js';
 import { rejection, TEST_SECRET } from '../testing/index.js';
 import { createJwtVerifier, precheckToken, signJwt } from './index.js';
 
@@ -218,17 +218,30 @@ describe('compact form, before any cryptography', () => {
   });
 
   it('refuses a 9 KiB token without running any signature check', async () => {
-    const spy = vi.spyOn(globalThis.crypto.subtle, 'verify');
-    const verify = verifier();
+    // Every signature check starts by asking the ring for its key; counting the asks counts
+    // the checks, whichever path (node:crypto HMAC or jose) would run them.
+    const lookups = vi.fn();
+    const counted = {
+      ...ring,
+      find: (algorithm: string, kid: string | undefined) => {
+        lookups();
+        return ring.find(algorithm, kid);
+      },
+      hmacSecret: (algorithm: string, kid: string | undefined) => {
+        lookups();
+        return ring.hmacSecret?.(algorithm, kid);
+      },
+    };
+    const verify = verifier({ keys: counted });
     await verify(await signJwt({ keys: ring, typ: 'JWT' }, claims));
-    expect(spy).toHaveBeenCalledTimes(1);
+    expect(lookups).toHaveBeenCalledTimes(1);
 
     const big = await signJwt({ keys: ring, typ: 'JWT' }, { ...claims, pad: 'x'.repeat(9 * 1024) });
     expect(big.length).toBeGreaterThan(9 * 1024);
     const error = await rejection(verify(big));
     expect(error.code).toBe('TOKEN_INVALID');
     expect(error.message).toMatch(/over 8192 bytes/);
-    expect(spy).toHaveBeenCalledTimes(1);
+    expect(lookups).toHaveBeenCalledTimes(1);
   });
 
   it('refuses a token signed with another secret, and one naming an unknown kid', async () => {
@@ -241,6 +254,103 @@ describe('compact form, before any cryptography', () => {
     const kid = handSigned({ alg: 'HS256', typ: 'JWT', kid: 'nope' }, claims);
     expect((await rejection(verifier()(kid))).message).toMatch(/unknown key/);
   });
+});
+
+describe('the node:crypto HMAC path agrees with jose', () => {
+  // The verifier checks HS* signatures with node:crypto and leaves the claims to jose; a ring
+  // without hmacSecret is verified by jose's jwtVerify alone. Both must reach the same verdict,
+  // with the same payload, on every token here.
+  const HASHES = { HS256: 'sha256', HS384: 'sha384', HS512: 'sha512' } as const;
+  type Hs = keyof typeof HASHES;
+
+  function signedRaw(alg: Hs, header: object, payloadSegment: string, key = SECRET): string {
+    const input = `${b64(header)}.${payloadSegment}`;
+    return `${input}.${createHmac(HASHES[alg], key).update(input).digest('base64url')}`;
+  }
+
+  function tokensFor(alg: Hs): Array<[string, string]> {
+    const header = { alg, typ: 'JWT' };
+    const sign = (payload: object, key = SECRET) => signedRaw(alg, header, b64(payload), key);
+    const good = sign(claims);
+    const [head, body, signature] = good.split('.') as [string, string, string];
+    const otherHash = alg === 'HS256' ? 'sha512' : 'sha256';
+    const input = `${head}.${body}`;
+    return [
+      ['valid', good],
+      ['exp == now', sign({ ...claims, exp: NOW })],
+      ['exp inside the tolerance', sign({ ...claims, exp: NOW - 3 })],
+      ['exp past the tolerance', sign({ ...claims, exp: NOW - 6 })],
+      ['exp missing', sign({ iss: 'fairmind', aud: 'api', sub: 'u1' })],
+      ['exp a string', sign({ ...claims, exp: String(NOW + 600) })],
+      ['nbf in the future', sign({ ...claims, nbf: NOW + 60 })],
+      ['nbf inside the tolerance', sign({ ...claims, nbf: NOW + 4 })],
+      ['iat in the future', sign({ ...claims, iat: NOW + 60 })],
+      ['wrong iss', sign({ ...claims, iss: 'mallory' })],
+      ['aud list with ours', sign({ ...claims, aud: ['x', 'api'] })],
+      ['aud list without ours', sign({ ...claims, aud: ['x', 'y'] })],
+      ['payload not JSON', signedRaw(alg, header, b64('not json'))],
+      ['payload a JSON array', signedRaw(alg, header, b64('[1,2]'))],
+      ['payload a JSON string', signedRaw(alg, header, b64('"text"'))],
+      [
+        'payload not UTF-8',
+        signedRaw(alg, header, Buffer.from([0xff, 0xfe]).toString('base64url')),
+      ],
+      ['another key', sign(claims, 'another-secret-of-sufficient-length!!')],
+      ['payload changed after signing', `${head}.${b64({ ...claims, sub: 'admin' })}.${signature}`],
+      [
+        'signature of another hash',
+        `${input}.${createHmac(otherHash, SECRET).update(input).digest('base64url')}`,
+      ],
+      ['signature cut short', `${input}.${signature.slice(0, 22)}`],
+      [
+        'signature one byte longer',
+        `${input}.${Buffer.concat([Buffer.from(signature, 'base64url'), Buffer.from([0])]).toString('base64url')}`,
+      ],
+      [
+        'signature of the payload alone',
+        `${input}.${createHmac(HASHES[alg], SECRET).update(body).digest('base64url')}`,
+      ],
+    ];
+  }
+
+  async function verdict(verify: ReturnType<typeof createJwtVerifier>, token: string) {
+    try {
+      return { ok: true, payload: (await verify(token)).payload };
+    } catch (error) {
+      const { code, message } = error as { code: string; message: string };
+      return { ok: false, code, message };
+    }
+  }
+
+  for (const alg of Object.keys(HASHES) as Hs[]) {
+    it(`reaches jose's verdict on ${alg} tokens`, async () => {
+      const keys = createKeyRing({ keys: [{ algorithm: alg, secret: SECRET }] });
+      expect(keys.hmacSecret?.(alg, undefined)).toBeDefined();
+      const joseOnly: KeyRing = {
+        algorithms: keys.algorithms,
+        ready: () => keys.ready(),
+        find: (algorithm, kid) => keys.find(algorithm, kid),
+        signer: () => keys.signer(),
+      };
+      const fast = verifier({ keys });
+      const jose = verifier({ keys: joseOnly });
+      const outcomes = new Set<string>();
+      for (const [name, token] of tokensFor(alg)) {
+        const ours = await verdict(fast, token);
+        const theirs = await verdict(jose, token);
+        // Messages may differ in wording where jose names its own failure; the code and the
+        // payload may not.
+        expect({ ok: ours.ok, code: ours.code, payload: ours.payload }, name).toEqual({
+          ok: theirs.ok,
+          code: theirs.code,
+          payload: theirs.payload,
+        });
+        outcomes.add(ours.ok ? 'ok' : (ours.code as string));
+      }
+      // The cases exercise every verdict, so agreement is not agreement on one answer.
+      expect([...outcomes].sort()).toEqual(['TOKEN_EXPIRED', 'TOKEN_INVALID', 'ok']);
+    });
+  }
 });
 
 describe('signJwt', () => {

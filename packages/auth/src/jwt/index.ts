@@ -1,4 +1,12 @@
-import { errors, type JWTPayload, type JWTVerifyOptions, jwtVerify, SignJWT } from 'jose';
+import { createHmac, type KeyObject, timingSafeEqual } from 'node:crypto';
+import {
+  errors,
+  type JWTPayload,
+  type JWTVerifyOptions,
+  jwtVerify,
+  SignJWT,
+  UnsecuredJWT,
+} from 'jose';
 import { invalid, tokenExpired, tokenInvalid } from '../errors/index.js';
 import { JWT_ALGORITHMS, type JwtAlgorithm, type KeyRing } from '../keys/index.js';
 
@@ -213,6 +221,16 @@ function mapJoseError(error: unknown): Error {
   return tokenInvalid('the token could not be verified', error);
 }
 
+// node:crypto's names of the HMAC hashes.
+const HMAC_HASH: Readonly<Record<string, string>> = {
+  HS256: 'sha256',
+  HS384: 'sha384',
+  HS512: 'sha512',
+};
+
+// The protected header {"alg":"none"}, base64url: see verifyHmac.
+const UNSECURED_HEADER = Buffer.from('{"alg":"none"}').toString('base64url');
+
 /**
  * A JWT verifier on jose's `jwtVerify`, with the checks jose leaves to its caller done first
  * and without cryptography (see {@link precheckToken}): key lookup by `kid` within the header's
@@ -253,10 +271,70 @@ export function createJwtVerifier(options: JwtVerifierOptions): JwtVerifier {
   let ready = false;
 
   const precheckOptions = { algorithms, typ, maxTokenBytes };
+  const hmacSecret = keys.hmacSecret?.bind(keys);
+
+  /** Everything jose checks after the signature, and the `iat` rule jose leaves to us. */
+  function checkedPayload(payload: JWTPayload, currentMs: number): JWTPayload {
+    // jose checks iat only against maxTokenAge; a token from the future is a clock or a
+    // forgery.
+    if (payload.iat !== undefined && payload.iat > currentMs / 1000 + tolerance) {
+      throw tokenInvalid('the token was issued in the future ("iat")');
+    }
+    return payload;
+  }
+
+  function claimOptions(currentMs: number): JWTVerifyOptions {
+    // A fixed shape, no spreads: jose skips an option that is undefined (issuer, audience)
+    // exactly as one left out.
+    return {
+      clockTolerance: tolerance,
+      currentDate: new Date(currentMs),
+      requiredClaims,
+      issuer,
+      audience,
+    } as JWTVerifyOptions;
+  }
+
+  /**
+   * HS256/384/512 by hand, and why: jose 6 verifies through WebCrypto, and Node runs every
+   * WebCrypto HMAC as a job in the thread pool, which costs several times the HMAC itself for
+   * a token of a few hundred bytes. node:crypto computes it synchronously. Only the MAC is
+   * ours; the claims still go through jose's own validation (`UnsecuredJWT.decode` runs the
+   * same `validateClaimsSet` as `jwtVerify`), fed the payload segment whose MAC has just been
+   * checked behind a fixed `{"alg":"none"}` header. `typ` and `crit` were checked on the real
+   * header by precheckToken, and the segments are canonical base64url, so the signature has one
+   * spelling and comparing its bytes in constant time is comparing the token's.
+   */
+  function verifyHmac(
+    token: string,
+    header: JwtHeader,
+    secret: KeyObject,
+    hash: string,
+  ): Promise<VerifiedJwt> {
+    const signatureStart = token.lastIndexOf('.');
+    const expected = createHmac(hash, secret).update(token.slice(0, signatureStart)).digest();
+    const given = Buffer.from(token.slice(signatureStart + 1), 'base64url');
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+      throw tokenInvalid('the token signature does not verify');
+    }
+    const currentMs = now();
+    let payload: JWTPayload;
+    try {
+      const claims = token.slice(token.indexOf('.') + 1, signatureStart);
+      payload = UnsecuredJWT.decode(`${UNSECURED_HEADER}.${claims}.`, claimOptions(currentMs))
+        .payload as JWTPayload;
+    } catch (error) {
+      throw mapJoseError(error);
+    }
+    return Promise.resolve({ header, payload: checkedPayload(payload, currentMs) });
+  }
 
   // Plain promise chains rather than async functions: this runs once per cold verification,
   // where each async frame shows against jose's own cost.
   function verifyWithKey(token: string, header: JwtHeader): Promise<VerifiedJwt> {
+    const hash = HMAC_HASH[header.alg];
+    const secret = hash === undefined ? undefined : hmacSecret?.(header.alg, header.kid);
+    if (secret !== undefined) return verifyHmac(token, header, secret, hash as string);
     const key = keys.find(header.alg, header.kid);
     if (key === undefined) {
       throw tokenInvalid(
@@ -266,24 +344,10 @@ export function createJwtVerifier(options: JwtVerifierOptions): JwtVerifier {
       );
     }
     const currentMs = now();
-    // A fixed shape, no spreads: jose skips an option that is undefined (issuer, audience)
-    // exactly as one left out.
-    return jwtVerify(token, key, {
-      algorithms: onlyAlgorithm.get(header.alg),
-      clockTolerance: tolerance,
-      currentDate: new Date(currentMs),
-      requiredClaims,
-      issuer,
-      audience,
-    } as JWTVerifyOptions).then(
-      ({ payload }) => {
-        // jose checks iat only against maxTokenAge; a token from the future is a clock or a
-        // forgery.
-        if (payload.iat !== undefined && payload.iat > currentMs / 1000 + tolerance) {
-          throw tokenInvalid('the token was issued in the future ("iat")');
-        }
-        return { header, payload };
-      },
+    const verifyOptions = claimOptions(currentMs);
+    verifyOptions.algorithms = onlyAlgorithm.get(header.alg) as string[];
+    return jwtVerify(token, key, verifyOptions).then(
+      ({ payload }) => ({ header, payload: checkedPayload(payload, currentMs) }),
       (error: unknown) => {
         throw mapJoseError(error);
       },

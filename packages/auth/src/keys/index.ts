@@ -1,6 +1,7 @@
 import {
   createPrivateKey,
   createPublicKey,
+  createSecretKey,
   type JsonWebKey,
   type KeyObject,
   webcrypto,
@@ -71,6 +72,8 @@ interface Entry {
   readonly algorithm: JwtAlgorithm;
   verify: VerificationKey | undefined;
   sign: VerificationKey | undefined;
+  /** HS* only: the same secret for node:crypto (see {@link KeyRing.hmacSecret}). */
+  hmac: KeyObject | undefined;
 }
 
 /**
@@ -85,6 +88,13 @@ export interface KeyRing {
   ready(): Promise<void>;
   /** The key that verifies a token with this header, or `undefined`. */
   find(algorithm: string, kid: string | undefined): VerificationKey | undefined;
+  /**
+   * The secret of the HS256/384/512 key {@link KeyRing.find} would return, as a node:crypto
+   * `KeyObject`, so the verifier can check an HMAC synchronously rather than through
+   * WebCrypto (which Node runs in the thread pool). `undefined` for other algorithms and
+   * unknown kids; a ring without this method is verified through jose alone.
+   */
+  hmacSecret?(algorithm: string, kid: string | undefined): KeyObject | undefined;
   /** The signing key, its algorithm and kid, or `undefined` for a verify-only ring. */
   signer(): { key: VerificationKey; algorithm: JwtAlgorithm; kid: string | undefined } | undefined;
 }
@@ -228,13 +238,20 @@ export function createKeyRing(options: KeyRingOptions): KeyRing {
     if (input.kid !== undefined && byKid.has(input.kid)) {
       throw invalid(`${option}.kid`, `repeats ${JSON.stringify(input.kid)}: kids must be unique`);
     }
-    const entry: Entry = { kid: input.kid, algorithm, verify: undefined, sign: undefined };
+    const entry: Entry = {
+      kid: input.kid,
+      algorithm,
+      verify: undefined,
+      sign: undefined,
+      hmac: undefined,
+    };
     const hash = HASH[algorithm];
     if (hash !== undefined) {
       if (input.privateKey !== undefined || input.publicKey !== undefined) {
         throw invalid(option, `is ${algorithm}, which takes a secret, not a private or public key`);
       }
       const bytes = secretBytes(input.secret, `${option}.secret`, production);
+      entry.hmac = createSecretKey(bytes);
       pending.push(
         webcrypto.subtle
           .importKey('raw', bytes, { name: 'HMAC', hash }, false, ['sign', 'verify'])
@@ -297,6 +314,10 @@ export function createKeyRing(options: KeyRingOptions): KeyRing {
     find(algorithm, kid) {
       const entry = kid === undefined ? anonymous : byKid.get(kid);
       return entry !== undefined && entry.algorithm === algorithm ? entry.verify : undefined;
+    },
+    hmacSecret(algorithm, kid) {
+      const entry = kid === undefined ? anonymous : byKid.get(kid);
+      return entry !== undefined && entry.algorithm === algorithm ? entry.hmac : undefined;
     },
     signer() {
       if (signing?.sign === undefined) return undefined;
