@@ -10,7 +10,7 @@
  *   FAIRMIND_BENCH_REDIS_URL=redis://127.0.0.1:6379 pnpm --filter @fairmind/bench run edge
  *
  * Knobs: BENCH_SECONDS (per round, 3), BENCH_ROUNDS (5), BENCH_CONCURRENCY (32 decisions or
- * HTTP requests in flight).
+ * HTTP requests in flight), BENCH_ONLY (one of rate, compression, headers).
  */
 import {
   Agent,
@@ -47,283 +47,293 @@ const rounds = numberFromEnv('BENCH_ROUNDS', 5);
 const concurrency = numberFromEnv('BENCH_CONCURRENCY', 32);
 const PREFIX = `bench:edge:${process.pid}:`;
 const options = { seconds, rounds, concurrency, warmupSeconds: 1 };
+const only = process.env['BENCH_ONLY'] ?? '';
+if (!['', 'rate', 'compression', 'headers'].includes(only))
+  throw new Error('[bench] BENCH_ONLY must be one of rate, compression, headers');
+const section = (name: string) => only === '' || only === name;
 
 console.log(
   `edge benchmark: node ${process.version}, concurrency ${concurrency}, ${rounds} rounds x ${seconds}s`,
 );
 
 // ---------------------------------------------------------------- rate limiting
-// One client per contender, configured alike, so neither rides on the other's pipeline.
-const ours = new Redis(redisUrl);
-const theirs = new Redis(redisUrl);
-const raw = new Redis(redisUrl);
-const KEYS = 10_000;
-let next = 0;
-function anyKey(): string {
-  next = (next + 1) % KEYS;
-  return `client${next}`;
-}
-
-// rate-limiter-flexible has no deadline; ours gets a generous one so that a stall of this
-// busy machine is not turned into fallback decisions, which would flatter our figures. Every
-// decision's source is counted and printed, to show they all came from Redis.
-const sources = new Map<string, number>();
-function tally(result: RateLimitResult): RateLimitResult {
-  sources.set(result.source, (sources.get(result.source) ?? 0) + 1);
-  return result;
-}
-const limiterOptions = { limit: 1_000_000_000, windowSeconds: 60, timeoutMs: 2_000 };
-const allowAll = createRateLimiter({
-  store: createRedisStore({ client: ours, prefix: `${PREFIX}ours:` }),
-  ...limiterOptions,
-});
-const allowAllLog = createRateLimiter({
-  store: createRedisStore({ client: ours, prefix: `${PREFIX}ours:`, algorithm: 'sliding-log' }),
-  ...limiterOptions,
-  name: 'log',
-});
-const flexibleAllow = new RateLimiterRedis({
-  storeClient: theirs,
-  points: 1_000_000_000,
-  duration: 60,
-  keyPrefix: `${PREFIX}rlf`,
-});
-const EVAL_ONLY = 'return 1';
-const rawSha = (await raw.script('LOAD', EVAL_ONLY)) as string;
-
-report(
-  'Rate-limit decision, allow path (10,000 keys, 1 unit each)',
-  await measure(
-    [
-      {
-        name: '@fairmind/edge sliding window',
-        run: () => Promise.resolve(allowAll.consume(anyKey())).then(tally),
-      },
-      {
-        name: 'rate-limiter-flexible RateLimiterRedis',
-        run: () => flexibleAllow.consume(anyKey()),
-      },
-      {
-        name: '@fairmind/edge sliding log',
-        run: () => Promise.resolve(allowAllLog.consume(anyKey())).then(tally),
-      },
-      { name: 'raw EVALSHA round trip', run: () => raw.evalsha(rawSha, 0) },
-    ],
-    options,
-  ),
-  'rate-limiter-flexible RateLimiterRedis',
-);
-
-console.log('decision sources (allow path):', Object.fromEntries(sources));
-sources.clear();
-
-const denyAll = createRateLimiter({
-  store: createRedisStore({ client: ours, prefix: `${PREFIX}deny:` }),
-  ...limiterOptions,
-  limit: 1,
-});
-const flexibleDeny = new RateLimiterRedis({
-  storeClient: theirs,
-  points: 1,
-  duration: 60,
-  keyPrefix: `${PREFIX}rlfdeny`,
-});
-await denyAll.consume('over');
-await flexibleDeny.consume('over').catch(() => undefined);
-report(
-  'Rate-limit decision, deny path (one key over its limit)',
-  await measure(
-    [
-      {
-        name: '@fairmind/edge (deny cache)',
-        run: async () => {
-          tally(await denyAll.consume('over'));
-        },
-      },
-      {
-        name: 'rate-limiter-flexible RateLimiterRedis',
-        run: () =>
-          flexibleDeny.consume('over').then(
-            () => {
-              throw new Error('expected a refusal');
-            },
-            () => undefined,
-          ),
-      },
-    ],
-    options,
-  ),
-  'rate-limiter-flexible RateLimiterRedis',
-);
-
-console.log('decision sources (deny path):', Object.fromEntries(sources));
-
-async function deletePrefix(client: Redis, prefix: string): Promise<void> {
-  let cursor = '0';
-  for (let round = 0; round < 100_000; round++) {
-    const [after, keys] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1_000);
-    if (keys.length > 0) await client.unlink(...keys);
-    cursor = after;
-    if (cursor === '0') break;
+if (section('rate')) {
+  // One client per contender, configured alike, so neither rides on the other's pipeline.
+  const ours = new Redis(redisUrl);
+  const theirs = new Redis(redisUrl);
+  const raw = new Redis(redisUrl);
+  const KEYS = 10_000;
+  let next = 0;
+  function anyKey(): string {
+    next = (next + 1) % KEYS;
+    return `client${next}`;
   }
+
+  // rate-limiter-flexible has no deadline; ours gets a generous one so that a stall of this
+  // busy machine is not turned into fallback decisions, which would flatter our figures. Every
+  // decision's source is counted and printed, to show they all came from Redis.
+  const sources = new Map<string, number>();
+  function tally(result: RateLimitResult): RateLimitResult {
+    sources.set(result.source, (sources.get(result.source) ?? 0) + 1);
+    return result;
+  }
+  const limiterOptions = { limit: 1_000_000_000, windowSeconds: 60, timeoutMs: 2_000 };
+  const allowAll = createRateLimiter({
+    store: createRedisStore({ client: ours, prefix: `${PREFIX}ours:` }),
+    ...limiterOptions,
+  });
+  const allowAllLog = createRateLimiter({
+    store: createRedisStore({ client: ours, prefix: `${PREFIX}ours:`, algorithm: 'sliding-log' }),
+    ...limiterOptions,
+    name: 'log',
+  });
+  const flexibleAllow = new RateLimiterRedis({
+    storeClient: theirs,
+    points: 1_000_000_000,
+    duration: 60,
+    keyPrefix: `${PREFIX}rlf`,
+  });
+  const EVAL_ONLY = 'return 1';
+  const rawSha = (await raw.script('LOAD', EVAL_ONLY)) as string;
+
+  report(
+    'Rate-limit decision, allow path (10,000 keys, 1 unit each)',
+    await measure(
+      [
+        {
+          name: '@fairmind/edge sliding window',
+          run: () => Promise.resolve(allowAll.consume(anyKey())).then(tally),
+        },
+        {
+          name: 'rate-limiter-flexible RateLimiterRedis',
+          run: () => flexibleAllow.consume(anyKey()),
+        },
+        {
+          name: '@fairmind/edge sliding log',
+          run: () => Promise.resolve(allowAllLog.consume(anyKey())).then(tally),
+        },
+        { name: 'raw EVALSHA round trip', run: () => raw.evalsha(rawSha, 0) },
+      ],
+      options,
+    ),
+    'rate-limiter-flexible RateLimiterRedis',
+  );
+
+  console.log('decision sources (allow path):', Object.fromEntries(sources));
+  sources.clear();
+
+  const denyAll = createRateLimiter({
+    store: createRedisStore({ client: ours, prefix: `${PREFIX}deny:` }),
+    ...limiterOptions,
+    limit: 1,
+  });
+  const flexibleDeny = new RateLimiterRedis({
+    storeClient: theirs,
+    points: 1,
+    duration: 60,
+    keyPrefix: `${PREFIX}rlfdeny`,
+  });
+  await denyAll.consume('over');
+  await flexibleDeny.consume('over').catch(() => undefined);
+  report(
+    'Rate-limit decision, deny path (one key over its limit)',
+    await measure(
+      [
+        {
+          name: '@fairmind/edge (deny cache)',
+          run: async () => {
+            tally(await denyAll.consume('over'));
+          },
+        },
+        {
+          name: 'rate-limiter-flexible RateLimiterRedis',
+          run: () =>
+            flexibleDeny.consume('over').then(
+              () => {
+                throw new Error('expected a refusal');
+              },
+              () => undefined,
+            ),
+        },
+      ],
+      options,
+    ),
+    'rate-limiter-flexible RateLimiterRedis',
+  );
+
+  console.log('decision sources (deny path):', Object.fromEntries(sources));
+
+  async function deletePrefix(client: Redis, prefix: string): Promise<void> {
+    let cursor = '0';
+    for (let round = 0; round < 100_000; round++) {
+      const [after, keys] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1_000);
+      if (keys.length > 0) await client.unlink(...keys);
+      cursor = after;
+      if (cursor === '0') break;
+    }
+  }
+  await deletePrefix(raw, PREFIX);
+  ours.disconnect();
+  theirs.disconnect();
+  raw.disconnect();
 }
-await deletePrefix(raw, PREFIX);
-ours.disconnect();
-theirs.disconnect();
-raw.disconnect();
 
 // ---------------------------------------------------------------- compression
-function jsonOf(bytes: number): string {
-  const items: unknown[] = [];
-  let text = '';
-  for (let id = 0; text.length < bytes; id++) {
-    items.push({
-      id: `m_${id.toString(36).padStart(6, '0')}`,
-      name: `Credit model ${id}`,
-      version: `1.${id % 7}.0`,
-      riskLevel: ['low', 'medium', 'high'][id % 3],
-      owner: `analyst${id % 13}@example.com`,
-      createdAt: new Date(1_700_000_000_000 + id * 60_000).toISOString(),
+if (section('compression')) {
+  function jsonOf(bytes: number): string {
+    const items: unknown[] = [];
+    let text = '';
+    for (let id = 0; text.length < bytes; id++) {
+      items.push({
+        id: `m_${id.toString(36).padStart(6, '0')}`,
+        name: `Credit model ${id}`,
+        version: `1.${id % 7}.0`,
+        riskLevel: ['low', 'medium', 'high'][id % 3],
+        owner: `analyst${id % 13}@example.com`,
+        createdAt: new Date(1_700_000_000_000 + id * 60_000).toISOString(),
+      });
+      text = JSON.stringify({ items, nextCursor: null });
+    }
+    return text;
+  }
+
+  async function listen(server: Server): Promise<number> {
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return (server.address() as AddressInfo).port;
+  }
+
+  function app(kind: 'ours' | 'expressjs' | 'none', bodies: Record<string, unknown>): Server {
+    const instance = express();
+    instance.disable('x-powered-by');
+    if (kind === 'ours') instance.use(createNodeCompression());
+    if (kind === 'expressjs') instance.use(compression());
+    instance.get('/:size', (req, res) => {
+      res.json(bodies[req.params.size]);
     });
-    text = JSON.stringify({ items, nextCursor: null });
+    return createServer(instance);
   }
-  return text;
-}
 
-async function listen(server: Server): Promise<number> {
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return (server.address() as AddressInfo).port;
-}
-
-function app(kind: 'ours' | 'expressjs' | 'none', bodies: Record<string, unknown>): Server {
-  const instance = express();
-  instance.disable('x-powered-by');
-  if (kind === 'ours') instance.use(createNodeCompression());
-  if (kind === 'expressjs') instance.use(compression());
-  instance.get('/:size', (req, res) => {
-    res.json(bodies[req.params.size]);
-  });
-  return createServer(instance);
-}
-
-const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
-// A bounded client: one request per call, the body read to its end but not decoded, so the
-// client costs both servers the same.
-function get(port: number, path: string, acceptEncoding: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      { host: '127.0.0.1', port, path, agent, headers: { 'accept-encoding': acceptEncoding } },
-      (res) => {
-        let bytes = 0;
-        res.on('data', (chunk: Buffer) => {
-          bytes += chunk.length;
-        });
-        res.on('end', () => resolve(bytes));
-        res.on('error', reject);
-      },
-    );
-    req.on('error', reject);
-    req.end();
-  });
-}
-
-const bodies = { '2k': JSON.parse(jsonOf(2 * 1024)), '64k': JSON.parse(jsonOf(64 * 1024)) };
-const servers = {
-  ours: app('ours', bodies),
-  expressjs: app('expressjs', bodies),
-  none: app('none', bodies),
-};
-const ports = {
-  ours: await listen(servers.ours),
-  expressjs: await listen(servers.expressjs),
-  none: await listen(servers.none),
-};
-for (const [size, label] of [
-  ['2k', '2 KB'],
-  ['64k', '64 KB'],
-] as const) {
-  for (const acceptEncoding of ['gzip, deflate, br', 'gzip']) {
-    const sizes = {
-      ours: await get(ports.ours, `/${size}`, acceptEncoding),
-      expressjs: await get(ports.expressjs, `/${size}`, acceptEncoding),
-    };
-    const contenders: Contender[] = [
-      { name: '@fairmind/edge/node', run: () => get(ports.ours, `/${size}`, acceptEncoding) },
-      {
-        name: 'expressjs/compression',
-        run: () => get(ports.expressjs, `/${size}`, acceptEncoding),
-      },
-      { name: 'no compression', run: () => get(ports.none, `/${size}`, acceptEncoding) },
-    ];
-    report(
-      `Compression, ${label} JSON, Accept-Encoding: ${acceptEncoding} (bytes sent: ours ${sizes.ours}, expressjs ${sizes.expressjs})`,
-      await measure(contenders, options),
-      'expressjs/compression',
-    );
+  const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
+  // A bounded client: one request per call, the body read to its end but not decoded, so the
+  // client costs both servers the same.
+  function get(port: number, path: string, acceptEncoding: string): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const req = request(
+        { host: '127.0.0.1', port, path, agent, headers: { 'accept-encoding': acceptEncoding } },
+        (res) => {
+          let bytes = 0;
+          res.on('data', (chunk: Buffer) => {
+            bytes += chunk.length;
+          });
+          res.on('end', () => resolve(bytes));
+          res.on('error', reject);
+        },
+      );
+      req.on('error', reject);
+      req.end();
+    });
   }
+
+  const bodies = { '2k': JSON.parse(jsonOf(2 * 1024)), '64k': JSON.parse(jsonOf(64 * 1024)) };
+  const servers = {
+    ours: app('ours', bodies),
+    expressjs: app('expressjs', bodies),
+    none: app('none', bodies),
+  };
+  const ports = {
+    ours: await listen(servers.ours),
+    expressjs: await listen(servers.expressjs),
+    none: await listen(servers.none),
+  };
+  for (const [size, label] of [
+    ['2k', '2 KB'],
+    ['64k', '64 KB'],
+  ] as const) {
+    for (const acceptEncoding of ['gzip, deflate, br', 'gzip']) {
+      const sizes = {
+        ours: await get(ports.ours, `/${size}`, acceptEncoding),
+        expressjs: await get(ports.expressjs, `/${size}`, acceptEncoding),
+      };
+      const contenders: Contender[] = [
+        { name: '@fairmind/edge/node', run: () => get(ports.ours, `/${size}`, acceptEncoding) },
+        {
+          name: 'expressjs/compression',
+          run: () => get(ports.expressjs, `/${size}`, acceptEncoding),
+        },
+        { name: 'no compression', run: () => get(ports.none, `/${size}`, acceptEncoding) },
+      ];
+      report(
+        `Compression, ${label} JSON, Accept-Encoding: ${acceptEncoding} (bytes sent: ours ${sizes.ours}, expressjs ${sizes.expressjs})`,
+        await measure(contenders, options),
+        'expressjs/compression',
+      );
+    }
+  }
+  agent.destroy();
+  for (const server of Object.values(servers)) server.close();
 }
-agent.destroy();
-for (const server of Object.values(servers)) server.close();
 
 // ---------------------------------------------------------------- security headers
-const protect = helmet();
-const strict = securityHeaders();
-const helmetPreset = securityHeaders({
-  preset: 'helmet',
-  strictTransportSecurity: { force: true },
-});
-const socket = new Socket();
+if (section('headers')) {
+  const protect = helmet();
+  const strict = securityHeaders();
+  const helmetPreset = securityHeaders({
+    preset: 'helmet',
+    strictTransportSecurity: { force: true },
+  });
+  const socket = new Socket();
 
-function freshResponse(): [IncomingMessage, ServerResponse] {
-  const req = new IncomingMessage(socket);
-  req.method = 'GET';
-  req.url = '/api/v1/models';
-  return [req, new ServerResponse(req)];
-}
+  function freshResponse(): [IncomingMessage, ServerResponse] {
+    const req = new IncomingMessage(socket);
+    req.method = 'GET';
+    req.url = '/api/v1/models';
+    return [req, new ServerResponse(req)];
+  }
 
-function viaContract(middleware: typeof strict) {
-  return async () => {
-    const [req, res] = freshResponse();
-    const exchange: Exchange = {
-      request: { method: 'GET', url: req.url ?? '/', headers: { get: () => null } },
-      clientAddress: '127.0.0.1',
-      secure: false,
-      state: {},
+  function viaContract(middleware: typeof strict) {
+    return async () => {
+      const [req, res] = freshResponse();
+      const exchange: Exchange = {
+        request: { method: 'GET', url: req.url ?? '/', headers: { get: () => null } },
+        clientAddress: '127.0.0.1',
+        secure: false,
+        state: {},
+      };
+      const decision = await runMiddleware([middleware], exchange);
+      applyHeaders(res, decision.headers);
+      for (const name of middleware.removeHeaders) res.removeHeader(name);
     };
-    const decision = await runMiddleware([middleware], exchange);
-    applyHeaders(res, decision.headers);
-    for (const name of middleware.removeHeaders) res.removeHeader(name);
-  };
-}
+  }
 
-report(
-  'Security headers on a fresh ServerResponse (per response)',
-  await measure(
-    [
-      {
-        name: '@fairmind/edge securityHeaders() (strict)',
-        run: viaContract(strict),
-      },
-      {
-        name: '@fairmind/edge securityHeaders({ preset: helmet })',
-        run: viaContract(helmetPreset),
-      },
-      {
-        name: 'helmet()',
-        run: () =>
-          new Promise<void>((resolve) => {
-            const [req, res] = freshResponse();
-            protect(req, res, () => resolve());
-          }),
-      },
-      {
-        name: 'no headers (a fresh response alone)',
-        run: async () => {
-          freshResponse();
+  report(
+    'Security headers on a fresh ServerResponse (per response)',
+    await measure(
+      [
+        {
+          name: '@fairmind/edge securityHeaders() (strict)',
+          run: viaContract(strict),
         },
-      },
-    ],
-    options,
-  ),
-  'helmet()',
-);
+        {
+          name: '@fairmind/edge securityHeaders({ preset: helmet })',
+          run: viaContract(helmetPreset),
+        },
+        {
+          name: 'helmet()',
+          run: () =>
+            new Promise<void>((resolve) => {
+              const [req, res] = freshResponse();
+              protect(req, res, () => resolve());
+            }),
+        },
+        {
+          name: 'no headers (a fresh response alone)',
+          run: async () => {
+            freshResponse();
+          },
+        },
+      ],
+      options,
+    ),
+    'helmet()',
+  );
+}
