@@ -52,6 +52,67 @@ describe.each<ContentCoding>(['br', 'gzip', 'deflate'])('%s', (encoding) => {
   });
 });
 
+/** WBITS from the first bits of a brotli stream (RFC 7932 section 9.1, read LSB first). */
+function brotliWindowBits(stream: Buffer): number {
+  const bits = (stream[0] as number) | ((stream[1] as number) << 8);
+  if ((bits & 1) === 0) return 16;
+  const n = (bits >> 1) & 7;
+  if (n !== 0) return 17 + n;
+  const m = (bits >> 4) & 7;
+  return m === 0 ? 17 : 8 + m;
+}
+
+/** windowBits from a zlib (deflate coding) header: CINFO is the high nibble of CMF. */
+function zlibWindowBits(stream: Buffer): number {
+  return ((stream[0] as number) >> 4) + 8;
+}
+
+function compressed(encoding: ContentCoding, input: Buffer): Promise<Buffer> {
+  return new Promise((resolve, reject) =>
+    createNodeEncoders().compress(encoding, input, (error, result) =>
+      error ? reject(error) : resolve(result),
+    ),
+  );
+}
+
+describe('window sizing for one body', () => {
+  const encoders = createNodeEncoders();
+  const text = (size: number) =>
+    Buffer.from('{"risk":"high","id":12345}'.repeat(size).slice(0, size));
+
+  it('gives brotli and deflate a window no larger than the body needs', async () => {
+    const small = text(2000);
+    expect(brotliWindowBits(encoders.compressSync('br', small))).toBe(11);
+    expect(brotliWindowBits(await compressed('br', small))).toBe(11);
+    expect(zlibWindowBits(encoders.compressSync('deflate', small))).toBe(12);
+    expect(brotliWindowBits(encoders.compressSync('br', text(100_000)))).toBe(17);
+    expect(zlibWindowBits(encoders.compressSync('deflate', text(100_000)))).toBe(15);
+    // A stream's size is unknown: it keeps the defaults.
+    const stream = encoders.createStream('br');
+    const chunks: Buffer[] = [];
+    stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+    stream.end(small);
+    await once(stream, 'end');
+    expect(brotliWindowBits(Buffer.concat(chunks))).toBe(22);
+  });
+
+  it.each<ContentCoding>(['br', 'gzip', 'deflate'])(
+    'round-trips %s bodies at the edges of each window size',
+    async (encoding) => {
+      // Sizes where the window steps up: brotli's (2^n - 16) and zlib's (2^n - 262).
+      const sizes = [0, 1, 250, 251, 762, 763, 1008, 1009, 1786, 1787, 2032, 2033, 3834, 3835];
+      sizes.push(32_506, 32_507, 65_520, 65_521, 131_056, 131_057, 300_000);
+      for (const size of sizes) {
+        const input = text(size);
+        const now = encoders.compressSync(encoding, input);
+        expect(decode[encoding](now).equals(input), `${size} bytes, sync`).toBe(true);
+        const later = await compressed(encoding, input);
+        expect(decode[encoding](later).equals(input), `${size} bytes, thread pool`).toBe(true);
+      }
+    },
+  );
+});
+
 describe('options', () => {
   it('applies the levels and refuses bad ones by name', () => {
     const fast = createNodeEncoders({ gzipLevel: 1 }).compressSync('gzip', body);

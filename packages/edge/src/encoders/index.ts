@@ -34,6 +34,11 @@ export interface NodeEncoderOptions {
   chunkSize?: number;
 }
 
+/** The number of bits that can count to `value`: ceil(log2(value)). */
+function bitsFor(value: number): number {
+  return 32 - Math.clz32(value - 1);
+}
+
 /** A streaming encoder of any of the three codings. */
 export type NodeEncoderStream = zlib.BrotliCompress | zlib.Gzip | zlib.Deflate;
 
@@ -95,21 +100,38 @@ export function createNodeEncoders(
     chunkSize,
     level: integerOption(factory, 'deflateLevel', opts.deflateLevel, 6, 1, 9),
   };
-  // Telling brotli the input size lets it size its window and buffers for the body at hand.
+  // Window sizes for one body of known size. A window larger than the body finds no match a
+  // smaller one misses, but the encoder still allocates and clears it: brotli's default
+  // window is 4 MiB (lgwin 22), and with a few dozen responses compressing at once in the
+  // thread pool that memory traffic, not the compression, sets the pace. Brotli's one-shot
+  // C API (BrotliEncoderCompress) shrinks the window the same way; Node's zlib bindings use
+  // the streaming API, which does not. zlib needs 262 bytes of lookahead on top of the body
+  // for every distance in it to stay reachable, and its hash table (memLevel) is sized to
+  // the window.
   const brotliFor = (size: number): zlib.BrotliOptions => ({
     ...brotli,
-    params: { ...brotli.params, [zlib.constants.BROTLI_PARAM_SIZE_HINT]: size },
+    params: {
+      ...brotli.params,
+      [zlib.constants.BROTLI_PARAM_SIZE_HINT]: size,
+      [zlib.constants.BROTLI_PARAM_LGWIN]: Math.min(22, Math.max(10, bitsFor(size + 16))),
+    },
   });
+  const zlibFor = (base: zlib.ZlibOptions, size: number): zlib.ZlibOptions => {
+    const windowBits = Math.min(15, Math.max(9, bitsFor(size + 262)));
+    return { ...base, windowBits, memLevel: Math.max(1, windowBits - 7) };
+  };
 
   return {
     compressSync(encoding, body) {
       if (encoding === 'br') return zlib.brotliCompressSync(body, brotliFor(body.length));
-      return encoding === 'gzip' ? zlib.gzipSync(body, gzip) : zlib.deflateSync(body, deflate);
+      return encoding === 'gzip'
+        ? zlib.gzipSync(body, zlibFor(gzip, body.length))
+        : zlib.deflateSync(body, zlibFor(deflate, body.length));
     },
     compress(encoding, body, done) {
       if (encoding === 'br') zlib.brotliCompress(body, brotliFor(body.length), done);
-      else if (encoding === 'gzip') zlib.gzip(body, gzip, done);
-      else zlib.deflate(body, deflate, done);
+      else if (encoding === 'gzip') zlib.gzip(body, zlibFor(gzip, body.length), done);
+      else zlib.deflate(body, zlibFor(deflate, body.length), done);
     },
     createStream(encoding) {
       if (encoding === 'br') return zlib.createBrotliCompress(brotli);
