@@ -3,14 +3,15 @@
  *   - a rate-limit decision: createRateLimiter on the Redis store vs rate-limiter-flexible's
  *     RateLimiterRedis, on the allow path and on the deny path of a key over its limit
  *   - compression: createNodeCompression vs expressjs/compression in Express 5, over
- *     loopback HTTP, on 2 KB and 64 KB JSON
+ *     loopback HTTP, on 2 KB and 64 KB JSON, with the load from a worker thread
  *   - security headers: securityHeaders() through the contract vs helmet()
  *
  *   pnpm --filter "@fairmind/edge..." build
  *   FAIRMIND_BENCH_REDIS_URL=redis://127.0.0.1:6379 pnpm --filter @fairmind/bench run edge
  *
  * Knobs: BENCH_SECONDS (per round, 3), BENCH_ROUNDS (5), BENCH_CONCURRENCY (32 decisions or
- * HTTP requests in flight), BENCH_ONLY (one of rate, compression, headers).
+ * HTTP requests in flight), BENCH_ONLY (one of rate, compression, headers), BENCH_CLIENT=inline
+ * (the HTTP client on the main thread, beside the servers, as before 2026-11-25).
  */
 import {
   Agent,
@@ -36,6 +37,7 @@ import express from 'express';
 import helmet from 'helmet';
 import { Redis } from 'ioredis';
 import { RateLimiterRedis } from 'rate-limiter-flexible';
+import { createHttpLoad } from './lib/http-load.js';
 import { type Contender, measure, numberFromEnv, report } from './lib/measure.js';
 
 const redisUrl =
@@ -234,6 +236,7 @@ if (section('compression')) {
     });
   }
 
+  const load = process.env['BENCH_CLIENT'] === 'inline' ? undefined : createHttpLoad();
   const bodies = { '2k': JSON.parse(jsonOf(2 * 1024)), '64k': JSON.parse(jsonOf(64 * 1024)) };
   const servers = {
     ours: app('ours', bodies),
@@ -254,13 +257,28 @@ if (section('compression')) {
         ours: await get(ports.ours, `/${size}`, acceptEncoding),
         expressjs: await get(ports.expressjs, `/${size}`, acceptEncoding),
       };
+      // The load comes from a worker thread (see lib/http-load.ts), so each server's event
+      // loop does server work only; BENCH_CLIENT=inline runs the client on the main thread.
+      const contender = (name: string, port: number): Contender => ({
+        name,
+        run: () => get(port, `/${size}`, acceptEncoding),
+        ...(load === undefined
+          ? {}
+          : {
+              round: async (roundSeconds: number, roundConcurrency: number) => {
+                const result = await load.run(
+                  { port, path: `/${size}`, headers: { 'accept-encoding': acceptEncoding } },
+                  roundSeconds,
+                  roundConcurrency,
+                );
+                return result.requests / result.seconds;
+              },
+            }),
+      });
       const contenders: Contender[] = [
-        { name: '@fairmind/edge/node', run: () => get(ports.ours, `/${size}`, acceptEncoding) },
-        {
-          name: 'expressjs/compression',
-          run: () => get(ports.expressjs, `/${size}`, acceptEncoding),
-        },
-        { name: 'no compression', run: () => get(ports.none, `/${size}`, acceptEncoding) },
+        contender('@fairmind/edge/node', ports.ours),
+        contender('expressjs/compression', ports.expressjs),
+        contender('no compression', ports.none),
       ];
       report(
         `Compression, ${label} JSON, Accept-Encoding: ${acceptEncoding} (bytes sent: ours ${sizes.ours}, expressjs ${sizes.expressjs})`,
@@ -270,6 +288,7 @@ if (section('compression')) {
     }
   }
   agent.destroy();
+  await load?.close();
   for (const server of Object.values(servers)) server.close();
 }
 

@@ -9,6 +9,11 @@ export interface Contender {
   readonly name: string;
   /** One operation; the loop awaits it. */
   run(): Promise<unknown>;
+  /**
+   * A whole round run elsewhere (an HTTP load generator on another thread, say), returning
+   * operations per second; when given, it replaces the loop over `run`.
+   */
+  round?(seconds: number, concurrency: number): Promise<number>;
   setup?(): Promise<void>;
   teardown?(): Promise<void>;
 }
@@ -27,6 +32,7 @@ export interface Result {
 }
 
 async function runFor(contender: Contender, seconds: number, concurrency: number): Promise<number> {
+  if (contender.round !== undefined) return contender.round(seconds, concurrency);
   const deadline = performance.now() + seconds * 1000;
   let operations = 0;
   const loop = async () => {

@@ -1,0 +1,61 @@
+/**
+ * HTTP load from a worker thread: the servers under test run on the main thread and get its
+ * event loop to themselves, as behind autocannon or wrk, while contenders still share one
+ * process and one run. Each call runs `concurrency` keep-alive loops of GET for `seconds`.
+ */
+import { Worker } from 'node:worker_threads';
+
+export interface LoadTarget {
+  readonly port: number;
+  readonly path: string;
+  readonly headers: Readonly<Record<string, string>>;
+}
+
+export interface LoadResult {
+  readonly requests: number;
+  readonly seconds: number;
+  readonly bytes: number;
+}
+
+interface Reply extends Partial<LoadResult> {
+  readonly id: number;
+  readonly error?: string;
+}
+
+export interface HttpLoad {
+  run(target: LoadTarget, seconds: number, concurrency: number): Promise<LoadResult>;
+  close(): Promise<void>;
+}
+
+export function createHttpLoad(): HttpLoad {
+  const worker = new Worker(new URL('./http-load-worker.mjs', import.meta.url));
+  const waiting = new Map<
+    number,
+    { resolve(result: LoadResult): void; reject(error: Error): void }
+  >();
+  let nextId = 0;
+  worker.on('message', (reply: Reply) => {
+    const pending = waiting.get(reply.id);
+    waiting.delete(reply.id);
+    if (reply.error !== undefined)
+      pending?.reject(new Error(`[bench] load worker: ${reply.error}`));
+    else pending?.resolve(reply as LoadResult);
+  });
+  worker.on('error', (error) => {
+    for (const pending of waiting.values()) pending.reject(error);
+    waiting.clear();
+  });
+  return {
+    run(target, seconds, concurrency) {
+      const id = nextId++;
+      return new Promise((resolve, reject) => {
+        waiting.set(id, { resolve, reject });
+        worker.postMessage({ id, type: 'run', ...target, seconds, concurrency });
+      });
+    },
+    async close() {
+      worker.postMessage({ type: 'close' });
+      await new Promise((resolve) => worker.once('exit', resolve));
+    },
+  };
+}
