@@ -259,6 +259,10 @@ if (section('compression')) {
       };
       // The load comes from a worker thread (see lib/http-load.ts), so each server's event
       // loop does server work only; BENCH_CLIENT=inline runs the client on the main thread.
+      // The process's CPU time per request (client thread, event loop and zlib's thread pool
+      // together) is kept per round: two cores divided by it is the most any contender could
+      // reach here.
+      const cpuPerRequest = new Map<string, number[]>();
       const contender = (name: string, port: number): Contender => ({
         name,
         run: () => get(port, `/${size}`, acceptEncoding),
@@ -266,11 +270,15 @@ if (section('compression')) {
           ? {}
           : {
               round: async (roundSeconds: number, roundConcurrency: number) => {
+                const cpuBefore = process.cpuUsage();
                 const result = await load.run(
                   { port, path: `/${size}`, headers: { 'accept-encoding': acceptEncoding } },
                   roundSeconds,
                   roundConcurrency,
                 );
+                const cpu = process.cpuUsage(cpuBefore);
+                const perRequest = (cpu.user + cpu.system) / result.requests;
+                cpuPerRequest.set(name, [...(cpuPerRequest.get(name) ?? []), perRequest]);
                 return result.requests / result.seconds;
               },
             }),
@@ -285,6 +293,14 @@ if (section('compression')) {
         await measure(contenders, options),
         'expressjs/compression',
       );
+      for (const [name, values] of cpuPerRequest) {
+        // The warm-up round is the first value; the rest are the measured rounds.
+        const measured = values.slice(1).sort((a, b) => a - b);
+        const median = measured[Math.floor(measured.length / 2)] ?? Number.NaN;
+        console.log(
+          `CPU per request, ${name}: ${Math.round(median)} µs (median round); two cores allow at most ${Math.round(2e6 / median).toLocaleString('en-US')} req/s`,
+        );
+      }
     }
   }
   agent.destroy();

@@ -47,7 +47,10 @@ parentPort.on('message', async (job) => {
     let bytes = 0;
     const loop = async () => {
       while (performance.now() < deadline) {
-        bytes += await get(agent, job);
+        // Awaited first: `bytes += await ...` would read bytes before the wait and lose the
+        // other loops' additions.
+        const received = await get(agent, job);
+        bytes += received;
         requests++;
       }
     };

@@ -108,30 +108,37 @@ export function createNodeEncoders(
   // the streaming API, which does not. zlib needs 262 bytes of lookahead on top of the body
   // for every distance in it to stay reachable, and its hash table (memLevel) is sized to
   // the window.
+  const brotliQuality = brotli.params?.[zlib.constants.BROTLI_PARAM_QUALITY] as number;
   const brotliFor = (size: number): zlib.BrotliOptions => ({
-    ...brotli,
+    chunkSize,
     params: {
-      ...brotli.params,
+      [zlib.constants.BROTLI_PARAM_QUALITY]: brotliQuality,
+      [zlib.constants.BROTLI_PARAM_MODE]: zlib.constants.BROTLI_MODE_TEXT,
       [zlib.constants.BROTLI_PARAM_SIZE_HINT]: size,
       [zlib.constants.BROTLI_PARAM_LGWIN]: Math.min(22, Math.max(10, bitsFor(size + 16))),
     },
   });
-  const zlibFor = (base: zlib.ZlibOptions, size: number): zlib.ZlibOptions => {
-    const windowBits = Math.min(15, Math.max(9, bitsFor(size + 262)));
-    return { ...base, windowBits, memLevel: Math.max(1, windowBits - 7) };
+  // One options object per window size (9 to 15 bits), built once: this runs per response.
+  const zlibBySize = (base: zlib.ZlibOptions) => {
+    const byBits = Array.from({ length: 16 }, (_, windowBits) =>
+      windowBits < 9 ? base : { ...base, windowBits, memLevel: Math.max(1, windowBits - 7) },
+    );
+    return (size: number) => byBits[Math.min(15, Math.max(9, bitsFor(size + 262)))] ?? base;
   };
+  const gzipFor = zlibBySize(gzip);
+  const deflateFor = zlibBySize(deflate);
 
   return {
     compressSync(encoding, body) {
       if (encoding === 'br') return zlib.brotliCompressSync(body, brotliFor(body.length));
       return encoding === 'gzip'
-        ? zlib.gzipSync(body, zlibFor(gzip, body.length))
-        : zlib.deflateSync(body, zlibFor(deflate, body.length));
+        ? zlib.gzipSync(body, gzipFor(body.length))
+        : zlib.deflateSync(body, deflateFor(body.length));
     },
     compress(encoding, body, done) {
       if (encoding === 'br') zlib.brotliCompress(body, brotliFor(body.length), done);
-      else if (encoding === 'gzip') zlib.gzip(body, zlibFor(gzip, body.length), done);
-      else zlib.deflate(body, zlibFor(deflate, body.length), done);
+      else if (encoding === 'gzip') zlib.gzip(body, gzipFor(body.length), done);
+      else zlib.deflate(body, deflateFor(body.length), done);
     },
     createStream(encoding) {
       if (encoding === 'br') return zlib.createBrotliCompress(brotli);
