@@ -1,0 +1,216 @@
+/**
+ * The production middleware stack through @fairmind/express beside the same stack stitched by
+ * hand from the libraries it replaces, in one process and one run, both in Express 5:
+ *   - ours: `fairmind({ middleware: [requestLog(), securityHeaders(), rateLimit()] })`, with
+ *     its built-in compression
+ *   - stitched: pino-http, helmet(), express-rate-limit and expressjs/compression
+ *   - bare Express, for reference
+ * and then our stack taken apart, one piece at a time, with what each piece costs.
+ * Both stacks log one line per request through the same pino logger (to /dev/null), set a
+ * request id, security headers and IETF rate-limit headers, count requests per client IP in
+ * memory (with a limit no request reaches) and compress bodies over 1 KB. The load comes from
+ * a worker thread (lib/http-load.ts), so each server's event loop does server work only.
+ *
+ *   pnpm --filter "@fairmind/express..." build
+ *   pnpm --filter @fairmind/bench run stack
+ *
+ * Knobs: BENCH_SECONDS (per round, 3), BENCH_ROUNDS (5), BENCH_CONCURRENCY (32 requests in
+ * flight).
+ */
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Middleware } from '@fairmind/core';
+import { createLogger } from '@fairmind/core/logger';
+import { createMemoryStore, rateLimit, requestLog, securityHeaders } from '@fairmind/edge';
+import { fairmind } from '@fairmind/express';
+import compression from 'compression';
+import express from 'express';
+import { rateLimit as expressRateLimit } from 'express-rate-limit';
+import helmet from 'helmet';
+import pino from 'pino';
+import { pinoHttp } from 'pino-http';
+import { createHttpLoad } from './lib/http-load.js';
+import { type Contender, measure, numberFromEnv, report } from './lib/measure.js';
+
+const seconds = numberFromEnv('BENCH_SECONDS', 3);
+const rounds = numberFromEnv('BENCH_ROUNDS', 5);
+const concurrency = numberFromEnv('BENCH_CONCURRENCY', 32);
+const options = { seconds, rounds, concurrency, warmupSeconds: 1 };
+
+console.log(
+  `stack benchmark: node ${process.version}, concurrency ${concurrency}, ${rounds} rounds x ${seconds}s`,
+);
+
+const logger = createLogger({
+  destination: pino.destination({ dest: '/dev/null', sync: false, minLength: 4096 }),
+});
+const LIMIT = 1_000_000_000;
+const WINDOW_SECONDS = 60;
+
+function payload(bytes: number): unknown {
+  const items: unknown[] = [];
+  for (let id = 0; JSON.stringify(items).length < bytes; id++) {
+    items.push({ id: `m_${id}`, name: `Credit model ${id}`, riskLevel: 'high' });
+  }
+  return { items, nextCursor: null };
+}
+const bodies = { small: payload(300), '2k': payload(2 * 1024) };
+
+function routes(app: express.Express): express.Express {
+  app.get('/small', (_req, res) => {
+    res.json(bodies.small);
+  });
+  app.get('/2k', (_req, res) => {
+    res.json(bodies['2k']);
+  });
+  return app;
+}
+
+function ours(): Server {
+  const app = express();
+  app.use(
+    fairmind({
+      middleware: [
+        requestLog({ logger }),
+        securityHeaders(),
+        rateLimit({ limit: LIMIT, windowSeconds: WINDOW_SECONDS, store: createMemoryStore() }),
+      ],
+    }),
+  );
+  return createServer(routes(app));
+}
+
+// The peers configured to do the same work: a request id kept or made and echoed, a log line
+// with the fields requestLog() writes (not pino-http's whole header dump), helmet's
+// defaults, draft IETF headers.
+function stitched(): Server {
+  const app = express();
+  app.disable('x-powered-by');
+  app.use(
+    pinoHttp({
+      logger,
+      genReqId: (req: IncomingMessage, res: ServerResponse) => {
+        const given = req.headers['x-request-id'];
+        const id = typeof given === 'string' && given.length <= 128 ? given : randomUUID();
+        res.setHeader('x-request-id', id);
+        return id;
+      },
+      serializers: {
+        req: (req: { id: unknown; method: string; url: string; remoteAddress: string }) => ({
+          id: req.id,
+          method: req.method,
+          path: req.url,
+          ip: req.remoteAddress,
+        }),
+        res: (res: { statusCode: number }) => ({ status: res.statusCode }),
+      },
+    }),
+  );
+  app.use(helmet());
+  app.use(
+    expressRateLimit({
+      windowMs: WINDOW_SECONDS * 1000,
+      limit: LIMIT,
+      standardHeaders: 'draft-8',
+      legacyHeaders: false,
+    }),
+  );
+  app.use(compression());
+  return createServer(routes(app));
+}
+
+function bare(): Server {
+  const app = express();
+  app.disable('x-powered-by');
+  return createServer(routes(app));
+}
+
+async function listen(server: Server): Promise<number> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return (server.address() as AddressInfo).port;
+}
+
+const servers = { ours: ours(), stitched: stitched(), bare: bare() };
+const ports = {
+  ours: await listen(servers.ours),
+  stitched: await listen(servers.stitched),
+  bare: await listen(servers.bare),
+};
+const load = createHttpLoad();
+
+/** A contender measured in whole rounds of HTTP load on one path, accepting gzip. */
+function roundsOnly(name: string, port: number, path: string): Contender {
+  return {
+    name,
+    run: () => Promise.reject(new Error('[bench] the stack runs in rounds only')),
+    round: async (roundSeconds, roundConcurrency) => {
+      const result = await load.run(
+        { port, path, headers: { 'accept-encoding': 'gzip' } },
+        roundSeconds,
+        roundConcurrency,
+      );
+      return result.requests / result.seconds;
+    },
+  };
+}
+
+for (const [path, label] of [
+  ['/small', '300 B JSON (not compressed)'],
+  ['/2k', '2 KB JSON (gzip)'],
+] as const) {
+  const contender = (name: string, port: number): Contender => roundsOnly(name, port, path);
+  report(
+    `Express 5 with the production stack, ${label}`,
+    await measure(
+      [
+        contender('@fairmind/express stack', ports.ours),
+        contender('pino-http + helmet + express-rate-limit + compression', ports.stitched),
+        contender('bare Express (no middleware)', ports.bare),
+      ],
+      options,
+    ),
+    'pino-http + helmet + express-rate-limit + compression',
+  );
+}
+
+// Our stack taken apart, one piece added at a time, on the small body: what each costs.
+const partial = (compress: boolean, middleware: Middleware[]): Server => {
+  const app = express();
+  app.use(fairmind({ middleware, ...(compress ? {} : { compression: false }) }));
+  return createServer(routes(app));
+};
+const pieces: Array<[string, Server]> = [
+  ['bare Express', bare()],
+  ['+ fairmind() bridge, compression off', partial(false, [])],
+  ['+ compression (body below its threshold)', partial(true, [])],
+  ['+ requestLog()', partial(true, [requestLog({ logger })])],
+  ['+ securityHeaders()', partial(true, [requestLog({ logger }), securityHeaders()])],
+  [
+    '+ rateLimit() (memory store): the whole stack',
+    partial(true, [
+      requestLog({ logger }),
+      securityHeaders(),
+      rateLimit({ limit: LIMIT, windowSeconds: WINDOW_SECONDS, store: createMemoryStore() }),
+    ]),
+  ],
+];
+const pieceContenders: Contender[] = [];
+for (const [name, server] of pieces) {
+  pieceContenders.push(roundsOnly(name, await listen(server), '/small'));
+}
+const piecesResults = await measure(pieceContenders, options);
+report('Our stack piece by piece, 300 B JSON', piecesResults, 'bare Express');
+let previous: number | undefined;
+for (const result of piecesResults) {
+  const microseconds = 1e6 / result.opsPerSecond;
+  if (previous !== undefined) {
+    console.log(`${result.name}: ${Math.round(microseconds - previous)} µs per request`);
+  }
+  previous = microseconds;
+}
+
+await load.close();
+logger.flush();
+for (const [, server] of pieces) server.close();
+for (const server of Object.values(servers)) server.close();
