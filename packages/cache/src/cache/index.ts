@@ -1,6 +1,5 @@
-import type { Logger } from '@fairmind/core';
+import type { CircuitState, Logger } from '@fairmind/core';
 import type { Registry } from 'prom-client';
-import type { BreakerState } from '../breaker/index.js';
 import type { BusState } from '../bus/index.js';
 import { decode } from '../codec/index.js';
 import type { Duration } from '../duration/index.js';
@@ -189,7 +188,7 @@ export interface CacheStatus {
   readonly mode: 'redis' | 'memory';
   /** The L2 connection: `none` in memory mode. */
   readonly redis: 'ready' | 'connecting' | 'down' | 'none';
-  readonly circuit: BreakerState;
+  readonly circuit: CircuitState;
   /** The invalidation bus: `off` in memory mode. */
   readonly bus: BusState | 'off';
   /** Redis is configured but cannot be used: calls are served from L1 and factories. */

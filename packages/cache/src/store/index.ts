@@ -1,8 +1,7 @@
 import { createHash } from 'node:crypto';
-import type { Logger } from '@fairmind/core';
+import type { CircuitBreaker, Logger } from '@fairmind/core';
 import calculateSlot from 'cluster-key-slot';
 import type { Cluster, Redis } from 'ioredis';
-import type { CircuitBreaker } from '../breaker/index.js';
 import { PKG } from '../errors/index.js';
 
 /** An ioredis client: a single server (`Redis`) or a `Cluster`. */

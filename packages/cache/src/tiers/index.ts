@@ -1,8 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { type Logger, silentLogger } from '@fairmind/core';
+import {
+  type CircuitBreaker,
+  createCircuitBreaker,
+  type Logger,
+  silentLogger,
+} from '@fairmind/core';
 import { Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
-import { CircuitBreaker } from '../breaker/index.js';
+
 import { Bus, type BusMessage, encodeMessage } from '../bus/index.js';
 import type { CacheOptions, CacheStatus, GetOrSetOptions } from '../cache/index.js';
 import { decode, deepFreeze, ENCODING_VERSION, encode } from '../codec/index.js';
@@ -311,10 +316,10 @@ export class Core {
     }
 
     if (client !== undefined) {
-      const breaker = new CircuitBreaker({
+      const breaker = createCircuitBreaker({
         failureThreshold,
-        resetTimeoutMs,
-        onChange: (state, previous) => {
+        cooldownMs: resetTimeoutMs,
+        onStateChange: (state, previous) => {
           if (state === 'open' && previous === 'closed') {
             logger.warn(
               { failures: failureThreshold },

@@ -78,11 +78,31 @@ describe('createCircuitBreaker', () => {
     expect(breaker.allow()).toBe(true);
   });
 
+  it('closes on reset, forgetting past failures', () => {
+    const { breaker, changes } = setup(2, 1_000);
+    breaker.failure();
+    breaker.reset();
+    breaker.failure();
+    expect(breaker.state).toBe('closed');
+    breaker.failure();
+    expect(breaker.state).toBe('open');
+    breaker.reset();
+    expect(breaker.state).toBe('closed');
+    expect(breaker.allow()).toBe(true);
+    expect(changes).toEqual([
+      ['open', 'closed'],
+      ['closed', 'open'],
+    ]);
+  });
+
   it('refuses bad options by name', () => {
     expect(() => createCircuitBreaker({ failureThreshold: 0 })).toThrow(/failureThreshold/);
     expect(() => createCircuitBreaker({ cooldownMs: -5 })).toThrow(/cooldownMs/);
     expect(() => createCircuitBreaker({ onStateChange: 'log' as never })).toThrow(
       /onStateChange must be a function/,
+    );
+    expect(() => createCircuitBreaker({ cooldownMs: 1.5 })).toThrow(
+      /\[@fairmind\/core\] createCircuitBreaker: cooldownMs must be a whole number/,
     );
   });
 });
