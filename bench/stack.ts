@@ -1,11 +1,13 @@
 /**
- * The production middleware stack through @fairmind/express beside the same stack stitched by
- * hand from the libraries it replaces, in one process and one run, both in Express 5:
- *   - ours: `fairmind({ middleware: [requestLog(), securityHeaders(), rateLimit()] })`, with
- *     its built-in compression
- *   - stitched: pino-http, helmet(), express-rate-limit and expressjs/compression
- *   - bare Express, for reference
- * and then our stack taken apart, one piece at a time, with what each piece costs.
+ * The production middleware stack through the FairMind adapters beside the same stack stitched
+ * by hand from the libraries it replaces, in one process and one run:
+ *   - Express 5: `fairmind({ middleware: [requestLog(), securityHeaders(), rateLimit()] })`
+ *     with its built-in compression, vs pino-http, helmet(), express-rate-limit and
+ *     expressjs/compression
+ *   - Fastify 5: the `fairmind` plugin with the same middleware, vs an onResponse log line,
+ *     @fastify/helmet, @fastify/rate-limit and @fastify/compress
+ *   - each beside the bare framework, for reference
+ * and then the Express stack taken apart, one piece at a time, with what each piece costs.
  * Both stacks log one line per request through the same pino logger (to /dev/null), set a
  * request id, security headers and IETF rate-limit headers, count requests per client IP in
  * memory (with a limit no request reaches) and compress bodies over 1 KB. The load comes from
@@ -15,7 +17,7 @@
  *   pnpm --filter @fairmind/bench run stack
  *
  * Knobs: BENCH_SECONDS (per round, 3), BENCH_ROUNDS (5), BENCH_CONCURRENCY (32 requests in
- * flight).
+ * flight), BENCH_ONLY (one of express, fastify, pieces).
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -24,9 +26,14 @@ import type { Middleware } from '@fairmind/core';
 import { createLogger } from '@fairmind/core/logger';
 import { createMemoryStore, rateLimit, requestLog, securityHeaders } from '@fairmind/edge';
 import { fairmind } from '@fairmind/express';
+import { fairmind as fairmindFastify } from '@fairmind/fastify';
+import fastifyCompress from '@fastify/compress';
+import fastifyHelmet from '@fastify/helmet';
+import fastifyRateLimit from '@fastify/rate-limit';
 import compression from 'compression';
 import express from 'express';
 import { rateLimit as expressRateLimit } from 'express-rate-limit';
+import Fastify, { type FastifyInstance } from 'fastify';
 import helmet from 'helmet';
 import pino from 'pino';
 import { pinoHttp } from 'pino-http';
@@ -37,6 +44,10 @@ const seconds = numberFromEnv('BENCH_SECONDS', 3);
 const rounds = numberFromEnv('BENCH_ROUNDS', 5);
 const concurrency = numberFromEnv('BENCH_CONCURRENCY', 32);
 const options = { seconds, rounds, concurrency, warmupSeconds: 1 };
+const only = process.env['BENCH_ONLY'] ?? '';
+if (!['', 'express', 'fastify', 'pieces'].includes(only))
+  throw new Error('[bench] BENCH_ONLY must be one of express, fastify, pieces');
+const section = (name: string) => only === '' || only === name;
 
 console.log(
   `stack benchmark: node ${process.version}, concurrency ${concurrency}, ${rounds} rounds x ${seconds}s`,
@@ -126,17 +137,75 @@ function bare(): Server {
   return createServer(routes(app));
 }
 
+function fastifyRoutes(app: FastifyInstance): FastifyInstance {
+  app.get('/small', async () => bodies.small);
+  app.get('/2k', async () => bodies['2k']);
+  return app;
+}
+
+async function fastifyOurs(): Promise<Server> {
+  const app = Fastify();
+  await app.register(fairmindFastify, {
+    middleware: [
+      requestLog({ logger }),
+      securityHeaders(),
+      rateLimit({ limit: LIMIT, windowSeconds: WINDOW_SECONDS, store: createMemoryStore() }),
+    ],
+  });
+  await fastifyRoutes(app).ready();
+  return app.server;
+}
+
+// Fastify's own request logging writes two lines per request; the same one line as
+// requestLog() writes comes from an onResponse hook instead, and the request id from
+// genReqId, as a Fastify user would stitch them.
+async function fastifyStitched(): Promise<Server> {
+  const app = Fastify({
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && given.length <= 128 ? given : randomUUID();
+    },
+  });
+  app.addHook('onRequest', (request, reply, done) => {
+    reply.header('x-request-id', request.id);
+    done();
+  });
+  app.addHook('onResponse', (request, reply, done) => {
+    logger.info(
+      {
+        requestId: request.id,
+        method: request.method,
+        path: request.url,
+        status: reply.statusCode,
+        responseTimeMs: reply.elapsedTime,
+        ip: request.ip,
+      },
+      `${request.method} ${request.url} ${reply.statusCode}`,
+    );
+    done();
+  });
+  await app.register(fastifyHelmet);
+  await app.register(fastifyRateLimit, {
+    max: LIMIT,
+    timeWindow: WINDOW_SECONDS * 1000,
+    enableDraftSpec: true,
+  });
+  await app.register(fastifyCompress);
+  await fastifyRoutes(app).ready();
+  return app.server;
+}
+
+async function fastifyBare(): Promise<Server> {
+  const app = Fastify();
+  await fastifyRoutes(app).ready();
+  return app.server;
+}
+
 async function listen(server: Server): Promise<number> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return (server.address() as AddressInfo).port;
 }
 
-const servers = { ours: ours(), stitched: stitched(), bare: bare() };
-const ports = {
-  ours: await listen(servers.ours),
-  stitched: await listen(servers.stitched),
-  bare: await listen(servers.bare),
-};
 const load = createHttpLoad();
 
 /** A contender measured in whole rounds of HTTP load on one path, accepting gzip. */
@@ -155,62 +224,97 @@ function roundsOnly(name: string, port: number, path: string): Contender {
   };
 }
 
-for (const [path, label] of [
+const BODIES = [
   ['/small', '300 B JSON (not compressed)'],
   ['/2k', '2 KB JSON (gzip)'],
-] as const) {
-  const contender = (name: string, port: number): Contender => roundsOnly(name, port, path);
-  report(
-    `Express 5 with the production stack, ${label}`,
-    await measure(
-      [
-        contender('@fairmind/express stack', ports.ours),
-        contender('pino-http + helmet + express-rate-limit + compression', ports.stitched),
-        contender('bare Express (no middleware)', ports.bare),
-      ],
-      options,
-    ),
-    'pino-http + helmet + express-rate-limit + compression',
+] as const;
+
+/** Ours, the stitched stack and the bare framework, on each body. */
+async function compare(
+  framework: string,
+  stitchedName: string,
+  servers: { ours: Server; stitched: Server; bare: Server },
+): Promise<void> {
+  const ports = {
+    ours: await listen(servers.ours),
+    stitched: await listen(servers.stitched),
+    bare: await listen(servers.bare),
+  };
+  for (const [path, label] of BODIES) {
+    report(
+      `${framework} with the production stack, ${label}`,
+      await measure(
+        [
+          roundsOnly(`@fairmind stack on ${framework}`, ports.ours, path),
+          roundsOnly(stitchedName, ports.stitched, path),
+          roundsOnly(`bare ${framework} (no middleware)`, ports.bare, path),
+        ],
+        options,
+      ),
+      stitchedName,
+    );
+  }
+  for (const server of Object.values(servers)) server.close();
+}
+
+if (section('express')) {
+  await compare('Express 5', 'pino-http + helmet + express-rate-limit + compression', {
+    ours: ours(),
+    stitched: stitched(),
+    bare: bare(),
+  });
+}
+
+if (section('fastify')) {
+  await compare(
+    'Fastify 5',
+    'log hook + @fastify/helmet + @fastify/rate-limit + @fastify/compress',
+    {
+      ours: await fastifyOurs(),
+      stitched: await fastifyStitched(),
+      bare: await fastifyBare(),
+    },
   );
 }
 
-// Our stack taken apart, one piece added at a time, on the small body: what each costs.
-const partial = (compress: boolean, middleware: Middleware[]): Server => {
-  const app = express();
-  app.use(fairmind({ middleware, ...(compress ? {} : { compression: false }) }));
-  return createServer(routes(app));
-};
-const pieces: Array<[string, Server]> = [
-  ['bare Express', bare()],
-  ['+ fairmind() bridge, compression off', partial(false, [])],
-  ['+ compression (body below its threshold)', partial(true, [])],
-  ['+ requestLog()', partial(true, [requestLog({ logger })])],
-  ['+ securityHeaders()', partial(true, [requestLog({ logger }), securityHeaders()])],
-  [
-    '+ rateLimit() (memory store): the whole stack',
-    partial(true, [
-      requestLog({ logger }),
-      securityHeaders(),
-      rateLimit({ limit: LIMIT, windowSeconds: WINDOW_SECONDS, store: createMemoryStore() }),
-    ]),
-  ],
-];
-const pieceContenders: Contender[] = [];
-for (const [name, server] of pieces) {
-  pieceContenders.push(roundsOnly(name, await listen(server), '/small'));
-}
-const piecesResults = await measure(pieceContenders, options);
-report('Our stack piece by piece, 300 B JSON', piecesResults, 'bare Express');
-let previous: number | undefined;
-for (const result of piecesResults) {
-  const microseconds = 1e6 / result.opsPerSecond;
-  if (previous !== undefined) {
-    console.log(`${result.name}: ${Math.round(microseconds - previous)} µs per request`);
+if (section('pieces')) {
+  // Our stack taken apart, one piece added at a time, on the small body: what each costs.
+  const partial = (compress: boolean, middleware: Middleware[]): Server => {
+    const app = express();
+    app.use(fairmind({ middleware, ...(compress ? {} : { compression: false }) }));
+    return createServer(routes(app));
+  };
+  const pieces: Array<[string, Server]> = [
+    ['bare Express', bare()],
+    ['+ fairmind() bridge, compression off', partial(false, [])],
+    ['+ compression (body below its threshold)', partial(true, [])],
+    ['+ requestLog()', partial(true, [requestLog({ logger })])],
+    ['+ securityHeaders()', partial(true, [requestLog({ logger }), securityHeaders()])],
+    [
+      '+ rateLimit() (memory store): the whole stack',
+      partial(true, [
+        requestLog({ logger }),
+        securityHeaders(),
+        rateLimit({ limit: LIMIT, windowSeconds: WINDOW_SECONDS, store: createMemoryStore() }),
+      ]),
+    ],
+  ];
+  const pieceContenders: Contender[] = [];
+  for (const [name, server] of pieces) {
+    pieceContenders.push(roundsOnly(name, await listen(server), '/small'));
   }
-  previous = microseconds;
+  const piecesResults = await measure(pieceContenders, options);
+  report('Our stack piece by piece, 300 B JSON', piecesResults, 'bare Express');
+  let previous: number | undefined;
+  for (const result of piecesResults) {
+    const microseconds = 1e6 / result.opsPerSecond;
+    if (previous !== undefined) {
+      console.log(`${result.name}: ${Math.round(microseconds - previous)} µs per request`);
+    }
+    previous = microseconds;
+  }
+  for (const [, server] of pieces) server.close();
 }
 
 await load.close();
 logger.flush();
-for (const [, server] of pieces) server.close();
-for (const server of Object.values(servers)) server.close();

@@ -15,7 +15,8 @@ function agentFor(concurrency) {
 }
 
 // One request, its body read to the end but not decoded, so the client costs every server
-// the same whatever the encoding.
+// the same whatever the encoding. Resolves the body's size, or -1 for a status that is not
+// 2xx, so a server that answers errors fast cannot pass for a fast server.
 function get(agent, target) {
   return new Promise((resolve, reject) => {
     const req = request(
@@ -25,7 +26,7 @@ function get(agent, target) {
         res.on('data', (chunk) => {
           bytes += chunk.length;
         });
-        res.on('end', () => resolve(bytes));
+        res.on('end', () => resolve(res.statusCode >= 200 && res.statusCode < 300 ? bytes : -1));
         res.on('error', reject);
       },
     );
@@ -45,19 +46,21 @@ parentPort.on('message', async (job) => {
     const deadline = performance.now() + job.seconds * 1000;
     let requests = 0;
     let bytes = 0;
+    let failed = 0;
     const loop = async () => {
       while (performance.now() < deadline) {
         // Awaited first: `bytes += await ...` would read bytes before the wait and lose the
         // other loops' additions.
         const received = await get(agent, job);
-        bytes += received;
+        if (received < 0) failed++;
+        else bytes += received;
         requests++;
       }
     };
     const started = performance.now();
     await Promise.all(Array.from({ length: job.concurrency }, loop));
     const seconds = (performance.now() - started) / 1000;
-    parentPort.postMessage({ id: job.id, requests, seconds, bytes });
+    parentPort.postMessage({ id: job.id, requests, seconds, bytes, failed });
   } catch (error) {
     parentPort.postMessage({ id: job.id, error: String(error?.stack ?? error) });
   }

@@ -1,7 +1,8 @@
 /**
  * HTTP load from a worker thread: the servers under test run on the main thread and get its
  * event loop to themselves, as behind autocannon or wrk, while contenders still share one
- * process and one run. Each call runs `concurrency` keep-alive loops of GET for `seconds`.
+ * process and one run. Each call runs `concurrency` keep-alive loops of GET for `seconds`, and
+ * rejects if any response was not 2xx.
  */
 import { Worker } from 'node:worker_threads';
 
@@ -14,7 +15,10 @@ export interface LoadTarget {
 export interface LoadResult {
   readonly requests: number;
   readonly seconds: number;
+  /** Body bytes of the 2xx responses. */
   readonly bytes: number;
+  /** Responses whose status was not 2xx. */
+  readonly failed: number;
 }
 
 interface Reply extends Partial<LoadResult> {
@@ -37,9 +41,16 @@ export function createHttpLoad(): HttpLoad {
   worker.on('message', (reply: Reply) => {
     const pending = waiting.get(reply.id);
     waiting.delete(reply.id);
-    if (reply.error !== undefined)
+    if (reply.error !== undefined) {
       pending?.reject(new Error(`[bench] load worker: ${reply.error}`));
-    else pending?.resolve(reply as LoadResult);
+    } else if ((reply.failed ?? 0) > 0) {
+      // A benchmark of error responses measures nothing we publish.
+      pending?.reject(
+        new Error(`[bench] ${reply.failed} of ${reply.requests} responses were not 2xx`),
+      );
+    } else {
+      pending?.resolve(reply as LoadResult);
+    }
   });
   worker.on('error', (error) => {
     for (const pending of waiting.values()) pending.reject(error);
