@@ -2,6 +2,7 @@ import { createHmac, generateKeyPairSync } from 'node:crypto';
 import { compactVerify, SignJWT } from 'jose';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createKeyRing, type KeyRing } from '../keys/index.js';
+import { hmacSecretOf } from '../keys/internal.js';
 import { rejection, TEST_SECRET } from '../testing/index.js';
 import { createJwtVerifier, precheckToken, signJwt } from './index.js';
 
@@ -218,30 +219,28 @@ describe('compact form, before any cryptography', () => {
   });
 
   it('refuses a 9 KiB token without running any signature check', async () => {
-    // Every signature check starts by asking the ring for its key; counting the asks counts
-    // the checks, whichever path (node:crypto HMAC or jose) would run them.
+    const big = await signJwt({ keys: ring, typ: 'JWT' }, { ...claims, pad: 'x'.repeat(9 * 1024) });
+    expect(big.length).toBeGreaterThan(9 * 1024);
+    // A ring of our own making (not from createKeyRing) goes through jose, where every check
+    // asks the ring for its key and then WebCrypto for the signature: count both.
     const lookups = vi.fn();
-    const counted = {
+    const counted: KeyRing = {
       ...ring,
-      find: (algorithm: string, kid: string | undefined) => {
+      find: (algorithm, kid) => {
         lookups();
         return ring.find(algorithm, kid);
       },
-      hmacSecret: (algorithm: string, kid: string | undefined) => {
-        lookups();
-        return ring.hmacSecret?.(algorithm, kid);
-      },
     };
+    const spy = vi.spyOn(globalThis.crypto.subtle, 'verify');
     const verify = verifier({ keys: counted });
     await verify(await signJwt({ keys: ring, typ: 'JWT' }, claims));
-    expect(lookups).toHaveBeenCalledTimes(1);
-
-    const big = await signJwt({ keys: ring, typ: 'JWT' }, { ...claims, pad: 'x'.repeat(9 * 1024) });
-    expect(big.length).toBeGreaterThan(9 * 1024);
+    expect([lookups.mock.calls.length, spy.mock.calls.length]).toEqual([1, 1]);
     const error = await rejection(verify(big));
     expect(error.code).toBe('TOKEN_INVALID');
     expect(error.message).toMatch(/over 8192 bytes/);
-    expect(lookups).toHaveBeenCalledTimes(1);
+    expect([lookups.mock.calls.length, spy.mock.calls.length]).toEqual([1, 1]);
+    // createKeyRing's ring takes the node:crypto path, after the same size check.
+    expect((await rejection(verifier()(big))).message).toMatch(/over 8192 bytes/);
   });
 
   it('refuses a token signed with another secret, and one naming an unknown kid', async () => {
@@ -257,9 +256,9 @@ describe('compact form, before any cryptography', () => {
 });
 
 describe('the node:crypto HMAC path agrees with jose', () => {
-  // The verifier checks HS* signatures with node:crypto and leaves the claims to jose; a ring
-  // without hmacSecret is verified by jose's jwtVerify alone. Both must reach the same verdict,
-  // with the same payload, on every token here.
+  // The verifier checks HS* signatures of createKeyRing's rings with node:crypto and leaves
+  // the claims to jose; any other ring (a copy of one, here) is verified by jose's jwtVerify
+  // alone. Both must reach the same verdict, with the same payload, on every token here.
   const HASHES = { HS256: 'sha256', HS384: 'sha384', HS512: 'sha512' } as const;
   type Hs = keyof typeof HASHES;
 
@@ -279,6 +278,41 @@ describe('the node:crypto HMAC path agrees with jose', () => {
       ['valid', good],
       ['exp == now', sign({ ...claims, exp: NOW })],
       ['exp inside the tolerance', sign({ ...claims, exp: NOW - 3 })],
+      ['exp at the edge of the tolerance', sign({ ...claims, exp: NOW - 5 })],
+      ['exp one second inside it', sign({ ...claims, exp: NOW - 4 })],
+      [
+        'exp beyond any number',
+        signedRaw(alg, header, b64(JSON.stringify(claims).replace(/"exp":\d+/, '"exp":1e400'))),
+      ],
+      ['nbf at the edge of the tolerance', sign({ ...claims, nbf: NOW + 5 })],
+      ['nbf one second past it', sign({ ...claims, nbf: NOW + 6 })],
+      ['nbf a string', sign({ ...claims, nbf: String(NOW) })],
+      ['iat at the edge of the tolerance', sign({ ...claims, iat: NOW + 5 })],
+      ['iat one second past it', sign({ ...claims, iat: NOW + 6 })],
+      ['iss missing', sign({ aud: 'api', sub: 'u1', exp: NOW + 600 })],
+      ['aud another string', sign({ ...claims, aud: 'other' })],
+      ['payload null', signedRaw(alg, header, b64('null'))],
+      ['payload empty object', sign({})],
+      ['payload with a BOM', signedRaw(alg, header, b64(`\ufeff${JSON.stringify(claims)}`))],
+      [
+        'payload with a repeated key',
+        signedRaw(alg, header, b64(JSON.stringify(claims).replace('{', '{"sub":"first",'))),
+      ],
+      [
+        'payload with __proto__',
+        signedRaw(
+          alg,
+          header,
+          b64(JSON.stringify(claims).replace('{', '{"__proto__":{"admin":true},')),
+        ),
+      ],
+      [
+        'header not UTF-8',
+        `${Buffer.concat([Buffer.from(`{"alg":"${alg}","typ":"JWT","x":"`), Buffer.from([0xff]), Buffer.from('"}')]).toString('base64url')}.${body}.${signature}`,
+      ],
+      ['header changed after signing', `${b64({ ...header, x: 1 })}.${body}.${signature}`],
+      ['header with b64 false and no crit', signedRaw(alg, { ...header, b64: false }, body)],
+      ['header with a kid that is not a string', signedRaw(alg, { ...header, kid: 7 }, body)],
       ['exp past the tolerance', sign({ ...claims, exp: NOW - 6 })],
       ['exp missing', sign({ iss: 'fairmind', aud: 'api', sub: 'u1' })],
       ['exp a string', sign({ ...claims, exp: String(NOW + 600) })],
@@ -303,6 +337,10 @@ describe('the node:crypto HMAC path agrees with jose', () => {
       ],
       ['signature cut short', `${input}.${signature.slice(0, 22)}`],
       [
+        'signature with spare bits set',
+        `${input}.${signature.slice(0, -1)}${String.fromCharCode((signature.at(-1) as string).charCodeAt(0) + 1)}`,
+      ],
+      [
         'signature one byte longer',
         `${input}.${Buffer.concat([Buffer.from(signature, 'base64url'), Buffer.from([0])]).toString('base64url')}`,
       ],
@@ -325,13 +363,9 @@ describe('the node:crypto HMAC path agrees with jose', () => {
   for (const alg of Object.keys(HASHES) as Hs[]) {
     it(`reaches jose's verdict on ${alg} tokens`, async () => {
       const keys = createKeyRing({ keys: [{ algorithm: alg, secret: SECRET }] });
-      expect(keys.hmacSecret?.(alg, undefined)).toBeDefined();
-      const joseOnly: KeyRing = {
-        algorithms: keys.algorithms,
-        ready: () => keys.ready(),
-        find: (algorithm, kid) => keys.find(algorithm, kid),
-        signer: () => keys.signer(),
-      };
+      const joseOnly: KeyRing = { ...keys };
+      expect(hmacSecretOf(keys, alg, undefined)).toBeDefined();
+      expect(hmacSecretOf(joseOnly, alg, undefined)).toBeUndefined();
       const fast = verifier({ keys });
       const jose = verifier({ keys: joseOnly });
       const outcomes = new Set<string>();
@@ -351,6 +385,95 @@ describe('the node:crypto HMAC path agrees with jose', () => {
       expect([...outcomes].sort()).toEqual(['TOKEN_EXPIRED', 'TOKEN_INVALID', 'ok']);
     });
   }
+});
+
+describe('bytes and numbers jose would let through', () => {
+  it('refuses a header that is not UTF-8, as jose does, and an exp beyond any number', async () => {
+    const badHeader = Buffer.concat([
+      Buffer.from('{"alg":"HS256","typ":"JWT","x":"'),
+      Buffer.from([0xff]),
+      Buffer.from('"}'),
+    ]).toString('base64url');
+    const input = `${badHeader}.${b64(claims)}`;
+    const token = `${input}.${createHmac('sha256', SECRET).update(input).digest('base64url')}`;
+    expect((await rejection(verifier()(token))).message).toMatch(/header is not JSON/);
+
+    const forever = JSON.stringify(claims).replace(/"exp":\d+/, '"exp":1e400');
+    const endless = handSigned({ alg: 'HS256', typ: 'JWT' }, JSON.parse(forever));
+    // JSON.stringify writes Infinity as null, so sign the text itself.
+    const rawInput = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64(forever)}`;
+    const raw = `${rawInput}.${createHmac('sha256', SECRET).update(rawInput).digest('base64url')}`;
+    expect((await rejection(verifier()(raw))).message).toMatch(
+      /"exp" claim is not a finite number/,
+    );
+    expect((await rejection(verifier()(endless))).code).toBe('TOKEN_INVALID');
+  });
+});
+
+describe('HMAC keys by kid', () => {
+  const secrets = {
+    k1: 'first-secret-of-at-least-thirty-two-chars',
+    k2: 'second-secret-of-at-least-thirty-two-chars',
+  };
+  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const keys = createKeyRing({
+    keys: [
+      { kid: 'k1', algorithm: 'HS256', secret: secrets.k1 },
+      { kid: 'k2', algorithm: 'HS512', secret: secrets.k2 },
+      {
+        kid: 'k3',
+        algorithm: 'RS256',
+        privateKey: privateKey.export({ type: 'pkcs8', format: 'pem' }) as string,
+      },
+    ],
+    signingKid: 'k1',
+  });
+  function signed(alg: string, hash: string, kid: string | undefined, secret: string): string {
+    const input = `${b64({ alg, typ: 'JWT', ...(kid === undefined ? {} : { kid }) })}.${b64(claims)}`;
+    return `${input}.${createHmac(hash, secret).update(input).digest('base64url')}`;
+  }
+
+  it('verifies each token with its own kid and algorithm only, on both paths', async () => {
+    const cases: Array<[string, string, boolean]> = [
+      ['HS256 with k1', signed('HS256', 'sha256', 'k1', secrets.k1), true],
+      ['HS512 with k2', signed('HS512', 'sha512', 'k2', secrets.k2), true],
+      ['HS256 naming the HS512 key', signed('HS256', 'sha256', 'k2', secrets.k2), false],
+      ['HS512 naming the HS256 key', signed('HS512', 'sha512', 'k1', secrets.k1), false],
+      ['HS256 naming the RS256 key', signed('HS256', 'sha256', 'k3', secrets.k1), false],
+      [
+        'HS256 without a kid in a ring of several',
+        signed('HS256', 'sha256', undefined, secrets.k1),
+        false,
+      ],
+      ['HS256 naming an unknown kid', signed('HS256', 'sha256', 'k9', secrets.k1), false],
+      ['HS256 with k1 signed by k2', signed('HS256', 'sha256', 'k1', secrets.k2), false],
+    ];
+    for (const ringUsed of [keys, { ...keys }]) {
+      const verify = verifier({ keys: ringUsed });
+      for (const [name, token, ok] of cases) {
+        const outcome = await verify(token).then(
+          () => 'ok',
+          (error: { code: string }) => error.code,
+        );
+        expect(outcome, name).toBe(ok ? 'ok' : 'TOKEN_INVALID');
+      }
+    }
+  });
+
+  it('honours a wrapper that retires a kid: its find, not the secret it no longer returns', async () => {
+    const retired: KeyRing = {
+      ...keys,
+      find: (algorithm, kid) => (kid === 'k1' ? undefined : keys.find(algorithm, kid)),
+    };
+    const error = await rejection(
+      verifier({ keys: retired })(signed('HS256', 'sha256', 'k1', secrets.k1)),
+    );
+    expect(error.code).toBe('TOKEN_INVALID');
+    expect(error.message).toMatch(/unknown key/);
+    await expect(
+      verifier({ keys: retired })(signed('HS512', 'sha512', 'k2', secrets.k2)),
+    ).resolves.toBeDefined();
+  });
 });
 
 describe('signJwt', () => {

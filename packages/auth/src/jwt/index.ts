@@ -9,6 +9,7 @@ import {
 } from 'jose';
 import { invalid, tokenExpired, tokenInvalid } from '../errors/index.js';
 import { JWT_ALGORITHMS, type JwtAlgorithm, type KeyRing } from '../keys/index.js';
+import { hmacSecretOf } from '../keys/internal.js';
 
 /** RFC 9068 `typ` of an access token. */
 export const ACCESS_TOKEN_TYPE = 'at+jwt';
@@ -101,6 +102,9 @@ function canonicalSegment(token: string, start: number, end: number): boolean {
   return rest === 2 ? (last & 15) === 0 : (last & 3) === 0;
 }
 
+// jose decodes the header as strict UTF-8; so does this, so both paths refuse the same bytes.
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
 // Parsed headers by their base64url text. A service sees a handful of distinct headers (one
 // per key and type), so most verifications skip the decode; bounded against floods of junk.
 const headerCache = new Map<string, JwtHeader>();
@@ -118,7 +122,7 @@ function decodeHeader(segment: string): JwtHeader {
 function parseHeader(segment: string): JwtHeader {
   let header: unknown;
   try {
-    header = JSON.parse(Buffer.from(segment, 'base64url').toString('utf8'));
+    header = JSON.parse(strictUtf8.decode(Buffer.from(segment, 'base64url')));
   } catch (error) {
     throw tokenInvalid('the token header is not JSON', error);
   }
@@ -271,10 +275,17 @@ export function createJwtVerifier(options: JwtVerifierOptions): JwtVerifier {
   let ready = false;
 
   const precheckOptions = { algorithms, typ, maxTokenBytes };
-  const hmacSecret = keys.hmacSecret?.bind(keys);
 
-  /** Everything jose checks after the signature, and the `iat` rule jose leaves to us. */
+  /** The rules jose leaves to us, after its own claim checks. */
   function checkedPayload(payload: JWTPayload, currentMs: number): JWTPayload {
+    // JSON.parse reads 1e400 as Infinity, which jose accepts as a number: an exp that never
+    // comes. Times must be finite.
+    for (const claim of ['exp', 'nbf', 'iat'] as const) {
+      const value = payload[claim];
+      if (value !== undefined && !Number.isFinite(value)) {
+        throw tokenInvalid(`the token's "${claim}" claim is not a finite number`);
+      }
+    }
     // jose checks iat only against maxTokenAge; a token from the future is a clock or a
     // forgery.
     if (payload.iat !== undefined && payload.iat > currentMs / 1000 + tolerance) {
@@ -285,7 +296,8 @@ export function createJwtVerifier(options: JwtVerifierOptions): JwtVerifier {
 
   function claimOptions(currentMs: number): JWTVerifyOptions {
     // A fixed shape, no spreads: jose skips an option that is undefined (issuer, audience)
-    // exactly as one left out.
+    // exactly as one left out. No `typ` here, ever: the HMAC path gives jose a stand-in
+    // header, so `typ` is checked on the real one, in precheckToken.
     return {
       clockTolerance: tolerance,
       currentDate: new Date(currentMs),
@@ -303,7 +315,9 @@ export function createJwtVerifier(options: JwtVerifierOptions): JwtVerifier {
    * same `validateClaimsSet` as `jwtVerify`), fed the payload segment whose MAC has just been
    * checked behind a fixed `{"alg":"none"}` header. `typ` and `crit` were checked on the real
    * header by precheckToken, and the segments are canonical base64url, so the signature has one
-   * spelling and comparing its bytes in constant time is comparing the token's.
+   * spelling and comparing its bytes in constant time is comparing the token's. Only rings made
+   * by createKeyRing take this path (see keys/internal.ts); any other ring goes through jose
+   * with the key its own `find` returns.
    */
   function verifyHmac(
     token: string,
@@ -312,7 +326,12 @@ export function createJwtVerifier(options: JwtVerifierOptions): JwtVerifier {
     hash: string,
   ): Promise<VerifiedJwt> {
     const signatureStart = token.lastIndexOf('.');
-    const expected = createHmac(hash, secret).update(token.slice(0, signatureStart)).digest();
+    let expected: Buffer;
+    try {
+      expected = createHmac(hash, secret).update(token.slice(0, signatureStart)).digest();
+    } catch (error) {
+      throw tokenInvalid('the token could not be verified', error);
+    }
     const given = Buffer.from(token.slice(signatureStart + 1), 'base64url');
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
       throw tokenInvalid('the token signature does not verify');
@@ -333,7 +352,7 @@ export function createJwtVerifier(options: JwtVerifierOptions): JwtVerifier {
   // where each async frame shows against jose's own cost.
   function verifyWithKey(token: string, header: JwtHeader): Promise<VerifiedJwt> {
     const hash = HMAC_HASH[header.alg];
-    const secret = hash === undefined ? undefined : hmacSecret?.(header.alg, header.kid);
+    const secret = hash === undefined ? undefined : hmacSecretOf(keys, header.alg, header.kid);
     if (secret !== undefined) return verifyHmac(token, header, secret, hash as string);
     const key = keys.find(header.alg, header.kid);
     if (key === undefined) {

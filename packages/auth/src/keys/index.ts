@@ -7,6 +7,7 @@ import {
   webcrypto,
 } from 'node:crypto';
 import { invalid } from '../errors/index.js';
+import { registerHmacSecrets } from './internal.js';
 
 /** The signing algorithms of the toolkit, the same list as `JWT_ALGORITHM` accepts. */
 export const JWT_ALGORITHMS = ['HS256', 'HS384', 'HS512', 'RS256', 'ES256', 'EdDSA'] as const;
@@ -72,7 +73,7 @@ interface Entry {
   readonly algorithm: JwtAlgorithm;
   verify: VerificationKey | undefined;
   sign: VerificationKey | undefined;
-  /** HS* only: the same secret for node:crypto (see {@link KeyRing.hmacSecret}). */
+  /** HS* only: the same secret for node:crypto (see ./internal.ts). */
   hmac: KeyObject | undefined;
 }
 
@@ -88,13 +89,6 @@ export interface KeyRing {
   ready(): Promise<void>;
   /** The key that verifies a token with this header, or `undefined`. */
   find(algorithm: string, kid: string | undefined): VerificationKey | undefined;
-  /**
-   * The secret of the HS256/384/512 key {@link KeyRing.find} would return, as a node:crypto
-   * `KeyObject`, so the verifier can check an HMAC synchronously rather than through
-   * WebCrypto (which Node runs in the thread pool). `undefined` for other algorithms and
-   * unknown kids; a ring without this method is verified through jose alone.
-   */
-  hmacSecret?(algorithm: string, kid: string | undefined): KeyObject | undefined;
   /** The signing key, its algorithm and kid, or `undefined` for a verify-only ring. */
   signer(): { key: VerificationKey; algorithm: JwtAlgorithm; kid: string | undefined } | undefined;
 }
@@ -308,20 +302,21 @@ export function createKeyRing(options: KeyRingOptions): KeyRing {
   // An import failure surfaces from ready(); this keeps it from being an unhandled rejection.
   all.catch(() => {});
 
-  return {
+  const ring: KeyRing = {
     algorithms,
     ready: () => all,
     find(algorithm, kid) {
       const entry = kid === undefined ? anonymous : byKid.get(kid);
       return entry !== undefined && entry.algorithm === algorithm ? entry.verify : undefined;
     },
-    hmacSecret(algorithm, kid) {
-      const entry = kid === undefined ? anonymous : byKid.get(kid);
-      return entry !== undefined && entry.algorithm === algorithm ? entry.hmac : undefined;
-    },
     signer() {
       if (signing?.sign === undefined) return undefined;
       return { key: signing.sign, algorithm: signing.algorithm, kid: signing.kid };
     },
   };
+  registerHmacSecrets(ring, (algorithm, kid) => {
+    const entry = kid === undefined ? anonymous : byKid.get(kid);
+    return entry !== undefined && entry.algorithm === algorithm ? entry.hmac : undefined;
+  });
+  return ring;
 }

@@ -1,0 +1,26 @@
+import type { KeyObject } from 'node:crypto';
+import type { KeyRing } from './index.js';
+
+/**
+ * The HMAC secrets of the rings createKeyRing built, as node:crypto KeyObjects, for the
+ * verifier's synchronous MAC check. Kept here, keyed by the ring object itself and not
+ * exported from the package, so that only a genuine ring takes that path: a wrapper such as
+ * `{ ...ring, find }` (to retire a kid, say) is another object and is verified by jose through
+ * its own `find`, never with a secret its `find` no longer returns.
+ */
+type HmacLookup = (algorithm: string, kid: string | undefined) => KeyObject | undefined;
+
+const lookups = new WeakMap<KeyRing, HmacLookup>();
+
+export function registerHmacSecrets(ring: KeyRing, lookup: HmacLookup): void {
+  lookups.set(ring, lookup);
+}
+
+/** The secret of the HS* key `ring.find(algorithm, kid)` returns, for a genuine ring only. */
+export function hmacSecretOf(
+  ring: KeyRing,
+  algorithm: string,
+  kid: string | undefined,
+): KeyObject | undefined {
+  return lookups.get(ring)?.(algorithm, kid);
+}
