@@ -46,6 +46,22 @@ describe('node helpers', () => {
     expect(finished[0]).toMatchObject({ status: 200, aborted: false });
   });
 
+  it('counts body bytes, not headers, when the length is out of getHeader()s sight', async () => {
+    const finished: FinishInfo[] = [];
+    server = createServer((_req, res) => {
+      observeFinish(res, [(info) => finished.push(info)]);
+      // Headers given to writeHead() alone never reach getHeader(), as Fastify and
+      // @hono/node-server write them.
+      res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '11' });
+      res.end('hello world');
+    });
+    await new Promise<void>((resolve) => server?.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    expect(await (await fetch(`http://127.0.0.1:${port}/`)).text()).toBe('hello world');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(finished).toMatchObject([{ status: 200, bytes: 11, aborted: false }]);
+  });
+
   it('writes a short-circuit reply with an exact length', async () => {
     const base = await serve([
       () => ({ reply: jsonReply(429, { a: 'é' }, { 'retry-after': '2' }) }),

@@ -100,11 +100,17 @@ export function observeFinish(
     if (done) return;
     done = true;
     const length = Number(contentLength() ?? Number.NaN);
+    // Without a length to read, the socket's count since the response began, less the header
+    // block: `_header` is Node's text of it, read by morgan and on-headers alike. What is
+    // left is the body (with chunk framing, for a chunked one).
+    const header = (res as { _header?: unknown })._header;
+    // Latin-1 text: one byte per character.
+    const headerBytes = typeof header === 'string' ? header.length : 0;
     const info: FinishInfo = {
       status: res.statusCode,
       bytes: Number.isFinite(length)
         ? length
-        : Math.max(0, (socket?.bytesWritten ?? 0) - bytesBefore),
+        : Math.max(0, (socket?.bytesWritten ?? 0) - bytesBefore - headerBytes),
       durationMs: performance.now() - startedAt,
       aborted,
     };

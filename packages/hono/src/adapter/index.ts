@@ -17,6 +17,7 @@ import {
   runMiddleware,
   silentLogger,
 } from '@fairmind/core';
+import { observeFinish } from '@fairmind/core/node';
 import type { Context, Env, ErrorHandler, Hono, MiddlewareHandler, NotFoundHandler } from 'hono';
 import type { BlankSchema } from 'hono/types';
 import {
@@ -177,6 +178,20 @@ function observed(
   return new Response(stream, response);
 }
 
+/**
+ * The Node response behind the context on @hono/node-server (`c.env.outgoing`), found by its
+ * shape so that this entry imports nothing of Node's (the helper used with it, core's
+ * observeFinish, imports only types).
+ */
+function nodeOutgoing(c: Context): Parameters<typeof observeFinish>[0] | undefined {
+  const outgoing = (c.env as { outgoing?: unknown } | undefined)?.outgoing as
+    | { once?: unknown; getHeader?: unknown }
+    | undefined;
+  return typeof outgoing?.once === 'function' && typeof outgoing.getHeader === 'function'
+    ? (outgoing as Parameters<typeof observeFinish>[0])
+    : undefined;
+}
+
 // Hono's `c.res` setter copies the old response's headers onto the new one (a stale
 // Content-Length among them); clearing it first makes the new response the whole answer.
 function replaceResponse(c: Context, response: Response): void {
@@ -256,6 +271,12 @@ export function fairmind(options: FairmindHonoOptions): MiddlewareHandler<Fairmi
     };
     exchanges.set(c, exchange);
     c.set('fairmind', exchange.state);
+    // On @hono/node-server with a Node encoder, compression happens at the Node response
+    // (see CompressionEncoder.nodeBackend), and the Web response is left for the server's
+    // fast path.
+    const outgoing = nodeOutgoing(c);
+    const compressAtNode = compress?.node !== undefined && outgoing !== undefined;
+    if (compressAtNode) compress?.node?.((c.env as { incoming?: unknown }).incoming, outgoing);
     const pending = runMiddleware(chain, exchange);
     const decision: Decision = pending instanceof Promise ? await pending : pending;
     c.set('auth', (exchange.state as { auth?: AuthOf }).auth);
@@ -277,8 +298,17 @@ export function fairmind(options: FairmindHonoOptions): MiddlewareHandler<Fairmi
       }
       response = withHeaders(response, decision.headers);
     }
-    if (compress) response = await compress(request, response);
-    replaceResponse(c, observed(response, request.method, decision.onFinish, startedAt));
+    if (compress && !compressAtNode) response = await compress(request, response);
+    // On Node the server response says when the body has left, and how long it was: wrapping
+    // the body in a counting stream instead would take @hono/node-server off its fast path
+    // (it writes a string or buffer body straight to the socket) and cost more than the rest
+    // of the request. Elsewhere the counting stream is the only portable way to know.
+    if (outgoing === undefined) {
+      replaceResponse(c, observed(response, request.method, decision.onFinish, startedAt));
+    } else {
+      observeFinish(outgoing, decision.onFinish, startedAt);
+      replaceResponse(c, response);
+    }
   };
 }
 

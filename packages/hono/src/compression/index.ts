@@ -25,7 +25,18 @@ export interface CompressionEncoder {
   whole(bytes: Uint8Array, encoding: ContentCoding): Uint8Array | Promise<Uint8Array>;
   /** Compresses a body as it streams. */
   stream(body: ReadableStream<Uint8Array>, encoding: ContentCoding): ReadableStream<Uint8Array>;
+  /**
+   * A backend that compresses at the Node response instead, given the policy options once;
+   * it returns what to call on each request's `c.env.incoming` and `c.env.outgoing`.
+   * `nodeEncoder()` has one. On @hono/node-server the adapter uses it and leaves the Web
+   * `Response` alone: reading a response's body in order to rewrite it takes the server off
+   * its fast path, which writes a string or buffer body straight to the socket.
+   */
+  readonly nodeBackend?: (policy: CompressionPolicyOptions) => NodeAttach;
 }
+
+/** Compression attached to one Node request and response (see `nodeBackend`). */
+export type NodeAttach = (incoming: unknown, outgoing: unknown) => void;
 
 /**
  * The encoder of every Web-standard runtime: `CompressionStream`, which makes gzip and
@@ -71,11 +82,18 @@ export interface HonoCompressionOptions extends CompressionPolicyOptions {
   bufferLimit?: number;
 }
 
-/** Rewrites a finished response for the request it answers, or returns it as it is. */
-export type ResponseCompression = (
-  request: { readonly method: string; readonly headers: { get(name: string): string | null } },
-  response: Response,
-) => Promise<Response>;
+/**
+ * Rewrites a finished response for the request it answers, or returns it as it is. `node`
+ * is set when the encoder can compress at the Node response instead (see
+ * {@link CompressionEncoder.nodeBackend}).
+ */
+export interface ResponseCompression {
+  (
+    request: { readonly method: string; readonly headers: { get(name: string): string | null } },
+    response: Response,
+  ): Promise<Response>;
+  readonly node?: NodeAttach;
+}
 
 function resolveEncoder(value: unknown): CompressionEncoder {
   if (value === undefined) return webEncoder();
@@ -226,7 +244,10 @@ export function createResponseCompression(
     return rebuilt(response, compressed as Uint8Array<ArrayBuffer>, headers);
   }
 
-  return async function compressResponse(request, response) {
+  const compressResponse = async function compressResponse(
+    request: Parameters<ResponseCompression>[0],
+    response: Response,
+  ): Promise<Response> {
     const decision = policy.decide(
       { method: request.method, status: response.status, headers: response.headers },
       request.headers.get('accept-encoding'),
@@ -263,4 +284,8 @@ export function createResponseCompression(
     headers.delete('content-length');
     return rebuilt(response, encoder.stream(stream, encoding), headers);
   };
+  // The Node backend gets the same policy, with the user's own filter (it flushes server-sent
+  // events per write, so it need not keep them uncompressed).
+  const node = encoder.nodeBackend?.({ ...policyOptions, encodings });
+  return node === undefined ? compressResponse : Object.assign(compressResponse, { node });
 }

@@ -1,11 +1,11 @@
 import { get, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
-import { type Handler, jsonReply, type Middleware } from '@fairmind/core';
+import { type FinishInfo, type Handler, jsonReply, type Middleware } from '@fairmind/core';
 import { readJsonBody } from '@fairmind/edge';
 import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { fairmind, mount } from '../adapter/index.js';
 import { nodeClientAddress, nodeEncoder } from './index.js';
 
@@ -56,6 +56,7 @@ describe('nodeClientAddress', () => {
 
 describe('nodeEncoder', () => {
   it('makes br on Node, whole with an exact Content-Length and streamed', async () => {
+    const encoder = new TextEncoder();
     const app = new Hono();
     app.use(
       fairmind({ clientAddress: nodeClientAddress, compression: { encoder: nodeEncoder() } }),
@@ -66,7 +67,21 @@ describe('nodeEncoder', () => {
         'content-length': String(big.length),
       }),
     );
-    app.get('/stream', (c) => c.json(JSON.parse(big)));
+    app.get('/json', (c) => c.json(JSON.parse(big)));
+    app.get(
+      '/stream',
+      () =>
+        new Response(
+          new ReadableStream<Uint8Array>({
+            start(controller) {
+              controller.enqueue(encoder.encode(big.slice(0, 1000)));
+              controller.enqueue(encoder.encode(big.slice(1000)));
+              controller.close();
+            },
+          }),
+          { headers: { 'content-type': 'application/json' } },
+        ),
+    );
     const base = await listen(app);
 
     // undici's fetch decodes br itself; the raw bytes are checked through node:http below.
@@ -79,6 +94,13 @@ describe('nodeEncoder', () => {
     expect(Number(raw.headers['content-length'])).toBe(raw.body.length);
     expect(brotliDecompressSync(raw.body).toString()).toBe(big);
 
+    // A body of known size, even without a Content-Length from the app (c.json), is
+    // compressed whole at the Node response: exact length, no chunking.
+    const json = await rawGet(`${base}/json`, 'gzip');
+    expect(json.headers['content-encoding']).toBe('gzip');
+    expect(Number(json.headers['content-length'])).toBe(json.body.length);
+    expect(gunzipSync(json.body).toString()).toBe(big);
+
     const stream = await rawGet(`${base}/stream`, 'gzip');
     expect(stream.headers['content-encoding']).toBe('gzip');
     expect(stream.headers['transfer-encoding']).toBe('chunked');
@@ -88,6 +110,56 @@ describe('nodeEncoder', () => {
   it('refuses bad levels at creation', () => {
     expect(() => nodeEncoder({ brotliQuality: 12 })).toThrow(/brotliQuality/);
     expect(() => nodeEncoder({ gzipLevel: 0 })).toThrow(/gzipLevel/);
+  });
+});
+
+describe('finished responses on @hono/node-server', () => {
+  it('reports status and body bytes from the Node response, and a client that left as aborted', async () => {
+    const finished: FinishInfo[] = [];
+    const watch: Middleware = () => ({ onFinish: (info) => finished.push(info) });
+    const app = new Hono();
+    app.use(fairmind({ clientAddress: nodeClientAddress, middleware: [watch] }));
+    app.get('/json', (c) => c.json({ hello: 'world' }));
+    app.get('/missing', (c) => c.text('nope', 404));
+    app.get('/big', (c) => c.body(big, 200, { 'content-type': 'application/json' }));
+    // A type that is not compressed, so its first bytes go out at once rather than wait
+    // for the compression threshold.
+    app.get('/endless', () => {
+      const encoder = new TextEncoder();
+      return new Response(
+        new ReadableStream<Uint8Array>({
+          start(controller) {
+            controller.enqueue(encoder.encode('first'));
+          },
+        }),
+        { headers: { 'content-type': 'image/png' } },
+      );
+    });
+    const base = await listen(app);
+    const json = await (await fetch(`${base}/json`)).text();
+    await (await fetch(`${base}/missing`)).text();
+    // undici's fetch decodes gzip itself; node:http shows the bytes that went out.
+    const compressed = await rawGet(`${base}/big`, 'gzip');
+    expect(compressed.headers['content-encoding']).toBe('gzip');
+    const compressedBytes = compressed.body.length;
+    await vi.waitFor(() => expect(finished).toHaveLength(3));
+    const leaving = new AbortController();
+    const endless = await fetch(`${base}/endless`, { signal: leaving.signal });
+    await endless.body?.getReader().read();
+    leaving.abort();
+    await vi.waitFor(() => expect(finished).toHaveLength(4));
+    expect(finished).toMatchObject([
+      { status: 200, bytes: Buffer.byteLength(json), aborted: false },
+      { status: 404, bytes: 4, aborted: false },
+      { status: 200, aborted: false },
+      { status: 200, aborted: true },
+    ]);
+    // The compressed body was streamed, chunked: what left is its bytes plus the chunk
+    // framing (a hex size and two CRLFs per chunk, and the last empty chunk), never headers.
+    expect(compressedBytes).toBeGreaterThan(0);
+    expect(compressedBytes).toBeLessThan(big.length);
+    expect(finished[2]?.bytes).toBeGreaterThanOrEqual(compressedBytes);
+    expect(finished[2]?.bytes).toBeLessThanOrEqual(compressedBytes + 32);
   });
 });
 

@@ -1,9 +1,9 @@
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Duplex } from 'node:stream';
 import { FairmindError, invalidOptions } from '@fairmind/core';
-import { createNodeEncoders } from '@fairmind/edge/node';
+import { createNodeCompression, createNodeEncoders } from '@fairmind/edge/node';
 import type { Context } from 'hono';
-import type { CompressionEncoder } from '../compression/index.js';
+import type { CompressionEncoder, NodeAttach } from '../compression/index.js';
 
 /**
  * The Node halves of the Hono adapter, for apps served by @hono/node-server: the socket
@@ -80,14 +80,12 @@ export function nodeEncoder(options: NodeEncoderOptions = {}): CompressionEncode
     throw invalidOptions(PKG, 'nodeEncoder() takes an options object.');
   }
   // The same encoders as the Express and node:http backend, so the bytes are the same too.
-  const encoders = createNodeEncoders(
-    {
-      ...(options.brotliQuality === undefined ? {} : { brotliQuality: options.brotliQuality }),
-      ...(options.gzipLevel === undefined ? {} : { gzipLevel: options.gzipLevel }),
-      ...(options.deflateLevel === undefined ? {} : { deflateLevel: options.deflateLevel }),
-    },
-    'nodeEncoder',
-  );
+  const levels = {
+    ...(options.brotliQuality === undefined ? {} : { brotliQuality: options.brotliQuality }),
+    ...(options.gzipLevel === undefined ? {} : { gzipLevel: options.gzipLevel }),
+    ...(options.deflateLevel === undefined ? {} : { deflateLevel: options.deflateLevel }),
+  };
+  const encoders = createNodeEncoders(levels, 'nodeEncoder');
 
   return {
     encodings: ['br', 'gzip', 'deflate'],
@@ -100,6 +98,13 @@ export function nodeEncoder(options: NodeEncoderOptions = {}): CompressionEncode
     stream(body, encoding) {
       const pair = Duplex.toWeb(encoders.createStream(encoding));
       return body.pipeThrough(pair as unknown as ReadableWritablePair<Uint8Array, Uint8Array>);
+    },
+    // On @hono/node-server the adapter compresses at the Node response with the same backend
+    // as Express and node:http (@fairmind/edge/node): same bytes, same rules.
+    nodeBackend(policy): NodeAttach {
+      const compress = createNodeCompression({ ...policy, ...levels });
+      return (incoming, outgoing) =>
+        compress(incoming as IncomingMessage, outgoing as ServerResponse);
     },
   };
 }
