@@ -6,6 +6,9 @@
  *     expressjs/compression
  *   - Fastify 5: the `fairmind` plugin with the same middleware, vs an onResponse log line,
  *     @fastify/helmet, @fastify/rate-limit and @fastify/compress
+ *   - Hono 4 on @hono/node-server: `fairmind({ clientAddress, middleware, compression: node
+ *     encoder })`, vs a log middleware, hono/request-id, hono/secure-headers,
+ *     hono-rate-limiter and hono/compress
  *   - each beside the bare framework, for reference
  * and then the Express stack taken apart, one piece at a time, with what each piece costs.
  * Both stacks log one line per request through the same pino logger (to /dev/null), set a
@@ -17,7 +20,7 @@
  *   pnpm --filter @fairmind/bench run stack
  *
  * Knobs: BENCH_SECONDS (per round, 3), BENCH_ROUNDS (5), BENCH_CONCURRENCY (32 requests in
- * flight), BENCH_ONLY (one of express, fastify, pieces).
+ * flight), BENCH_ONLY (one of express, fastify, hono, pieces).
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -27,14 +30,23 @@ import { createLogger } from '@fairmind/core/logger';
 import { createMemoryStore, rateLimit, requestLog, securityHeaders } from '@fairmind/edge';
 import { fairmind } from '@fairmind/express';
 import { fairmind as fairmindFastify } from '@fairmind/fastify';
+import { type FairmindEnv, fairmind as fairmindHono } from '@fairmind/hono';
+import { nodeClientAddress, nodeEncoder } from '@fairmind/hono/node';
 import fastifyCompress from '@fastify/compress';
 import fastifyHelmet from '@fastify/helmet';
 import fastifyRateLimit from '@fastify/rate-limit';
+import { createAdaptorServer } from '@hono/node-server';
+import { getConnInfo } from '@hono/node-server/conninfo';
 import compression from 'compression';
 import express from 'express';
 import { rateLimit as expressRateLimit } from 'express-rate-limit';
 import Fastify, { type FastifyInstance } from 'fastify';
 import helmet from 'helmet';
+import { type Env, Hono } from 'hono';
+import { compress } from 'hono/compress';
+import { type RequestIdVariables, requestId } from 'hono/request-id';
+import { secureHeaders } from 'hono/secure-headers';
+import { rateLimiter as honoRateLimiter } from 'hono-rate-limiter';
 import pino from 'pino';
 import { pinoHttp } from 'pino-http';
 import { createHttpLoad } from './lib/http-load.js';
@@ -45,8 +57,8 @@ const rounds = numberFromEnv('BENCH_ROUNDS', 5);
 const concurrency = numberFromEnv('BENCH_CONCURRENCY', 32);
 const options = { seconds, rounds, concurrency, warmupSeconds: 1 };
 const only = process.env['BENCH_ONLY'] ?? '';
-if (!['', 'express', 'fastify', 'pieces'].includes(only))
-  throw new Error('[bench] BENCH_ONLY must be one of express, fastify, pieces');
+if (!['', 'express', 'fastify', 'hono', 'pieces'].includes(only))
+  throw new Error('[bench] BENCH_ONLY must be one of express, fastify, hono, pieces');
 const section = (name: string) => only === '' || only === name;
 
 console.log(
@@ -201,6 +213,69 @@ async function fastifyBare(): Promise<Server> {
   return app.server;
 }
 
+function honoRoutes<E extends Env>(app: Hono<E>): Hono<E> {
+  app.get('/small', (c) => c.json(bodies.small));
+  app.get('/2k', (c) => c.json(bodies['2k']));
+  return app;
+}
+
+function honoServer(app: Hono<Env>): Server {
+  return createAdaptorServer({ fetch: app.fetch }) as Server;
+}
+
+function honoOurs(): Server {
+  const app = new Hono<FairmindEnv>();
+  app.use(
+    fairmindHono({
+      clientAddress: nodeClientAddress,
+      compression: { encoder: nodeEncoder() },
+      middleware: [
+        requestLog({ logger }),
+        securityHeaders(),
+        rateLimit({ limit: LIMIT, windowSeconds: WINDOW_SECONDS, store: createMemoryStore() }),
+      ],
+    }),
+  );
+  return honoServer(honoRoutes(app) as unknown as Hono<Env>);
+}
+
+// Hono's own pieces, configured to do the same work: hono/logger prints text, so the log
+// line comes from a small middleware writing the fields requestLog() writes.
+function honoStitched(): Server {
+  const app = new Hono<{ Variables: RequestIdVariables }>();
+  app.use(requestId());
+  app.use(async (c, next) => {
+    const started = performance.now();
+    await next();
+    logger.info(
+      {
+        requestId: c.get('requestId'),
+        method: c.req.method,
+        path: c.req.path,
+        status: c.res.status,
+        responseTimeMs: performance.now() - started,
+        ip: getConnInfo(c).remote.address,
+      },
+      `${c.req.method} ${c.req.path} ${c.res.status}`,
+    );
+  });
+  app.use(secureHeaders());
+  app.use(
+    honoRateLimiter({
+      windowMs: WINDOW_SECONDS * 1000,
+      limit: LIMIT,
+      standardHeaders: 'draft-7',
+      keyGenerator: (c) => getConnInfo(c).remote.address ?? '',
+    }),
+  );
+  app.use(compress());
+  return honoServer(honoRoutes(app) as unknown as Hono<Env>);
+}
+
+function honoBare(): Server {
+  return honoServer(honoRoutes(new Hono()));
+}
+
 async function listen(server: Server): Promise<number> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return (server.address() as AddressInfo).port;
@@ -275,6 +350,14 @@ if (section('fastify')) {
       bare: await fastifyBare(),
     },
   );
+}
+
+if (section('hono')) {
+  await compare('Hono 4', 'log + request-id + secure-headers + hono-rate-limiter + compress', {
+    ours: honoOurs(),
+    stitched: honoStitched(),
+    bare: honoBare(),
+  });
 }
 
 if (section('pieces')) {
