@@ -25,16 +25,13 @@ import {
 } from '@fairmind/auth';
 import bcrypt from 'bcryptjs';
 import { jwtVerify, SignJWT } from 'jose';
-import { type Contender, measure, numberFromEnv, report } from './lib/measure.js';
+import { type Contender, measure, numberFromEnv, report, sectionsFromEnv } from './lib/measure.js';
 
 const seconds = numberFromEnv('BENCH_SECONDS', 2);
 const rounds = numberFromEnv('BENCH_ROUNDS', 5);
 const concurrency = numberFromEnv('BENCH_CONCURRENCY', 8);
 const options = { seconds, rounds, concurrency, warmupSeconds: 1 };
-const only = process.env['BENCH_ONLY'] ?? '';
-if (!['', 'loop', 'repeat', 'cold', 'apikey'].includes(only))
-  throw new Error('[bench] BENCH_ONLY must be one of loop, repeat, cold, apikey');
-const section = (name: string) => only === '' || only === name;
+const section = sectionsFromEnv(['loop', 'repeat', 'cold', 'apikey']);
 
 const SECRET = 'bench-secret-of-at-least-thirty-two-characters!';
 const secretBytes = new TextEncoder().encode(SECRET);

@@ -14,7 +14,7 @@ import { createCache } from '@fairmind/cache';
 import { BentoCache, bentostore } from 'bentocache';
 import { memoryDriver } from 'bentocache/drivers/memory';
 import { Redis } from 'ioredis';
-import { type Contender, measure, numberFromEnv, report } from './lib/measure.js';
+import { type Contender, measure, numberFromEnv, report, sectionsFromEnv } from './lib/measure.js';
 
 const url =
   process.env['FAIRMIND_BENCH_REDIS_URL'] ??
@@ -27,10 +27,7 @@ const zipfOps = numberFromEnv('BENCH_ZIPF_OPS', 200_000);
 const run = Math.random().toString(36).slice(2, 8);
 const namespace = `bench:${run}`;
 const KEYS = 1_000;
-const only = process.env['BENCH_ONLY'] ?? '';
-if (!['', 'l1', 'l2', 'zipf'].includes(only))
-  throw new Error('[bench] BENCH_ONLY must be one of l1, l2, zipf');
-const section = (name: string) => only === '' || only === name;
+const section = sectionsFromEnv(['l1', 'l2', 'zipf']);
 
 // A typical API object: a model row with a few fields and a short list (about 300 bytes).
 function model(id: number) {

@@ -38,7 +38,7 @@ import helmet from 'helmet';
 import { Redis } from 'ioredis';
 import { RateLimiterRedis } from 'rate-limiter-flexible';
 import { createHttpLoad } from './lib/http-load.js';
-import { type Contender, measure, numberFromEnv, report } from './lib/measure.js';
+import { type Contender, measure, numberFromEnv, report, sectionsFromEnv } from './lib/measure.js';
 
 const redisUrl =
   process.env['FAIRMIND_BENCH_REDIS_URL'] ??
@@ -49,10 +49,7 @@ const rounds = numberFromEnv('BENCH_ROUNDS', 5);
 const concurrency = numberFromEnv('BENCH_CONCURRENCY', 32);
 const PREFIX = `bench:edge:${process.pid}:`;
 const options = { seconds, rounds, concurrency, warmupSeconds: 1 };
-const only = process.env['BENCH_ONLY'] ?? '';
-if (!['', 'rate', 'compression', 'headers'].includes(only))
-  throw new Error('[bench] BENCH_ONLY must be one of rate, compression, headers');
-const section = (name: string) => only === '' || only === name;
+const section = sectionsFromEnv(['rate', 'compression', 'headers']);
 
 console.log(
   `edge benchmark: node ${process.version}, concurrency ${concurrency}, ${rounds} rounds x ${seconds}s`,
@@ -259,9 +256,7 @@ if (section('compression')) {
       };
       // The load comes from a worker thread (see lib/http-load.ts), so each server's event
       // loop does server work only; BENCH_CLIENT=inline runs the client on the main thread.
-      // The process's CPU time per request (client thread, event loop and zlib's thread pool
-      // together) is kept per round: two cores divided by it is the most any contender could
-      // reach here.
+      // The CPU time per request of each round is kept (see LoadResult.cpuPerRequest).
       const cpuPerRequest = new Map<string, number[]>();
       const contender = (name: string, port: number): Contender => ({
         name,
@@ -269,18 +264,14 @@ if (section('compression')) {
         ...(load === undefined
           ? {}
           : {
-              round: async (roundSeconds: number, roundConcurrency: number) => {
-                const cpuBefore = process.cpuUsage();
-                const result = await load.run(
-                  { port, path: `/${size}`, headers: { 'accept-encoding': acceptEncoding } },
-                  roundSeconds,
-                  roundConcurrency,
-                );
-                const cpu = process.cpuUsage(cpuBefore);
-                const perRequest = (cpu.user + cpu.system) / result.requests;
-                cpuPerRequest.set(name, [...(cpuPerRequest.get(name) ?? []), perRequest]);
-                return result.requests / result.seconds;
-              },
+              round: load.round(
+                { port, path: `/${size}`, headers: { 'accept-encoding': acceptEncoding } },
+                (result) =>
+                  cpuPerRequest.set(name, [
+                    ...(cpuPerRequest.get(name) ?? []),
+                    result.cpuPerRequest,
+                  ]),
+              ),
             }),
       });
       const contenders: Contender[] = [

@@ -50,16 +50,13 @@ import { rateLimiter as honoRateLimiter } from 'hono-rate-limiter';
 import pino from 'pino';
 import { pinoHttp } from 'pino-http';
 import { createHttpLoad } from './lib/http-load.js';
-import { type Contender, measure, numberFromEnv, report } from './lib/measure.js';
+import { type Contender, measure, numberFromEnv, report, sectionsFromEnv } from './lib/measure.js';
 
 const seconds = numberFromEnv('BENCH_SECONDS', 3);
 const rounds = numberFromEnv('BENCH_ROUNDS', 5);
 const concurrency = numberFromEnv('BENCH_CONCURRENCY', 32);
 const options = { seconds, rounds, concurrency, warmupSeconds: 1 };
-const only = process.env['BENCH_ONLY'] ?? '';
-if (!['', 'express', 'fastify', 'hono', 'pieces'].includes(only))
-  throw new Error('[bench] BENCH_ONLY must be one of express, fastify, hono, pieces');
-const section = (name: string) => only === '' || only === name;
+const section = sectionsFromEnv(['express', 'fastify', 'hono', 'pieces']);
 
 console.log(
   `stack benchmark: node ${process.version}, concurrency ${concurrency}, ${rounds} rounds x ${seconds}s`,
@@ -288,14 +285,7 @@ function roundsOnly(name: string, port: number, path: string): Contender {
   return {
     name,
     run: () => Promise.reject(new Error('[bench] the stack runs in rounds only')),
-    round: async (roundSeconds, roundConcurrency) => {
-      const result = await load.run(
-        { port, path, headers: { 'accept-encoding': 'gzip' } },
-        roundSeconds,
-        roundConcurrency,
-      );
-      return result.requests / result.seconds;
-    },
+    round: load.round({ port, path, headers: { 'accept-encoding': 'gzip' } }),
   };
 }
 

@@ -19,6 +19,11 @@ export interface LoadResult {
   readonly bytes: number;
   /** Responses whose status was not 2xx. */
   readonly failed: number;
+  /**
+   * The whole process's CPU time per request in µs (client thread, event loop and thread
+   * pool together): two cores divided by it is the most any server could reach here.
+   */
+  readonly cpuPerRequest: number;
 }
 
 interface Reply extends Partial<LoadResult> {
@@ -28,6 +33,14 @@ interface Reply extends Partial<LoadResult> {
 
 export interface HttpLoad {
   run(target: LoadTarget, seconds: number, concurrency: number): Promise<LoadResult>;
+  /**
+   * A measure() round on one target: runs the load and returns requests per second,
+   * handing the whole result to `onResult` first.
+   */
+  round(
+    target: LoadTarget,
+    onResult?: (result: LoadResult) => void,
+  ): (seconds: number, concurrency: number) => Promise<number>;
   close(): Promise<void>;
 }
 
@@ -35,7 +48,7 @@ export function createHttpLoad(): HttpLoad {
   const worker = new Worker(new URL('./http-load-worker.mjs', import.meta.url));
   const waiting = new Map<
     number,
-    { resolve(result: LoadResult): void; reject(error: Error): void }
+    { resolve(result: Omit<LoadResult, 'cpuPerRequest'>): void; reject(error: Error): void }
   >();
   let nextId = 0;
   worker.on('message', (reply: Reply) => {
@@ -49,20 +62,32 @@ export function createHttpLoad(): HttpLoad {
         new Error(`[bench] ${reply.failed} of ${reply.requests} responses were not 2xx`),
       );
     } else {
-      pending?.resolve(reply as LoadResult);
+      pending?.resolve(reply as Omit<LoadResult, 'cpuPerRequest'>);
     }
   });
   worker.on('error', (error) => {
     for (const pending of waiting.values()) pending.reject(error);
     waiting.clear();
   });
+  async function run(target: LoadTarget, seconds: number, concurrency: number) {
+    const id = nextId++;
+    const cpuBefore = process.cpuUsage();
+    const result = await new Promise<Omit<LoadResult, 'cpuPerRequest'>>((resolve, reject) => {
+      waiting.set(id, { resolve, reject });
+      worker.postMessage({ id, type: 'run', ...target, seconds, concurrency });
+    });
+    const cpu = process.cpuUsage(cpuBefore);
+    return { ...result, cpuPerRequest: (cpu.user + cpu.system) / result.requests };
+  }
+
   return {
-    run(target, seconds, concurrency) {
-      const id = nextId++;
-      return new Promise((resolve, reject) => {
-        waiting.set(id, { resolve, reject });
-        worker.postMessage({ id, type: 'run', ...target, seconds, concurrency });
-      });
+    run,
+    round(target, onResult) {
+      return async (seconds, concurrency) => {
+        const result = await run(target, seconds, concurrency);
+        onResult?.(result);
+        return result.requests / result.seconds;
+      };
     },
     async close() {
       worker.postMessage({ type: 'close' });

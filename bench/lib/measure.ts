@@ -100,3 +100,15 @@ export function numberFromEnv(name: string, fallback: number): number {
     throw new Error(`[bench] ${name} must be a positive number`);
   return value;
 }
+
+/**
+ * BENCH_ONLY: the one section of a benchmark to run (all when unset). Returns the test for a
+ * section's name; an unknown name is an error that lists the known ones.
+ */
+export function sectionsFromEnv(names: readonly string[]): (name: string) => boolean {
+  const only = process.env['BENCH_ONLY'] ?? '';
+  if (only !== '' && !names.includes(only)) {
+    throw new Error(`[bench] BENCH_ONLY must be one of ${names.join(', ')}`);
+  }
+  return (name) => only === '' || only === name;
+}

@@ -1,4 +1,4 @@
-import { createHmac, type KeyObject, timingSafeEqual } from 'node:crypto';
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import {
   errors,
   type JWTPayload,
@@ -9,7 +9,7 @@ import {
 } from 'jose';
 import { invalid, tokenExpired, tokenInvalid } from '../errors/index.js';
 import { JWT_ALGORITHMS, type JwtAlgorithm, type KeyRing } from '../keys/index.js';
-import { hmacSecretOf } from '../keys/internal.js';
+import { type HmacKey, hmacKeyOf } from '../keys/internal.js';
 
 /** RFC 9068 `typ` of an access token. */
 export const ACCESS_TOKEN_TYPE = 'at+jwt';
@@ -225,13 +225,6 @@ function mapJoseError(error: unknown): Error {
   return tokenInvalid('the token could not be verified', error);
 }
 
-// node:crypto's names of the HMAC hashes.
-const HMAC_HASH: Readonly<Record<string, string>> = {
-  HS256: 'sha256',
-  HS384: 'sha384',
-  HS512: 'sha512',
-};
-
 // The protected header {"alg":"none"}, base64url: see verifyHmac.
 const UNSECURED_HEADER = Buffer.from('{"alg":"none"}').toString('base64url');
 
@@ -319,16 +312,11 @@ export function createJwtVerifier(options: JwtVerifierOptions): JwtVerifier {
    * by createKeyRing take this path (see keys/internal.ts); any other ring goes through jose
    * with the key its own `find` returns.
    */
-  function verifyHmac(
-    token: string,
-    header: JwtHeader,
-    secret: KeyObject,
-    hash: string,
-  ): Promise<VerifiedJwt> {
+  function verifyHmac(token: string, header: JwtHeader, hmac: HmacKey): Promise<VerifiedJwt> {
     const signatureStart = token.lastIndexOf('.');
     let expected: Buffer;
     try {
-      expected = createHmac(hash, secret).update(token.slice(0, signatureStart)).digest();
+      expected = createHmac(hmac.hash, hmac.secret).update(token.slice(0, signatureStart)).digest();
     } catch (error) {
       throw tokenInvalid('the token could not be verified', error);
     }
@@ -351,9 +339,8 @@ export function createJwtVerifier(options: JwtVerifierOptions): JwtVerifier {
   // Plain promise chains rather than async functions: this runs once per cold verification,
   // where each async frame shows against jose's own cost.
   function verifyWithKey(token: string, header: JwtHeader): Promise<VerifiedJwt> {
-    const hash = HMAC_HASH[header.alg];
-    const secret = hash === undefined ? undefined : hmacSecretOf(keys, header.alg, header.kid);
-    if (secret !== undefined) return verifyHmac(token, header, secret, hash as string);
+    const hmac = hmacKeyOf(keys, header.alg, header.kid);
+    if (hmac !== undefined) return verifyHmac(token, header, hmac);
     const key = keys.find(header.alg, header.kid);
     if (key === undefined) {
       throw tokenInvalid(

@@ -7,7 +7,7 @@ import {
   webcrypto,
 } from 'node:crypto';
 import { invalid } from '../errors/index.js';
-import { registerHmacSecrets } from './internal.js';
+import { type HmacKey, registerHmacSecrets } from './internal.js';
 
 /** The signing algorithms of the toolkit, the same list as `JWT_ALGORITHM` accepts. */
 export const JWT_ALGORITHMS = ['HS256', 'HS384', 'HS512', 'RS256', 'ES256', 'EdDSA'] as const;
@@ -74,7 +74,7 @@ interface Entry {
   verify: VerificationKey | undefined;
   sign: VerificationKey | undefined;
   /** HS* only: the same secret for node:crypto (see ./internal.ts). */
-  hmac: KeyObject | undefined;
+  hmac: HmacKey | undefined;
 }
 
 /**
@@ -245,7 +245,8 @@ export function createKeyRing(options: KeyRingOptions): KeyRing {
         throw invalid(option, `is ${algorithm}, which takes a secret, not a private or public key`);
       }
       const bytes = secretBytes(input.secret, `${option}.secret`, production);
-      entry.hmac = createSecretKey(bytes);
+      // WebCrypto's hash name, SHA-256, is node:crypto's sha256.
+      entry.hmac = { secret: createSecretKey(bytes), hash: hash.replace('-', '').toLowerCase() };
       pending.push(
         webcrypto.subtle
           .importKey('raw', bytes, { name: 'HMAC', hash }, false, ['sign', 'verify'])

@@ -8,7 +8,13 @@ import type { KeyRing } from './index.js';
  * `{ ...ring, find }` (to retire a kid, say) is another object and is verified by jose through
  * its own `find`, never with a secret its `find` no longer returns.
  */
-type HmacLookup = (algorithm: string, kid: string | undefined) => KeyObject | undefined;
+/** An HMAC key for node:crypto: the secret and node's name of its hash (`sha256`, ...). */
+export interface HmacKey {
+  readonly secret: KeyObject;
+  readonly hash: string;
+}
+
+type HmacLookup = (algorithm: string, kid: string | undefined) => HmacKey | undefined;
 
 const lookups = new WeakMap<KeyRing, HmacLookup>();
 
@@ -16,11 +22,11 @@ export function registerHmacSecrets(ring: KeyRing, lookup: HmacLookup): void {
   lookups.set(ring, lookup);
 }
 
-/** The secret of the HS* key `ring.find(algorithm, kid)` returns, for a genuine ring only. */
-export function hmacSecretOf(
+/** The HS* key `ring.find(algorithm, kid)` returns, for a genuine ring only. */
+export function hmacKeyOf(
   ring: KeyRing,
   algorithm: string,
   kid: string | undefined,
-): KeyObject | undefined {
+): HmacKey | undefined {
   return lookups.get(ring)?.(algorithm, kid);
 }

@@ -78,17 +78,11 @@ export function createNodeEncoders(
 ): NodeEncoders {
   const opts = optionsObject(factory, options);
   const chunkSize = integerOption(factory, 'chunkSize', opts.chunkSize, 16 * 1024, 64);
+  const brotliQuality = integerOption(factory, 'brotliQuality', opts.brotliQuality, 4, 0, 11);
   const brotli: zlib.BrotliOptions = {
     chunkSize,
     params: {
-      [zlib.constants.BROTLI_PARAM_QUALITY]: integerOption(
-        factory,
-        'brotliQuality',
-        opts.brotliQuality,
-        4,
-        0,
-        11,
-      ),
+      [zlib.constants.BROTLI_PARAM_QUALITY]: brotliQuality,
       [zlib.constants.BROTLI_PARAM_MODE]: zlib.constants.BROTLI_MODE_TEXT,
     },
   };
@@ -108,7 +102,6 @@ export function createNodeEncoders(
   // the streaming API, which does not. zlib needs 262 bytes of lookahead on top of the body
   // for every distance in it to stay reachable, and its hash table (memLevel) is sized to
   // the window.
-  const brotliQuality = brotli.params?.[zlib.constants.BROTLI_PARAM_QUALITY] as number;
   const brotliFor = (size: number): zlib.BrotliOptions => ({
     chunkSize,
     params: {
