@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import zlib from 'node:zlib';
 import { describe, expect, it } from 'vitest';
@@ -108,6 +109,24 @@ describe('window sizing for one body', () => {
         expect(decode[encoding](now).equals(input), `${size} bytes, sync`).toBe(true);
         const later = await compressed(encoding, input);
         expect(decode[encoding](later).equals(input), `${size} bytes, thread pool`).toBe(true);
+      }
+    },
+  );
+
+  it.each<ContentCoding>(['br', 'gzip', 'deflate'])(
+    'sizes the %s output buffer to the body, and spills over when the output outgrows it',
+    async (encoding) => {
+      // The result is a slice of zlib's output chunk: a small body must not hold 16 KiB.
+      const small = encoders.compressSync(encoding, text(2000));
+      expect(small.buffer.byteLength).toBeLessThan(16 * 1024);
+      // Random bytes do not shrink, so their output needs more than one sized chunk.
+      for (const size of [1100, 2033, 5000, 40_000]) {
+        const input = randomBytes(size);
+        const now = encoders.compressSync(encoding, input);
+        expect(now.length, `${size} random bytes`).toBeGreaterThan(size);
+        expect(decode[encoding](now).equals(input), `${size} random bytes, sync`).toBe(true);
+        const later = await compressed(encoding, input);
+        expect(decode[encoding](later).equals(input), `${size} random, thread pool`).toBe(true);
       }
     },
   );

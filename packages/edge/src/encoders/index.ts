@@ -28,7 +28,8 @@ export interface NodeEncoderOptions {
    */
   deflateLevel?: number;
   /**
-   * zlib's output chunk size in bytes.
+   * zlib's output chunk size in bytes for streams. A single body of known size gets a chunk
+   * sized to it instead, up to this.
    * @default 16384
    */
   chunkSize?: number;
@@ -102,19 +103,36 @@ export function createNodeEncoders(
   // the streaming API, which does not. zlib needs 262 bytes of lookahead on top of the body
   // for every distance in it to stay reachable, and its hash table (memLevel) is sized to
   // the window.
-  const brotliFor = (size: number): zlib.BrotliOptions => ({
-    chunkSize,
-    params: {
-      [zlib.constants.BROTLI_PARAM_QUALITY]: brotliQuality,
-      [zlib.constants.BROTLI_PARAM_MODE]: zlib.constants.BROTLI_MODE_TEXT,
-      [zlib.constants.BROTLI_PARAM_SIZE_HINT]: size,
-      [zlib.constants.BROTLI_PARAM_LGWIN]: Math.min(22, Math.max(10, bitsFor(size + 16))),
-    },
-  });
+  //
+  // The output buffer is sized to the body as well: zlib allocates a whole chunk per call and
+  // the result is a slice of it, so a 2 KB body compressing to 400 bytes would otherwise take
+  // and hold a fresh 16 KiB buffer. Half the window fits what compressible bodies shrink to
+  // and, for bodies of up to about 2 KB, comes from Node's buffer pool; an output that does
+  // not fit only costs zlib a second chunk and a copy.
+  const outputFor = (windowBits: number) => Math.min(chunkSize, 1 << (windowBits - 1));
+  const brotliFor = (size: number): zlib.BrotliOptions => {
+    const lgwin = Math.min(22, Math.max(10, bitsFor(size + 16)));
+    return {
+      chunkSize: outputFor(lgwin),
+      params: {
+        [zlib.constants.BROTLI_PARAM_QUALITY]: brotliQuality,
+        [zlib.constants.BROTLI_PARAM_MODE]: zlib.constants.BROTLI_MODE_TEXT,
+        [zlib.constants.BROTLI_PARAM_SIZE_HINT]: size,
+        [zlib.constants.BROTLI_PARAM_LGWIN]: lgwin,
+      },
+    };
+  };
   // One options object per window size (9 to 15 bits), built once: this runs per response.
   const zlibBySize = (base: zlib.ZlibOptions) => {
     const byBits = Array.from({ length: 16 }, (_, windowBits) =>
-      windowBits < 9 ? base : { ...base, windowBits, memLevel: Math.max(1, windowBits - 7) },
+      windowBits < 9
+        ? base
+        : {
+            ...base,
+            windowBits,
+            memLevel: Math.max(1, windowBits - 7),
+            chunkSize: outputFor(windowBits),
+          },
     );
     return (size: number) => byBits[Math.min(15, Math.max(9, bitsFor(size + 262)))] ?? base;
   };
