@@ -3,15 +3,17 @@
  *   - a rate-limit decision: createRateLimiter on the Redis store vs rate-limiter-flexible's
  *     RateLimiterRedis, on the allow path and on the deny path of a key over its limit
  *   - compression: createNodeCompression vs expressjs/compression in Express 5, over
- *     loopback HTTP, on 2 KB and 64 KB JSON, with the load from a worker thread
+ *     loopback HTTP, on 2 KB and 64 KB JSON, with the load from a worker thread or wrk
  *   - security headers: securityHeaders() through the contract vs helmet()
  *
  *   pnpm --filter "@fairmind/edge..." build
  *   FAIRMIND_BENCH_REDIS_URL=redis://127.0.0.1:6379 pnpm --filter @fairmind/bench run edge
  *
  * Knobs: BENCH_SECONDS (per round, 3), BENCH_ROUNDS (5), BENCH_CONCURRENCY (32 decisions or
- * HTTP requests in flight), BENCH_ONLY (one of rate, compression, headers), BENCH_CLIENT=inline
- * (the HTTP client on the main thread, beside the servers, as before 2026-11-25).
+ * HTTP requests in flight), BENCH_ONLY (one of rate, compression, headers), BENCH_CLIENT
+ * (worker: the default, Node's HTTP client on a worker thread; wrk: wrk in its own process,
+ * see lib/http-load.ts; inline: Node's client on the main thread, beside the servers, as
+ * before 2026-11-25).
  */
 import {
   Agent,
@@ -254,8 +256,9 @@ if (section('compression')) {
         ours: await get(ports.ours, `/${size}`, acceptEncoding),
         expressjs: await get(ports.expressjs, `/${size}`, acceptEncoding),
       };
-      // The load comes from a worker thread (see lib/http-load.ts), so each server's event
-      // loop does server work only; BENCH_CLIENT=inline runs the client on the main thread.
+      // The load comes from a worker thread or from wrk (see lib/http-load.ts), so each
+      // server's event loop does server work only; BENCH_CLIENT=inline runs the client on
+      // the main thread.
       // The CPU time per request of each round is kept (see LoadResult.cpuPerRequest).
       const cpuPerRequest = new Map<string, number[]>();
       const contender = (name: string, port: number): Contender => ({

@@ -20,7 +20,8 @@
  *   pnpm --filter @fairmind/bench run stack
  *
  * Knobs: BENCH_SECONDS (per round, 3), BENCH_ROUNDS (5), BENCH_CONCURRENCY (32 requests in
- * flight), BENCH_ONLY (one of express, fastify, hono, pieces).
+ * flight), BENCH_ONLY (one of express, fastify, hono, pieces), BENCH_CLIENT (worker, the
+ * default, or wrk: see lib/http-load.ts).
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';

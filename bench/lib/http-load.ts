@@ -1,9 +1,14 @@
 /**
- * HTTP load from a worker thread: the servers under test run on the main thread and get its
- * event loop to themselves, as behind autocannon or wrk, while contenders still share one
- * process and one run. Each call runs `concurrency` keep-alive loops of GET for `seconds`, and
- * rejects if any response was not 2xx.
+ * HTTP load for the server benchmarks. Each call runs `concurrency` keep-alive connections of
+ * GET for `seconds`, and rejects if any response was not 2xx. Two load generators:
+ *   - `worker` (default): Node's HTTP client on a worker thread of the bench process, so the
+ *     servers under test get the main thread's event loop to themselves while contenders
+ *     still share one process and one run. Needs nothing installed.
+ *   - `wrk`: wrk in a process of its own (Debian package `wrk`), the way servers are usually
+ *     measured: a cross-check that no figure is the Node client's doing. Here it took about
+ *     30 µs of CPU per 2 KB response, mostly in the kernel, near what the worker costs.
  */
+import { execFile, spawnSync } from 'node:child_process';
 import { Worker } from 'node:worker_threads';
 
 export interface LoadTarget {
@@ -15,13 +20,14 @@ export interface LoadTarget {
 export interface LoadResult {
   readonly requests: number;
   readonly seconds: number;
-  /** Body bytes of the 2xx responses. */
+  /** Body bytes of the 2xx responses (`wrk`: all bytes read, headers included). */
   readonly bytes: number;
   /** Responses whose status was not 2xx. */
   readonly failed: number;
   /**
-   * The whole process's CPU time per request in µs (client thread, event loop and thread
-   * pool together): two cores divided by it is the most any server could reach here.
+   * The bench process's CPU time per request in µs: the servers' event loop and thread pool,
+   * plus the client thread with the `worker` generator. Two cores divided by it is the most
+   * any server could reach here.
    */
   readonly cpuPerRequest: number;
 }
@@ -44,7 +50,34 @@ export interface HttpLoad {
   close(): Promise<void>;
 }
 
-export function createHttpLoad(): HttpLoad {
+/**
+ * @param client `worker` or `wrk`; BENCH_CLIENT when not given (`worker` when unset).
+ */
+export function createHttpLoad(client = process.env['BENCH_CLIENT'] || 'worker'): HttpLoad {
+  if (client === 'wrk') return createWrkLoad();
+  if (client !== 'worker')
+    throw new Error(`[bench] BENCH_CLIENT must be worker or wrk, got ${client}`);
+  return createWorkerLoad();
+}
+
+function loadOf(
+  run: (target: LoadTarget, seconds: number, concurrency: number) => Promise<LoadResult>,
+  close: () => Promise<void>,
+): HttpLoad {
+  return {
+    run,
+    round(target, onResult) {
+      return async (seconds, concurrency) => {
+        const result = await run(target, seconds, concurrency);
+        onResult?.(result);
+        return result.requests / result.seconds;
+      };
+    },
+    close,
+  };
+}
+
+function createWorkerLoad(): HttpLoad {
   const worker = new Worker(new URL('./http-load-worker.mjs', import.meta.url));
   const waiting = new Map<
     number,
@@ -80,18 +113,50 @@ export function createHttpLoad(): HttpLoad {
     return { ...result, cpuPerRequest: (cpu.user + cpu.system) / result.requests };
   }
 
-  return {
-    run,
-    round(target, onResult) {
-      return async (seconds, concurrency) => {
-        const result = await run(target, seconds, concurrency);
-        onResult?.(result);
-        return result.requests / result.seconds;
-      };
-    },
-    async close() {
-      worker.postMessage({ type: 'close' });
-      await new Promise((resolve) => worker.once('exit', resolve));
-    },
-  };
+  return loadOf(run, async () => {
+    worker.postMessage({ type: 'close' });
+    await new Promise((resolve) => worker.once('exit', resolve));
+  });
+}
+
+const UNITS: Readonly<Record<string, number>> = { B: 1, KB: 1024, MB: 1024 ** 2, GB: 1024 ** 3 };
+
+// wrk prints a summary for people; these are the lines of it a round needs.
+function createWrkLoad(): HttpLoad {
+  if (spawnSync('wrk', ['-v']).error !== undefined) {
+    throw new Error('[bench] BENCH_CLIENT=wrk needs wrk on the PATH (Debian: apt-get install wrk)');
+  }
+  async function run(target: LoadTarget, seconds: number, concurrency: number) {
+    const args = ['-t1', `-c${concurrency}`, `-d${Math.max(1, Math.round(seconds))}s`];
+    for (const [name, value] of Object.entries(target.headers))
+      args.push('-H', `${name}: ${value}`);
+    args.push(`http://127.0.0.1:${target.port}${target.path}`);
+    const cpuBefore = process.cpuUsage();
+    const output = await new Promise<string>((resolve, reject) =>
+      execFile('wrk', args, (error, stdout, stderr) =>
+        error
+          ? reject(new Error(`[bench] wrk failed: ${stderr || error.message}`))
+          : resolve(stdout),
+      ),
+    );
+    const cpu = process.cpuUsage(cpuBefore);
+    const total = /(\d+) requests in ([\d.]+)(ms|s|m),\s+([\d.]+)(B|KB|MB|GB) read/.exec(output);
+    if (total === null) throw new Error(`[bench] wrk printed no totals:\n${output}`);
+    const [, count, time, timeUnit, size, sizeUnit] = total as unknown as string[];
+    const requests = Number(count);
+    const failed = Number(/Non-2xx or 3xx responses: (\d+)/.exec(output)?.[1] ?? 0);
+    if (failed > 0) throw new Error(`[bench] ${failed} of ${requests} responses were not 2xx`);
+    const socketErrors = /Socket errors: (.*)/.exec(output)?.[1];
+    if (socketErrors !== undefined && /[1-9]/.test(socketErrors)) {
+      throw new Error(`[bench] wrk socket errors: ${socketErrors}`);
+    }
+    return {
+      requests,
+      seconds: Number(time) * (timeUnit === 'ms' ? 1e-3 : timeUnit === 'm' ? 60 : 1),
+      bytes: Math.round(Number(size) * (UNITS[sizeUnit as string] ?? 1)),
+      failed,
+      cpuPerRequest: (cpu.user + cpu.system) / requests,
+    };
+  }
+  return loadOf(run, async () => undefined);
 }
