@@ -1,4 +1,5 @@
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { Server as NetServer } from 'node:net';
 import { type FairmindConfig, FairmindError, type Logger, loadConfig } from '@fairmind/core';
 import { createLifecycle, type Lifecycle } from '@fairmind/core/lifecycle';
 import { createLogger } from '@fairmind/core/logger';
@@ -71,16 +72,45 @@ export async function startPlatformProcess(
   return { config, logger, registry, lifecycle, platform };
 }
 
+/** Options of {@link serveUntilShutdown} beyond what {@link startPlatformProcess} returns. */
+export interface ServeUntilShutdownOptions {
+  /** The service name in log messages. */
+  name: string;
+  /**
+   * How long kept-alive sockets between two requests stay open after SIGTERM. Node counts
+   * such a socket as idle until it has read the next request on it, so closing idle sockets
+   * at once resets a request that was already on the wire when the signal came: a login or
+   * any other POST the client cannot safely retry. Within the grace it is read and answered
+   * with `Connection: close`; new connections are refused from the start.
+   * @default 1000
+   */
+  idleGraceMs?: number;
+}
+
 /**
  * Logs where `server` listens (or why it could not), and on SIGTERM or SIGINT stops accepting,
- * lets in-flight requests finish, drops idle keep-alive sockets, and past the drain deadline
- * cuts the rest; then the platform closes and the process exits 0 (1 if the drain failed).
+ * lets in-flight requests finish, closes idle keep-alive sockets after `idleGraceMs`, and past
+ * the drain deadline cuts the rest; then the platform closes and the process exits 0 (1 if
+ * the drain failed).
+ *
+ * @example
+ * ```ts
+ * serveUntilShutdown(app.listen(config.port, config.host), { config, logger, lifecycle, name: 'api' });
+ * ```
  */
 export function serveUntilShutdown(
   server: Server,
-  context: Pick<PlatformProcess, 'config' | 'logger' | 'lifecycle'> & { name: string },
+  context: Pick<PlatformProcess, 'config' | 'logger' | 'lifecycle'> & ServeUntilShutdownOptions,
 ): void {
   const { config, logger, lifecycle, name } = context;
+  const idleGraceMs = context.idleGraceMs ?? 1000;
+  if (!Number.isFinite(idleGraceMs) || idleGraceMs < 0) {
+    throw new FairmindError(
+      'INVALID_OPTIONS',
+      500,
+      `[@fairmind/platform] serveUntilShutdown: idleGraceMs must be a number of milliseconds, 0 or more, got ${String(idleGraceMs)}.`,
+    );
+  }
   const announce = () =>
     logger.info(
       { port: config.port, host: config.host, env: config.env },
@@ -94,9 +124,27 @@ export function serveUntilShutdown(
   });
   lifecycle.onClose('http', (signal) => {
     return new Promise<void>((resolve, reject) => {
-      signal.addEventListener('abort', () => server.closeAllConnections(), { once: true });
-      server.close((error) => (error ? reject(error) : resolve()));
-      server.closeIdleConnections();
+      // Every response from now on ends its connection, so kept-alive clients move on.
+      server.prependListener('request', (_req: IncomingMessage, res: ServerResponse) => {
+        if (!res.headersSent) res.setHeader('connection', 'close');
+      });
+      // http.Server#close() would also drop every kept-alive socket between two requests at
+      // once, and with it a request already on its way on one of them: a client cannot tell
+      // that apart from a crash, and cannot safely retry a POST. So only the listener closes
+      // now (net.Server#close), and the http close that drops idle sockets runs after the
+      // grace.
+      const idle = setTimeout(() => server.close(), idleGraceMs);
+      const cutAll = () => {
+        clearTimeout(idle);
+        server.closeAllConnections();
+      };
+      signal.addEventListener('abort', cutAll, { once: true });
+      NetServer.prototype.close.call(server, (error?: Error) => {
+        clearTimeout(idle);
+        signal.removeEventListener('abort', cutAll);
+        if (error) reject(error);
+        else resolve();
+      });
     });
   });
   lifecycle.handleSignals();

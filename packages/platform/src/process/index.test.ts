@@ -1,0 +1,118 @@
+import { once } from 'node:events';
+import { createServer, type Server } from 'node:http';
+import { type AddressInfo, connect, type Socket } from 'node:net';
+import { type FairmindConfig, silentLogger } from '@fairmind/core';
+import { createLifecycle, type Lifecycle } from '@fairmind/core/lifecycle';
+import { afterEach, describe, expect, it } from 'vitest';
+import { serveUntilShutdown } from './index.js';
+
+const open: { server: Server; lifecycle: Lifecycle }[] = [];
+
+afterEach(async () => {
+  for (const { server, lifecycle } of open.splice(0)) {
+    server.closeAllConnections();
+    await lifecycle.close('test over');
+  }
+});
+
+async function serve(idleGraceMs?: number) {
+  const server = createServer((_req, res) => {
+    res.setHeader('content-type', 'text/plain');
+    res.end('served');
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  // No signals: the test closes the lifecycle itself, as a signal would.
+  const lifecycle = createLifecycle({ logger: silentLogger, signals: [], exit: () => {} });
+  const config = { port, host: '127.0.0.1', env: 'test' } as unknown as FairmindConfig;
+  serveUntilShutdown(server, {
+    config,
+    logger: silentLogger,
+    lifecycle,
+    name: 'test',
+    ...(idleGraceMs === undefined ? {} : { idleGraceMs }),
+  });
+  open.push({ server, lifecycle });
+  return { server, lifecycle, port };
+}
+
+/** A connection the server has accepted, with nothing sent on it yet. */
+async function acceptedSocket(server: Server, port: number): Promise<Socket> {
+  const accepted = once(server, 'connection');
+  const socket = connect(port, '127.0.0.1');
+  await Promise.all([once(socket, 'connect'), accepted]);
+  return socket;
+}
+
+/** Everything the server sends until it closes the socket. */
+function received(socket: Socket): Promise<string> {
+  return new Promise((resolve) => {
+    let text = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => {
+      text += chunk;
+    });
+    socket.on('error', () => undefined);
+    socket.on('close', () => resolve(text));
+  });
+}
+
+async function untilClosed(server: Server): Promise<void> {
+  for (let turn = 0; turn < 1000 && server.listening; turn++) {
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  expect(server.listening).toBe(false);
+}
+
+describe('serveUntilShutdown', () => {
+  it('answers a request that arrives on a kept-alive connection just after the signal', async () => {
+    const { server, lifecycle, port } = await serve();
+    const socket = await acceptedSocket(server, port);
+    // One request first, so the socket is what Node calls idle: kept alive between two.
+    socket.write('GET /first HTTP/1.1\r\nHost: test\r\n\r\n');
+    const [first] = (await once(socket, 'data')) as [Buffer];
+    expect(first.toString()).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    expect(first.toString()).toMatch(/\r\nConnection: keep-alive\r\n/i);
+    const reply = received(socket);
+    const closed = lifecycle.close('SIGTERM');
+    await untilClosed(server);
+    // The server has stopped listening; the request only now reaches it.
+    socket.write('POST /login HTTP/1.1\r\nHost: test\r\nContent-Length: 2\r\n\r\n{}');
+    const text = await reply;
+    expect(text).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    expect(text).toMatch(/\r\nConnection: close\r\n/i);
+    expect(text.endsWith('served')).toBe(true);
+    expect(await closed).toBe(true);
+  });
+
+  it('refuses new connections at once and closes idle ones after the grace', async () => {
+    const { server, lifecycle, port } = await serve(50);
+    const idle = await acceptedSocket(server, port);
+    idle.write('GET / HTTP/1.1\r\nHost: test\r\n\r\n');
+    await once(idle, 'data');
+    const idleClosed = once(idle, 'close');
+    const closed = lifecycle.close('SIGTERM');
+    await untilClosed(server);
+    const refused = connect(port, '127.0.0.1');
+    const [error] = (await once(refused, 'error')) as [NodeJS.ErrnoException];
+    expect(error.code).toBe('ECONNREFUSED');
+    // The shutdown completes without anyone touching the idle socket.
+    await idleClosed;
+    expect(await closed).toBe(true);
+  });
+
+  it('refuses a grace that is not a number of milliseconds', () => {
+    const server = createServer();
+    const lifecycle = createLifecycle({ logger: silentLogger, signals: [], exit: () => {} });
+    const config = { port: 0, host: '127.0.0.1', env: 'test' } as unknown as FairmindConfig;
+    expect(() =>
+      serveUntilShutdown(server, {
+        config,
+        logger: silentLogger,
+        lifecycle,
+        name: 'test',
+        idleGraceMs: -1,
+      }),
+    ).toThrow(/idleGraceMs must be a number of milliseconds/);
+  });
+});
