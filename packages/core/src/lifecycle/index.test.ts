@@ -101,4 +101,9 @@ describe('createLifecycle', () => {
     expect(() => createLifecycle({ drainTimeoutMs: 0 })).toThrow(/drainTimeoutMs/);
     expect(() => createLifecycle({ drainTimeoutMs: Number.NaN })).toThrow(/positive number/);
   });
+
+  it('tells its deadline, so a close hook can fit its own timers inside it', () => {
+    expect(createLifecycle().drainTimeoutMs).toBe(10_000);
+    expect(createLifecycle({ drainTimeoutMs: 2_500 }).drainTimeoutMs).toBe(2_500);
+  });
 });

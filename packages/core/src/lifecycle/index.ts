@@ -44,6 +44,8 @@ export interface Lifecycle {
   close(reason?: string): Promise<boolean>;
   /** True once {@link Lifecycle.close} has been called: stop taking new work. */
   readonly closing: boolean;
+  /** The drain deadline: how long all close hooks together may take. */
+  readonly drainTimeoutMs: number;
   /**
    * Closes on the configured signals, then exits 0 (clean) or 1 (a hook failed or the
    * deadline passed). A second signal exits 1 at once. Returns a function that removes
@@ -142,6 +144,7 @@ export function createLifecycle(options: LifecycleOptions = {}): Lifecycle {
     get closing() {
       return closing !== undefined;
     },
+    drainTimeoutMs,
     handleSignals() {
       let received = 0;
       const onSignal = (signal: NodeJS.Signals) => {

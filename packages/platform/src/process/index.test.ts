@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { type AddressInfo, connect, type Socket } from 'node:net';
 import { type FairmindConfig, silentLogger } from '@fairmind/core';
 import { createLifecycle, type Lifecycle } from '@fairmind/core/lifecycle';
@@ -87,6 +87,8 @@ describe('serveUntilShutdown', () => {
 
   it('refuses new connections at once and closes idle ones after the grace', async () => {
     const { server, lifecycle, port } = await serve(50);
+    let closeEvents = 0;
+    server.on('close', () => closeEvents++);
     const idle = await acceptedSocket(server, port);
     idle.write('GET / HTTP/1.1\r\nHost: test\r\n\r\n');
     await once(idle, 'data');
@@ -99,9 +101,33 @@ describe('serveUntilShutdown', () => {
     // The shutdown completes without anyone touching the idle socket.
     await idleClosed;
     expect(await closed).toBe(true);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(closeEvents).toBe(1);
   });
 
-  it('refuses a grace that is not a number of milliseconds', () => {
+  it('drops a socket that goes idle after the grace, without waiting for keep-alive', async () => {
+    let finish: (() => void) | undefined;
+    const { server, lifecycle, port } = await serve(50);
+    server.removeAllListeners('request');
+    server.on('request', (_req: IncomingMessage, res: ServerResponse) => {
+      // Begun before the signal, answered after the grace: it goes out kept-alive.
+      finish = () => res.end('late');
+    });
+    server.keepAliveTimeout = 60_000;
+    const socket = await acceptedSocket(server, port);
+    const reply = received(socket);
+    socket.write('GET /slow HTTP/1.1\r\nHost: test\r\n\r\n');
+    for (let turn = 0; turn < 1000 && finish === undefined; turn++) {
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    const closed = lifecycle.close('SIGTERM');
+    await new Promise((resolve) => setTimeout(resolve, 120));
+    finish?.();
+    expect((await reply).endsWith('late')).toBe(true);
+    expect(await closed).toBe(true);
+  });
+
+  it.each([-1, 0, Number.NaN, 10_000, 60_000])('refuses a grace of %s ms', (idleGraceMs) => {
     const server = createServer();
     const lifecycle = createLifecycle({ logger: silentLogger, signals: [], exit: () => {} });
     const config = { port: 0, host: '127.0.0.1', env: 'test' } as unknown as FairmindConfig;
@@ -111,8 +137,8 @@ describe('serveUntilShutdown', () => {
         logger: silentLogger,
         lifecycle,
         name: 'test',
-        idleGraceMs: -1,
+        idleGraceMs,
       }),
-    ).toThrow(/idleGraceMs must be a number of milliseconds/);
+    ).toThrow(/idleGraceMs must be at least 1 and shorter than the drain deadline \(10000 ms\)/);
   });
 });

@@ -1,5 +1,4 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import { Server as NetServer } from 'node:net';
 import { type FairmindConfig, FairmindError, type Logger, loadConfig } from '@fairmind/core';
 import { createLifecycle, type Lifecycle } from '@fairmind/core/lifecycle';
 import { createLogger } from '@fairmind/core/logger';
@@ -81,7 +80,9 @@ export interface ServeUntilShutdownOptions {
    * such a socket as idle until it has read the next request on it, so closing idle sockets
    * at once resets a request that was already on the wire when the signal came: a login or
    * any other POST the client cannot safely retry. Within the grace it is read and answered
-   * with `Connection: close`; new connections are refused from the start.
+   * with `Connection: close`; new connections are refused from the start, and a socket that
+   * goes idle later is dropped within one more grace. Must be shorter than the lifecycle's
+   * drain deadline.
    * @default 1000
    */
   idleGraceMs?: number;
@@ -104,11 +105,11 @@ export function serveUntilShutdown(
 ): void {
   const { config, logger, lifecycle, name } = context;
   const idleGraceMs = context.idleGraceMs ?? 1000;
-  if (!Number.isFinite(idleGraceMs) || idleGraceMs < 0) {
+  if (!Number.isFinite(idleGraceMs) || idleGraceMs < 1 || idleGraceMs >= lifecycle.drainTimeoutMs) {
     throw new FairmindError(
       'INVALID_OPTIONS',
       500,
-      `[@fairmind/platform] serveUntilShutdown: idleGraceMs must be a number of milliseconds, 0 or more, got ${String(idleGraceMs)}.`,
+      `[@fairmind/platform] serveUntilShutdown: idleGraceMs must be at least 1 and shorter than the drain deadline (${lifecycle.drainTimeoutMs} ms), got ${String(idleGraceMs)}.`,
     );
   }
   const announce = () =>
@@ -128,19 +129,16 @@ export function serveUntilShutdown(
       server.prependListener('request', (_req: IncomingMessage, res: ServerResponse) => {
         if (!res.headersSent) res.setHeader('connection', 'close');
       });
-      // http.Server#close() would also drop every kept-alive socket between two requests at
-      // once, and with it a request already on its way on one of them: a client cannot tell
-      // that apart from a crash, and cannot safely retry a POST. So only the listener closes
-      // now (net.Server#close), and the http close that drops idle sockets runs after the
-      // grace.
-      const idle = setTimeout(() => server.close(), idleGraceMs);
+      // Sockets still idle after the grace are dropped, and so, one grace later at most, is
+      // any that goes idle afterwards (a response begun before the signal, sent kept-alive).
+      const sweep = setInterval(() => server.closeIdleConnections(), idleGraceMs);
       const cutAll = () => {
-        clearTimeout(idle);
+        clearInterval(sweep);
         server.closeAllConnections();
       };
       signal.addEventListener('abort', cutAll, { once: true });
-      NetServer.prototype.close.call(server, (error?: Error) => {
-        clearTimeout(idle);
+      closeKeepingIdleSockets(server, (error) => {
+        clearInterval(sweep);
         signal.removeEventListener('abort', cutAll);
         if (error) reject(error);
         else resolve();
@@ -148,4 +146,23 @@ export function serveUntilShutdown(
     });
   });
   lifecycle.handleSignals();
+}
+
+/**
+ * `http.Server#close()`, minus its first step. Node's close stops the listener and its
+ * request-timeout timer, and first drops every kept-alive socket between two requests, and
+ * with it a request already on its way on one of them: the client sees a reset it cannot
+ * tell from a crash, and cannot safely retry a POST. The drop is `closeIdleConnections()`,
+ * called on the server, so an instance property stands in for it during the call. (Closing
+ * the listener with `net.Server#close` instead would leave the timer running, and the later
+ * http close would emit `'close'` twice.)
+ */
+function closeKeepingIdleSockets(server: Server, callback: (error?: Error) => void): void {
+  const target = server as { closeIdleConnections: () => void };
+  target.closeIdleConnections = () => undefined;
+  try {
+    server.close(callback);
+  } finally {
+    Reflect.deleteProperty(target, 'closeIdleConnections');
+  }
 }
