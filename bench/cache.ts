@@ -15,6 +15,7 @@ import { BentoCache, bentostore } from 'bentocache';
 import { memoryDriver } from 'bentocache/drivers/memory';
 import { Redis } from 'ioredis';
 import { type Contender, measure, numberFromEnv, report, sectionsFromEnv } from './lib/measure.js';
+import { deleteByPrefix } from './lib/redis.js';
 
 const url =
   process.env['FAIRMIND_BENCH_REDIS_URL'] ??
@@ -236,12 +237,6 @@ if (section('zipf')) {
 
 await l2Only.clear();
 await l2Only.close();
-let scan = '0';
-for (let round = 0; round < 1_000; round++) {
-  const [next, found] = await raw.scan(scan, 'MATCH', `${rawPrefix}*`, 'COUNT', 1_000);
-  if (found.length > 0) await raw.unlink(...found);
-  scan = next;
-  if (scan === '0') break;
-}
+await deleteByPrefix(raw, rawPrefix);
 raw.disconnect();
 rawPipelined.disconnect();

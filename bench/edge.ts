@@ -41,6 +41,7 @@ import { Redis } from 'ioredis';
 import { RateLimiterRedis } from 'rate-limiter-flexible';
 import { createHttpLoad } from './lib/http-load.js';
 import { type Contender, measure, numberFromEnv, report, sectionsFromEnv } from './lib/measure.js';
+import { deleteByPrefix } from './lib/redis.js';
 
 const redisUrl =
   process.env['FAIRMIND_BENCH_REDIS_URL'] ??
@@ -164,16 +165,7 @@ if (section('rate')) {
 
   console.log('decision sources (deny path):', Object.fromEntries(sources));
 
-  async function deletePrefix(client: Redis, prefix: string): Promise<void> {
-    let cursor = '0';
-    for (let round = 0; round < 100_000; round++) {
-      const [after, keys] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1_000);
-      if (keys.length > 0) await client.unlink(...keys);
-      cursor = after;
-      if (cursor === '0') break;
-    }
-  }
-  await deletePrefix(raw, PREFIX);
+  await deleteByPrefix(raw, PREFIX);
   ours.disconnect();
   theirs.disconnect();
   raw.disconnect();

@@ -207,15 +207,13 @@ export class RedisStore {
   }
 
   #arm(): void {
-    const queue = this.#deadlines;
-    while (this.#head < queue.length && (queue[this.#head] as Pending).settled) this.#head++;
-    if (this.#head === queue.length) {
-      queue.length = 0;
-      this.#head = 0;
+    this.#release();
+    const next = this.#deadlines[this.#head];
+    if (next === undefined) {
       this.#timer = undefined;
       return;
     }
-    const wait = Math.max(0, (queue[this.#head] as Pending).deadline - performance.now());
+    const wait = Math.max(0, next.deadline - performance.now());
     this.#timer = setTimeout(() => this.#expire(), Math.ceil(wait));
     this.#timer.unref?.();
   }
@@ -232,11 +230,7 @@ export class RedisStore {
       }
       this.#head++;
     }
-    // Drop the settled prefix now and then, so the array does not grow without bound.
-    if (this.#head > 1_024) {
-      queue.splice(0, this.#head);
-      this.#head = 0;
-    }
+    // #arm() drops the settled prefix (see #release).
     this.#arm();
   }
 

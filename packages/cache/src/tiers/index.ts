@@ -536,7 +536,7 @@ export class Core {
     if (!this.#readL1(key, read, Date.now(), undefined) || this.store === undefined) {
       return new Promise<R>((resolve) => resolve(then(read)));
     }
-    return this.store.getThen(this.#valuePrefix + key, (text) => {
+    return this.store.getThen(this.redisKey(key), (text) => {
       if (text === UNAVAILABLE) {
         read.unavailable = true;
         return then(read);

@@ -115,8 +115,7 @@ export function createNodeEncoders(
     return {
       chunkSize: outputFor(lgwin),
       params: {
-        [zlib.constants.BROTLI_PARAM_QUALITY]: brotliQuality,
-        [zlib.constants.BROTLI_PARAM_MODE]: zlib.constants.BROTLI_MODE_TEXT,
+        ...brotli.params,
         [zlib.constants.BROTLI_PARAM_SIZE_HINT]: size,
         [zlib.constants.BROTLI_PARAM_LGWIN]: lgwin,
       },
@@ -124,17 +123,13 @@ export function createNodeEncoders(
   };
   // One options object per window size (9 to 15 bits), built once: this runs per response.
   const zlibBySize = (base: zlib.ZlibOptions) => {
-    const byBits = Array.from({ length: 16 }, (_, windowBits) =>
-      windowBits < 9
-        ? base
-        : {
-            ...base,
-            windowBits,
-            memLevel: Math.max(1, windowBits - 7),
-            chunkSize: outputFor(windowBits),
-          },
-    );
-    return (size: number) => byBits[Math.min(15, Math.max(9, bitsFor(size + 262)))] ?? base;
+    const byBits = Array.from({ length: 7 }, (_, index) => ({
+      ...base,
+      windowBits: index + 9,
+      memLevel: Math.max(1, index + 2),
+      chunkSize: outputFor(index + 9),
+    }));
+    return (size: number) => byBits[Math.min(15, Math.max(9, bitsFor(size + 262))) - 9] ?? base;
   };
   const gzipFor = zlibBySize(gzip);
   const deflateFor = zlibBySize(deflate);

@@ -120,14 +120,7 @@ export function createCompressionHook(options: FastifyCompressionOptions = {}): 
   const policy = createCompressionPolicy(options);
   const syncThreshold = integer('syncThreshold', options.syncThreshold, 64 * 1024, 0, 2 ** 31);
   // The same encoders as the Express and node:http backend, so the bytes are the same too.
-  const encoders = createNodeEncoders(
-    {
-      ...(options.brotliQuality === undefined ? {} : { brotliQuality: options.brotliQuality }),
-      ...(options.gzipLevel === undefined ? {} : { gzipLevel: options.gzipLevel }),
-      ...(options.deflateLevel === undefined ? {} : { deflateLevel: options.deflateLevel }),
-    },
-    'compression',
-  );
+  const encoders = createNodeEncoders(options, 'compression');
 
   return function fairmindCompression(
     request: FastifyRequest,

@@ -80,12 +80,7 @@ export function nodeEncoder(options: NodeEncoderOptions = {}): CompressionEncode
     throw invalidOptions(PKG, 'nodeEncoder() takes an options object.');
   }
   // The same encoders as the Express and node:http backend, so the bytes are the same too.
-  const levels = {
-    ...(options.brotliQuality === undefined ? {} : { brotliQuality: options.brotliQuality }),
-    ...(options.gzipLevel === undefined ? {} : { gzipLevel: options.gzipLevel }),
-    ...(options.deflateLevel === undefined ? {} : { deflateLevel: options.deflateLevel }),
-  };
-  const encoders = createNodeEncoders(levels, 'nodeEncoder');
+  const encoders = createNodeEncoders(options, 'nodeEncoder');
 
   return {
     encodings: ['br', 'gzip', 'deflate'],
@@ -102,7 +97,7 @@ export function nodeEncoder(options: NodeEncoderOptions = {}): CompressionEncode
     // On @hono/node-server the adapter compresses at the Node response with the same backend
     // as Express and node:http (@fairmind/edge/node): same bytes, same rules.
     nodeBackend(policy): NodeAttach {
-      const compress = createNodeCompression({ ...policy, ...levels });
+      const compress = createNodeCompression({ ...policy, ...options });
       return (incoming, outgoing) =>
         compress(incoming as IncomingMessage, outgoing as ServerResponse);
     },

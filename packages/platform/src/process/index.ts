@@ -126,9 +126,9 @@ export function serveUntilShutdown(
   lifecycle.onClose('http', (signal) => {
     return new Promise<void>((resolve, reject) => {
       // Every response from now on ends its connection, so kept-alive clients move on.
-      server.prependListener('request', (_req: IncomingMessage, res: ServerResponse) => {
-        if (!res.headersSent) res.setHeader('connection', 'close');
-      });
+      server.prependListener('request', (_req: IncomingMessage, res: ServerResponse) =>
+        res.setHeader('connection', 'close'),
+      );
       // Sockets still idle after the grace are dropped, and so, one grace later at most, is
       // any that goes idle afterwards (a response begun before the signal, sent kept-alive).
       const sweep = setInterval(() => server.closeIdleConnections(), idleGraceMs);
