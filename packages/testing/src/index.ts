@@ -21,6 +21,7 @@ export {
   useTestDatabase,
   useTestRedis,
 } from './hooks.js';
+export { undefinedOptions } from './options.js';
 export { describeHealthStates, describePlatformContract } from './platform-suite.js';
 export { type ProcessResult, type RunTypeScriptOptions, runTypeScript } from './process.js';
 export { type RecordingLogger, recordingLogger } from './recording-logger.js';

@@ -4,11 +4,15 @@ import type { SqlStatement } from '../sql/index.js';
 /** Which engine a {@link Database} runs on. */
 export type Driver = 'postgres' | 'sqlite';
 
-/** A result row: column name to value. */
+/**
+ * A result row: column name to value. The row type parameters of {@link Queryable} take any
+ * object type, so an `interface Item { id: string }` works as well as a type alias (an
+ * interface has no index signature, so `Record<string, unknown>` would refuse it).
+ */
 export type Row = Record<string, unknown>;
 
 /** The rows of a query and how many rows it touched. */
-export interface QueryResult<R extends Row = Row> {
+export interface QueryResult<R extends object = Row> {
   readonly rows: R[];
   /** Rows returned by a read, or changed by a write. */
   readonly rowCount: number;
@@ -17,13 +21,13 @@ export interface QueryResult<R extends Row = Row> {
 /** What runs statements: the database itself, and the handle inside a connection or transaction. */
 export interface Queryable {
   /** Runs a statement and returns its rows and row count. */
-  query<R extends Row = Row>(statement: SqlStatement): Promise<QueryResult<R>>;
+  query<R extends object = Row>(statement: SqlStatement): Promise<QueryResult<R>>;
   /** Exactly one row, else a `NOT_FOUND` (none) or `TOO_MANY_ROWS` error. */
-  one<R extends Row = Row>(statement: SqlStatement): Promise<R>;
+  one<R extends object = Row>(statement: SqlStatement): Promise<R>;
   /** One row or `null`; several rows are a `TOO_MANY_ROWS` error. */
-  maybeOne<R extends Row = Row>(statement: SqlStatement): Promise<R | null>;
+  maybeOne<R extends object = Row>(statement: SqlStatement): Promise<R | null>;
   /** Every row. */
-  many<R extends Row = Row>(statement: SqlStatement): Promise<R[]>;
+  many<R extends object = Row>(statement: SqlStatement): Promise<R[]>;
   /**
    * Runs a trusted script of one or more statements without parameters, such as a
    * migration file. Never pass it text built from input.
@@ -39,28 +43,28 @@ export interface TransactionOptions {
   /**
    * @default the server's default ('read committed' on PostgreSQL)
    */
-  isolation?: IsolationLevel;
+  isolation?: IsolationLevel | undefined;
   /**
    * Start the transaction `READ ONLY` (PostgreSQL).
    * @default false
    */
-  readOnly?: boolean;
+  readOnly?: boolean | undefined;
   /**
    * `SET LOCAL statement_timeout` for this transaction, in milliseconds (PostgreSQL).
    * @default the server's setting
    */
-  statementTimeoutMs?: number;
+  statementTimeoutMs?: number | undefined;
   /**
    * How many times to run `fn` again after a serialization failure (40001) or a deadlock
    * (40P01), with a short jittered back-off. `fn` must be safe to repeat.
    * @default 0
    */
-  retries?: number;
+  retries?: number | undefined;
   /**
    * On SQLite, `IMMEDIATE` takes the write lock at `BEGIN` (what migrations need).
    * @default 'deferred'
    */
-  sqliteMode?: 'deferred' | 'immediate' | 'exclusive';
+  sqliteMode?: 'deferred' | 'immediate' | 'exclusive' | undefined;
 }
 
 /** Options of {@link Database.stream}. */
@@ -69,7 +73,7 @@ export interface StreamOptions {
    * Rows fetched per round trip (PostgreSQL cursor).
    * @default 100
    */
-  batchSize?: number;
+  batchSize?: number | undefined;
 }
 
 /** A pool's counters, as `status()` and `/health` report them. */
@@ -97,7 +101,7 @@ export interface HealthOptions {
    * The probe's own deadline, acquire included.
    * @default 2000
    */
-  timeoutMs?: number;
+  timeoutMs?: number | undefined;
 }
 
 /**
@@ -115,7 +119,10 @@ export interface Database extends Queryable {
    */
   transaction<T>(fn: (tx: Queryable) => Promise<T>, options?: TransactionOptions): Promise<T>;
   /** Streams a large result in batches without holding it all in memory. */
-  stream<R extends Row = Row>(statement: SqlStatement, options?: StreamOptions): AsyncIterable<R>;
+  stream<R extends object = Row>(
+    statement: SqlStatement,
+    options?: StreamOptions,
+  ): AsyncIterable<R>;
   /** Pool counters, synchronously. */
   status(): PoolStatus;
   /** Runs a probe with its own deadline. */

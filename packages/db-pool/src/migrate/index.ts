@@ -16,12 +16,12 @@ export interface MigrateOptions {
    * The table that records applied migrations, optionally schema-qualified (`app.migrations`).
    * @default 'schema_migrations'
    */
-  table?: string;
+  table?: string | undefined;
   /**
    * Receives one `info` line per applied file.
    * @default silentLogger
    */
-  logger?: Logger;
+  logger?: Logger | undefined;
 }
 
 /** One migration file, as chosen for a driver. */

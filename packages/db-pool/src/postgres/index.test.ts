@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createMetricsRegistry } from '@fairmind/core/metrics';
-import { terminateBackends, useTestDatabase } from '@fairmind/testing';
+import { terminateBackends, undefinedOptions, useTestDatabase } from '@fairmind/testing';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../database/index.js';
@@ -485,5 +485,26 @@ describe('status, health, metrics, leaks and close', () => {
     expect(db.status().total).toBe(0);
     expect(await backends(db.app)).toBe(0);
     await expect(db.close()).resolves.toBeUndefined();
+  });
+});
+
+describe('options given as undefined', () => {
+  // createDatabase({ url: process.env.DATABASE_URL, poolSize: env.POOL }) with
+  // exactOptionalPropertyTypes: a key given as undefined means what leaving it out means.
+  it('keep every default of the pool', async () => {
+    const db = createPostgresDatabase({
+      ...undefinedOptions(new URL('./index.ts', import.meta.url), 'PostgresDatabaseOptions'),
+      url: testDb.url,
+    });
+    opened.push(db);
+    const defaults = createPostgresDatabase({ url: testDb.url });
+    opened.push(defaults);
+    expect(await db.one(sql`select 1 as one`)).toEqual({ one: 1 });
+    const limits = ({ size, maxOverflow }: { size: number; maxOverflow: number }) => ({
+      size,
+      maxOverflow,
+    });
+    expect(limits(db.status())).toEqual(limits(defaults.status()));
+    expect(limits(db.status())).toEqual({ size: 20, maxOverflow: 30 });
   });
 });

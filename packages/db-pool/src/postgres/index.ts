@@ -1,5 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { createHash } from 'node:crypto';
+import type { ConnectionOptions } from 'node:tls';
 import { FairmindError, type Logger, silentLogger } from '@fairmind/core';
 import type pg from 'pg';
 import Cursor from 'pg-cursor';
@@ -11,7 +12,6 @@ import type {
   PoolStatus,
   Queryable,
   QueryResult,
-  Row,
   StreamOptions,
   TransactionOptions,
 } from '../database/index.js';
@@ -33,64 +33,68 @@ export interface PostgresDatabaseOptions {
    * Connections kept open (`DATABASE_POOL_SIZE`).
    * @default 20
    */
-  poolSize?: number;
+  poolSize?: number | undefined;
   /**
    * Extra connections a burst may open; closed again when returned while `poolSize` are
    * idle (`DATABASE_MAX_OVERFLOW`).
    * @default 30
    */
-  maxOverflow?: number;
+  maxOverflow?: number | undefined;
   /**
    * One deadline for getting a connection: the wait in the queue plus the connect
    * (`DATABASE_TIMEOUT`, in seconds there).
    * @default 30_000
    */
-  timeoutMs?: number;
+  timeoutMs?: number | undefined;
   /**
    * `application_name`, as `pg_stat_activity` shows it.
    * @default 'fairmind'
    */
-  applicationName?: string;
+  applicationName?: string | undefined;
   /**
    * Run statements as named prepared statements, parsed once per connection. Turn off
    * behind PgBouncer in transaction mode before 1.21 (or without `max_prepared_statements`).
    * @default true
    */
-  prepare?: boolean;
+  prepare?: boolean | undefined;
   /**
    * Prepared statements per connection before it is retired and replaced, which bounds the
    * server memory they hold.
    * @default 200
    */
-  statementCacheSize?: number;
+  statementCacheSize?: number | undefined;
   /**
    * A connection is retired after this long (minus up to 10% jitter), so failovers and
    * server-side settings reach every connection.
    * @default 1_800_000 (30 minutes)
    */
-  maxLifetimeMs?: number;
+  maxLifetimeMs?: number | undefined;
   /**
    * A connection idle longer than this answers `SELECT 1` before it is handed out.
    * @default 30_000
    */
-  idleValidationMs?: number;
+  idleValidationMs?: number | undefined;
   /**
    * Log a warning, with the stack that acquired it, for a connection held longer than
    * this. `0` turns it off (capturing a stack per acquire has a cost).
    * @default 0
    */
-  leakDetectionMs?: number;
-  /** TLS settings, passed to pg as is. */
-  ssl?: pg.ClientConfig['ssl'];
+  leakDetectionMs?: number | undefined;
+  /**
+   * TLS settings, passed to pg as is: `true`, or `node:tls` connection options such as
+   * `{ ca, rejectUnauthorized }`. (Typed from `node:tls` rather than pg, so that these types need
+   * no `@types/pg`.)
+   */
+  ssl?: boolean | ConnectionOptions | undefined;
   /** @default silentLogger */
-  logger?: Logger;
+  logger?: Logger | undefined;
   /** Where to register the pool metrics; none when unset. */
-  registry?: Registry;
+  registry?: Registry | undefined;
   /**
    * The `pool` label of this pool's metrics, to tell several pools apart in one registry.
    * @default 'default'
    */
-  name?: string;
+  name?: string | undefined;
 }
 
 interface Context {
@@ -262,7 +266,7 @@ export function createPostgresDatabase(options: PostgresDatabaseOptions): Databa
 
   // The hot path is written with then() rather than async/await: each await costs a
   // promise and a microtask, and a query is only a few of them.
-  function execute<R extends Row>(
+  function execute<R extends object>(
     connection: PooledConnection,
     statement: SqlStatement,
   ): Promise<QueryResult<R>> {
@@ -320,20 +324,20 @@ export function createPostgresDatabase(options: PostgresDatabaseOptions): Databa
   }
 
   function bound(connection: PooledConnection): Queryable {
-    const query = <R extends Row>(statement: SqlStatement) => execute<R>(connection, statement);
+    const query = <R extends object>(statement: SqlStatement) => execute<R>(connection, statement);
     return {
       query,
-      async one<R extends Row>(statement: SqlStatement) {
+      async one<R extends object>(statement: SqlStatement) {
         const { rows } = await query<R>(statement);
         if (rows.length !== 1) throw rowCountError('one', rows.length);
         return rows[0] as R;
       },
-      async maybeOne<R extends Row>(statement: SqlStatement) {
+      async maybeOne<R extends object>(statement: SqlStatement) {
         const { rows } = await query<R>(statement);
         if (rows.length > 1) throw rowCountError('at most one', rows.length);
         return rows[0] ?? null;
       },
-      async many<R extends Row>(statement: SqlStatement) {
+      async many<R extends object>(statement: SqlStatement) {
         return (await query<R>(statement)).rows;
       },
       exec: (script: string) => run(connection, script),
@@ -407,13 +411,13 @@ export function createPostgresDatabase(options: PostgresDatabaseOptions): Databa
 
   const database: Database = {
     driver: 'postgres',
-    query: <R extends Row>(statement: SqlStatement) =>
+    query: <R extends object>(statement: SqlStatement) =>
       borrow((connection) => execute<R>(connection, statement)),
-    one: <R extends Row>(statement: SqlStatement) =>
+    one: <R extends object>(statement: SqlStatement) =>
       borrow((connection) => bound(connection).one<R>(statement)),
-    maybeOne: <R extends Row>(statement: SqlStatement) =>
+    maybeOne: <R extends object>(statement: SqlStatement) =>
       borrow((connection) => bound(connection).maybeOne<R>(statement)),
-    many: <R extends Row>(statement: SqlStatement) =>
+    many: <R extends object>(statement: SqlStatement) =>
       borrow((connection) => bound(connection).many<R>(statement)),
     exec: (script: string) => borrow((connection) => run(connection, script)),
 
@@ -455,7 +459,7 @@ export function createPostgresDatabase(options: PostgresDatabaseOptions): Databa
       }
     },
 
-    async *stream<R extends Row>(statement: SqlStatement, streamOptions: StreamOptions = {}) {
+    async *stream<R extends object>(statement: SqlStatement, streamOptions: StreamOptions = {}) {
       const batchSize = positiveInteger('batchSize', streamOptions.batchSize ?? 100, 1);
       const { text, values } = compile(statement, 'postgres');
       const context = storage.getStore();

@@ -7,7 +7,8 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { Database } from '../database/index.js';
 import { DatabaseError } from '../errors/index.js';
 import { type SqlStatement, sql } from '../sql/index.js';
-import { createSqliteDatabase, loadBetterSqlite3, sqlitePathFromUrl } from './index.js';
+import { loadBetterSqlite3 } from './driver.js';
+import { createSqliteDatabase, sqlitePathFromUrl } from './index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'fairmind-sqlite-'));
 let fileCounter = 0;

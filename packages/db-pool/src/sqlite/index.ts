@@ -1,9 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { mkdirSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
 import { FairmindError, type Logger, silentLogger } from '@fairmind/core';
-import type BetterSqlite3 from 'better-sqlite3';
 import type { Registry } from 'prom-client';
 import type {
   Database,
@@ -19,6 +17,12 @@ import type {
 import { DatabaseError, poolClosedError, rowCountError } from '../errors/index.js';
 import { type PoolMetrics, poolMetrics } from '../metrics/index.js';
 import { compile, type SqlStatement, sql } from '../sql/index.js';
+import {
+  loadBetterSqlite3,
+  type SqliteConnection,
+  type SqliteDriver,
+  type SqliteStatement,
+} from './driver.js';
 
 /** Options of {@link createSqliteDatabase}. */
 export interface SqliteDatabaseOptions {
@@ -28,36 +32,35 @@ export interface SqliteDatabaseOptions {
    * file. The parent directory of a file is created when missing.
    * @default 'sqlite:./data/fairmind.db'
    */
-  url?: string;
+  url?: string | undefined;
   /**
    * How long a statement waits for another process or connection to release its lock on the
    * file before failing with `SQLITE_BUSY`.
    * @default 5000
    */
-  busyTimeoutMs?: number;
+  busyTimeoutMs?: number | undefined;
   /** @default silentLogger from @fairmind/core */
-  logger?: Logger;
+  logger?: Logger | undefined;
   /**
    * prom-client Registry for the pool metrics (the same names as on PostgreSQL, labelled
    * `driver="sqlite"`); none when unset.
    */
-  registry?: Registry;
+  registry?: Registry | undefined;
   /**
    * The `pool` label of the metrics.
    * @default 'default'
    */
-  name?: string;
+  name?: string | undefined;
   /**
    * Prepared statements kept, by text, least recently used evicted first; `0` turns the cache
    * off.
    * @default 200
    */
-  statementCacheSize?: number;
+  statementCacheSize?: number | undefined;
 }
 
-type Connection = BetterSqlite3.Database;
-type Statement = BetterSqlite3.Statement<unknown[], Row>;
-type DriverConstructor = typeof BetterSqlite3;
+type Connection = SqliteConnection;
+type Statement = SqliteStatement;
 
 const DEFAULT_URL = 'sqlite:./data/fairmind.db';
 const DEFAULT_BUSY_TIMEOUT_MS = 5000;
@@ -68,37 +71,7 @@ const MAX_TIMEOUT_MS = 2_147_483_647;
 const MAX_RETRIES = 100;
 
 // ---------------------------------------------------------------------------------------------
-// Driver loading and options
-
-/**
- * Loads better-sqlite3, an optional peer dependency, so that PostgreSQL-only users never
- * install a native module. `load` is replaceable for tests.
- * @internal
- */
-export function loadBetterSqlite3(
-  load: (id: string) => unknown = defaultRequire(),
-): DriverConstructor {
-  try {
-    return load('better-sqlite3') as DriverConstructor;
-  } catch (error) {
-    const code = (error as { code?: unknown } | null)?.code;
-    if (code === 'MODULE_NOT_FOUND' || code === 'ERR_MODULE_NOT_FOUND') {
-      throw new FairmindError(
-        'DRIVER_MISSING',
-        500,
-        '[@fairmind/db-pool] SQLite needs the optional peer dependency better-sqlite3: run `npm install better-sqlite3@12`, or set DATABASE_URL to a postgres:// URL',
-        { cause: error },
-      );
-    }
-    throw error;
-  }
-}
-
-function defaultRequire(): (id: string) => unknown {
-  // Always createRequire: in the ESM build esbuild defines a `require` that only throws, and
-  // the CJS build shims import.meta.url (tsup `shims`).
-  return createRequire(import.meta.url);
-}
+// Options
 
 function invalid(option: string, problem: string): FairmindError {
   return new FairmindError('INVALID_OPTIONS', 500, `[@fairmind/db-pool] ${option} ${problem}`);
@@ -575,7 +548,7 @@ class SqliteDatabase implements Database {
       this.#statements.set(text, cached);
       return cached;
     }
-    const statement = this.#conn.prepare<unknown[], Row>(text);
+    const statement = this.#conn.prepare(text);
     if (this.#statements.size >= size) {
       const oldest = this.#statements.keys().next();
       if (!oldest.done) this.#statements.delete(oldest.value);
@@ -595,7 +568,7 @@ class SqliteDatabase implements Database {
     return mapped;
   }
 
-  #execute<R extends Row>(statement: SqlStatement): QueryResult<R> {
+  #execute<R extends object>(statement: SqlStatement): QueryResult<R> {
     const { text, values } = compile(statement, 'sqlite');
     const params = values.map(bindValue);
     try {
@@ -687,32 +660,32 @@ class SqliteDatabase implements Database {
 
   // -- Queryable ----------------------------------------------------------------------------------
 
-  #one<R extends Row>(statement: SqlStatement): R {
+  #one<R extends object>(statement: SqlStatement): R {
     const { rows } = this.#execute<R>(statement);
     const [row] = rows;
     if (row === undefined || rows.length > 1) throw rowCountError('one', rows.length);
     return row;
   }
 
-  #maybeOne<R extends Row>(statement: SqlStatement): R | null {
+  #maybeOne<R extends object>(statement: SqlStatement): R | null {
     const { rows } = this.#execute<R>(statement);
     if (rows.length > 1) throw rowCountError('at most one', rows.length);
     return rows[0] ?? null;
   }
 
-  query<R extends Row = Row>(statement: SqlStatement): Promise<QueryResult<R>> {
+  query<R extends object = Row>(statement: SqlStatement): Promise<QueryResult<R>> {
     return this.#use(statement, 'query', () => this.#execute<R>(statement));
   }
 
-  one<R extends Row = Row>(statement: SqlStatement): Promise<R> {
+  one<R extends object = Row>(statement: SqlStatement): Promise<R> {
     return this.#use(statement, 'one', () => this.#one<R>(statement));
   }
 
-  maybeOne<R extends Row = Row>(statement: SqlStatement): Promise<R | null> {
+  maybeOne<R extends object = Row>(statement: SqlStatement): Promise<R | null> {
     return this.#use(statement, 'maybeOne', () => this.#maybeOne<R>(statement));
   }
 
-  many<R extends Row = Row>(statement: SqlStatement): Promise<R[]> {
+  many<R extends object = Row>(statement: SqlStatement): Promise<R[]> {
     return this.#use(statement, 'many', () => this.#execute<R>(statement).rows);
   }
 
@@ -733,13 +706,13 @@ class SqliteDatabase implements Database {
       }
     };
     return {
-      query: <R extends Row = Row>(statement: SqlStatement) =>
+      query: <R extends object = Row>(statement: SqlStatement) =>
         run(statement, 'query', () => this.#execute<R>(statement)),
-      one: <R extends Row = Row>(statement: SqlStatement) =>
+      one: <R extends object = Row>(statement: SqlStatement) =>
         run(statement, 'one', () => this.#one<R>(statement)),
-      maybeOne: <R extends Row = Row>(statement: SqlStatement) =>
+      maybeOne: <R extends object = Row>(statement: SqlStatement) =>
         run(statement, 'maybeOne', () => this.#maybeOne<R>(statement)),
-      many: <R extends Row = Row>(statement: SqlStatement) =>
+      many: <R extends object = Row>(statement: SqlStatement) =>
         run(statement, 'many', () => this.#execute<R>(statement).rows),
       exec: (script: string) => run(script, 'exec', () => this.#script(script)),
     };
@@ -876,7 +849,10 @@ class SqliteDatabase implements Database {
 
   // -- streaming ----------------------------------------------------------------------------------
 
-  stream<R extends Row = Row>(statement: SqlStatement, options?: StreamOptions): AsyncIterable<R> {
+  stream<R extends object = Row>(
+    statement: SqlStatement,
+    options?: StreamOptions,
+  ): AsyncIterable<R> {
     assertStatement(statement, 'stream');
     // batchSize is for PostgreSQL's cursor; better-sqlite3 reads one row at a time.
     if (
@@ -888,7 +864,7 @@ class SqliteDatabase implements Database {
     return this.#iterate<R>(statement);
   }
 
-  async *#iterate<R extends Row>(statement: SqlStatement): AsyncGenerator<R, void, undefined> {
+  async *#iterate<R extends object>(statement: SqlStatement): AsyncGenerator<R, void, undefined> {
     // Decided on the first next(), in the caller's async context.
     const scope = this.#current();
     const acquiredAt = scope === undefined ? await this.#acquire() : undefined;
@@ -898,12 +874,12 @@ class SqliteDatabase implements Database {
       let iterator: IterableIterator<R>;
       try {
         // Not from the cache: a cached statement being iterated could not serve query().
-        const prepared = this.#conn.prepare<unknown[], R>(text);
+        const prepared = this.#conn.prepare(text);
         if (!prepared.reader) {
           prepared.run(...params);
           return;
         }
-        iterator = prepared.iterate(...params);
+        iterator = prepared.iterate(...params) as IterableIterator<R>;
       } catch (error) {
         throw this.#fail(error);
       }
@@ -1014,7 +990,7 @@ class SqliteDatabase implements Database {
 
 // ---------------------------------------------------------------------------------------------
 
-function open(Driver: DriverConstructor, settings: Settings): Connection {
+function open(Driver: SqliteDriver, settings: Settings): Connection {
   if (!settings.memory) {
     try {
       mkdirSync(dirname(settings.path), { recursive: true });
