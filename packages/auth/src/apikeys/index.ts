@@ -57,27 +57,27 @@ export interface ApiKeyManagerOptions {
    * cannot even confirm a guessed key. Changing it invalidates every key.
    * @default undefined (plain SHA-256: the secret has 190 random bits)
    */
-  pepper?: string | Uint8Array;
+  pepper?: string | Uint8Array | undefined;
   /**
    * The visible label after `fm_`, such as `live` or `test`.
    * @default 'live'
    */
-  prefix?: string;
+  prefix?: string | undefined;
   /**
    * `lastUsedAt` is written at most this often per key, not on every request.
    * @default 60_000
    */
-  lastUsedIntervalMs?: number;
+  lastUsedIntervalMs?: number | undefined;
   /**
    * Called after a key verifies, before the request goes on: throw a `FairmindError` (429
    * with `Retry-After`, say) to refuse it. The per-key rate-limit hook.
    * @default undefined
    */
-  rateLimit?: (key: ApiKeyRecord) => void | Promise<void>;
+  rateLimit?: ((key: ApiKeyRecord) => void | Promise<void>) | undefined;
   /** @default Date.now */
-  now?: () => number;
+  now?: (() => number) | undefined;
   /** @default silentLogger */
-  logger?: Logger;
+  logger?: Logger | undefined;
 }
 
 /** What {@link ApiKeyManager.create} takes. */

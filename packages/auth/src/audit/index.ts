@@ -86,8 +86,8 @@ export function auditEvent(
   fields: {
     actorId?: string | null | undefined;
     ip?: string | null | undefined;
-    details?: Readonly<Record<string, AuditDetail | undefined>>;
-    at?: number;
+    details?: Readonly<Record<string, AuditDetail | undefined>> | undefined;
+    at?: number | undefined;
   },
 ): AuditEvent {
   return {

@@ -1,6 +1,7 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { loadConfig } from '@fairmind/core';
 import { createMetricsRegistry } from '@fairmind/core/metrics';
+import { undefinedOptions } from '@fairmind/testing';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createMemoryApiKeyStore } from '../apikeys/index.js';
 import { createMemoryAuditSink } from '../audit/index.js';
@@ -586,5 +587,40 @@ describe('authOptionsFromConfig', () => {
     );
     expect(eddsa).toMatchObject({ algorithm: 'EdDSA', privateKey: pem, production: false });
     expect(() => createAuth({ ...eddsa, passwords })).not.toThrow();
+  });
+});
+
+describe('options given as undefined', () => {
+  // With exactOptionalPropertyTypes a user writes { secret: process.env.JWT_SECRET, ... }:
+  // every key given as undefined means what leaving it out means.
+  it('createAuth keeps every default', async () => {
+    const given = createAuth({
+      ...undefinedOptions(new URL('./index.ts', import.meta.url), 'AuthOptions'),
+      secret: SECRET,
+      users: createMemoryUserStore(),
+      passwords,
+    });
+    const left = createAuth({ secret: SECRET, users: createMemoryUserStore(), passwords });
+    const a = await given.issueTokens(user);
+    const b = await left.issueTokens(user);
+    expect(a.expiresIn).toBe(b.expiresIn);
+    expect(a.tokenType).toBe(b.tokenType);
+    const claims = (token: string) => {
+      const { iat, exp, jti, fam, ...rest } = JSON.parse(
+        Buffer.from(token.split('.')[1] as string, 'base64url').toString(),
+      );
+      return { ...rest, lifetime: exp - iat, jti: typeof jti, fam: typeof fam };
+    };
+    expect(claims(a.accessToken)).toEqual(claims(b.accessToken));
+    await expect(given.verifyAccessToken(a.accessToken)).resolves.toMatchObject({ id: 'user-1' });
+  });
+
+  it('logout takes a refresh token that is undefined', async () => {
+    const { auth } = setup();
+    const { accessToken } = await auth.issueTokens(user);
+    const principal = await auth.verifyAccessToken(accessToken);
+    const body: { refreshToken?: string } = {};
+    await auth.logout(principal, { refreshToken: body.refreshToken, ip: undefined });
+    expect((await rejection(auth.verifyAccessToken(accessToken))).code).toBe('TOKEN_REVOKED');
   });
 });

@@ -8,7 +8,6 @@ import {
   silentLogger,
 } from '@fairmind/core';
 import { counter } from '@fairmind/core/metrics';
-import type { JWTPayload } from 'jose';
 import { LRUCache } from 'lru-cache';
 import type { Registry } from 'prom-client';
 import { z } from 'zod';
@@ -40,6 +39,7 @@ import {
   ACCESS_TOKEN_TYPE,
   createJwtVerifier,
   DEFAULT_MAX_TOKEN_BYTES,
+  type JwtClaims,
   REFRESH_TOKEN_TYPE,
   signJwt,
   type VerifiedJwt,
@@ -86,97 +86,97 @@ export interface AuthOptions {
    * The HMAC secret (`JWT_SECRET`) for HS256/384/512: at least 32 characters in production,
    * never a PEM. The shortcut for a ring of one key; use `keys` to rotate.
    */
-  secret?: string | Uint8Array;
+  secret?: string | Uint8Array | undefined;
   /**
    * The algorithm of `secret`, `privateKey` and `publicKey` (`JWT_ALGORITHM`).
    * @default 'HS256'
    */
-  algorithm?: JwtAlgorithm;
+  algorithm?: JwtAlgorithm | undefined;
   /** RS256/ES256/EdDSA: the signing key, PEM (PKCS#8, PKCS#1, SEC1) or JWK. */
-  privateKey?: string | Jwk;
+  privateKey?: string | Jwk | undefined;
   /** RS256/ES256/EdDSA: the verifying key, SPKI PEM or JWK (derived from `privateKey` if left out). */
-  publicKey?: string | Jwk;
+  publicKey?: string | Jwk | undefined;
   /** A key ring with `kid`s, for rotation; replaces `secret`/`privateKey`/`publicKey`. */
-  keys?: readonly KeyInput[];
+  keys?: readonly KeyInput[] | undefined;
   /** The `kid` that signs (see `createKeyRing`). @default the first key that can sign */
-  signingKid?: string;
+  signingKid?: string | undefined;
   /** @default 'fairmind' */
-  issuer?: string;
+  issuer?: string | undefined;
   /** @default 'fairmind-api' */
-  audience?: string;
+  audience?: string | undefined;
   /**
    * Access-token lifetime (`JWT_EXPIRE_MINUTES` x 60).
    * @default 1800
    */
-  accessTokenTtlSeconds?: number;
+  accessTokenTtlSeconds?: number | undefined;
   /**
    * Lifetime of each refresh token; a refresh issues a new one.
    * @default 1_209_600 (14 days)
    */
-  refreshTokenTtlSeconds?: number;
+  refreshTokenTtlSeconds?: number | undefined;
   /**
    * Absolute lifetime of a sign-in (refresh family): no refresh extends it.
    * @default 2_592_000 (30 days)
    */
-  familyLifetimeSeconds?: number;
+  familyLifetimeSeconds?: number | undefined;
   /** @default 5 */
-  clockToleranceSeconds?: number;
+  clockToleranceSeconds?: number | undefined;
   /** @default 8192 */
-  maxTokenBytes?: number;
+  maxTokenBytes?: number | undefined;
   /**
    * Verified access tokens remembered, by their exact text, until their `exp`: a repeat skips
    * the signature work, never the revocation check. `0` turns it off.
    * @default 10_000
    */
-  tokenCacheSize?: number;
+  tokenCacheSize?: number | undefined;
   /** @default createMemoryRevocationStore() */
-  revocation?: RevocationStore;
+  revocation?: RevocationStore | undefined;
   /** @default createMemoryRefreshFamilyStore() */
-  refreshFamilies?: RefreshFamilyStore;
+  refreshFamilies?: RefreshFamilyStore | undefined;
   /**
    * What verification does when the revocation store fails or times out: `false` refuses the
    * credential with a 503 (fail closed); `true` accepts it and logs a warning.
    * @default false
    */
-  failOpen?: boolean;
+  failOpen?: boolean | undefined;
   /**
    * Deadline of one store call on the verification path, in ms.
    * @default 1000
    */
-  storeTimeoutMs?: number;
+  storeTimeoutMs?: number | undefined;
   /** Users, for `login`, `createUser` and API-key owners. */
-  users?: UserStore;
+  users?: UserStore | undefined;
   /** API keys; needs `users`. */
-  apiKeys?: ApiKeyStore;
+  apiKeys?: ApiKeyStore | undefined;
   /** HMAC pepper for API-key hashes (see `createApiKeyManager`). */
-  apiKeyPepper?: string | Uint8Array;
+  apiKeyPepper?: string | Uint8Array | undefined;
   /** @default 'live' */
-  apiKeyPrefix?: string;
+  apiKeyPrefix?: string | undefined;
   /** @default 60_000 */
-  apiKeyLastUsedIntervalMs?: number;
+  apiKeyLastUsedIntervalMs?: number | undefined;
   /** The per-key rate-limit hook (see `createApiKeyManager`). */
-  apiKeyRateLimit?: (key: ApiKeyRecord) => void | Promise<void>;
+  apiKeyRateLimit?: ((key: ApiKeyRecord) => void | Promise<void>) | undefined;
   /** A password hasher, or options for the one created here. @default { cost: 12 } */
-  passwords?: PasswordHasher | PasswordHasherOptions;
+  passwords?: PasswordHasher | PasswordHasherOptions | undefined;
   /** Failure counters for the login lockout. @default createMemoryAttemptStore() */
-  attempts?: AttemptStore;
+  attempts?: AttemptStore | undefined;
   /** Lockout limits (see `createLoginThrottle`). */
-  lockout?: { account?: Partial<LockoutPolicy>; ip?: Partial<LockoutPolicy> };
+  lockout?: { account?: Partial<LockoutPolicy>; ip?: Partial<LockoutPolicy> } | undefined;
   /** A RBAC table or options for one. @default createRbac() */
-  rbac?: Rbac | RbacOptions;
+  rbac?: Rbac | RbacOptions | undefined;
   /** Audit sinks. @default [] */
-  audit?: AuditSink | readonly AuditSink[];
+  audit?: AuditSink | readonly AuditSink[] | undefined;
   /**
    * Production rules: HMAC secrets of 32+ bytes, bcrypt cost 10+.
    * @default process.env.NODE_ENV === 'production'
    */
-  production?: boolean;
+  production?: boolean | undefined;
   /** @default silentLogger */
-  logger?: Logger;
+  logger?: Logger | undefined;
   /** prom-client registry for the auth metrics. */
-  registry?: Registry;
+  registry?: Registry | undefined;
   /** The clock in milliseconds (tests pin it). @default Date.now */
-  now?: () => number;
+  now?: (() => number) | undefined;
 }
 
 /** An access and a refresh token, as `/auth/login` and `/auth/refresh` answer. */
@@ -239,22 +239,31 @@ export interface Auth {
     context?: RequestContext,
   ): Promise<LoginResult>;
   /** Revokes the principal's access token and refresh family (and `refreshToken`'s, if given). */
-  logout(principal: Principal, options?: RequestContext & { refreshToken?: string }): Promise<void>;
+  logout(
+    principal: Principal,
+    options?: RequestContext & { refreshToken?: string | undefined },
+  ): Promise<void>;
   /** Revokes every token of a user issued until now. */
-  logoutEverywhere(userId: string, context?: RequestContext & { actorId?: string }): Promise<void>;
+  logoutEverywhere(
+    userId: string,
+    context?: RequestContext & { actorId?: string | undefined },
+  ): Promise<void>;
   /** Adds a user (409 when the email exists; 400 for a bad email, role or password). */
   createUser(
     input: { email: string; password: string; role: string },
-    context?: RequestContext & { actorId?: string },
+    context?: RequestContext & { actorId?: string | undefined },
   ): Promise<PublicUser>;
   /** Changes a user's role or password; a new password logs the user out everywhere. */
   updateUser(
     id: string,
-    changes: { role?: string; password?: string },
-    context?: RequestContext & { actorId?: string },
+    changes: { role?: string | undefined; password?: string | undefined },
+    context?: RequestContext & { actorId?: string | undefined },
   ): Promise<PublicUser>;
   /** Removes a user and revokes their tokens. */
-  deleteUser(id: string, context?: RequestContext & { actorId?: string }): Promise<void>;
+  deleteUser(
+    id: string,
+    context?: RequestContext & { actorId?: string | undefined },
+  ): Promise<void>;
   /** A new API key for the principal, with scopes within its own permissions; `key` is shown once. */
   createApiKey(
     principal: Principal,
@@ -356,7 +365,7 @@ function publicUser(user: UserRecord): PublicUser {
   };
 }
 
-function stringClaim(payload: JWTPayload, name: string): string {
+function stringClaim(payload: JwtClaims, name: string): string {
   const value = payload[name];
   if (typeof value !== 'string' || value.length === 0 || value.length > 256) {
     throw tokenInvalid(`the token's "${name}" claim is missing or not a string`);
@@ -604,7 +613,7 @@ export function createAuth(options: AuthOptions): Auth {
     if (reason !== null) throw revokedError(reason);
   }
 
-  function principalOf(payload: JWTPayload): Principal {
+  function principalOf(payload: JwtClaims): Principal {
     const iat = payload.iat as number;
     const exp = payload.exp as number;
     const fam = payload['fam'];

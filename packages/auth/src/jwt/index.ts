@@ -11,6 +11,30 @@ import { invalid, tokenExpired, tokenInvalid } from '../errors/index.js';
 import { JWT_ALGORITHMS, type JwtAlgorithm, type KeyRing } from '../keys/index.js';
 import { type HmacKey, hmacKeyOf } from '../keys/internal.js';
 
+/**
+ * The claims of a JWT: the registered ones of RFC 7519 section 4.1, and any others. The shape
+ * of jose's `JWTPayload`, declared here so that the published CommonJS declarations never
+ * import jose, which is ESM-only (TypeScript refuses that import with TS1479 under
+ * `module: node16`).
+ */
+export interface JwtClaims {
+  /** Issuer. */
+  iss?: string | undefined;
+  /** Subject. */
+  sub?: string | undefined;
+  /** Audience. */
+  aud?: string | string[] | undefined;
+  /** JWT id. */
+  jti?: string | undefined;
+  /** Not before, in seconds since the epoch. */
+  nbf?: number | undefined;
+  /** Expiry, in seconds since the epoch. */
+  exp?: number | undefined;
+  /** Issued at, in seconds since the epoch. */
+  iat?: number | undefined;
+  [claim: string]: unknown;
+}
+
 /** RFC 9068 `typ` of an access token. */
 export const ACCESS_TOKEN_TYPE = 'at+jwt';
 /** `typ` of a refresh token: different, so neither is ever accepted in place of the other. */
@@ -31,7 +55,7 @@ export interface JwtHeader {
 /** A verified token: its header and its claims. */
 export interface VerifiedJwt {
   readonly header: JwtHeader;
-  readonly payload: JWTPayload;
+  readonly payload: JwtClaims;
 }
 
 /** Options of {@link createJwtVerifier}. */
@@ -43,36 +67,36 @@ export interface JwtVerifierOptions {
    * Compared case-sensitively; `none` is refused in any spelling whatever this says.
    * @default the algorithms of the key ring
    */
-  algorithms?: readonly JwtAlgorithm[];
+  algorithms?: readonly JwtAlgorithm[] | undefined;
   /** The required `iss`, or one of several. */
-  issuer?: string | readonly string[];
+  issuer?: string | readonly string[] | undefined;
   /** The required `aud` (one of the token's audiences must be one of these). */
-  audience?: string | readonly string[];
+  audience?: string | readonly string[] | undefined;
   /**
    * The required `typ` header (compared without case and without an `application/` prefix, as
    * media types are). Unset means any `typ`, or none.
    */
-  typ?: string;
+  typ?: string | undefined;
   /**
    * Claims that must be present besides `exp`, which always is.
    * @default []
    */
-  requiredClaims?: readonly string[];
+  requiredClaims?: readonly string[] | undefined;
   /**
    * Leeway for `exp`, `nbf` and `iat`, in seconds.
    * @default 5
    */
-  clockToleranceSeconds?: number;
+  clockToleranceSeconds?: number | undefined;
   /**
    * The clock, in milliseconds since the epoch (tests pin it).
    * @default Date.now
    */
-  now?: () => number;
+  now?: (() => number) | undefined;
   /**
    * Longer tokens are refused without being decoded.
    * @default 8192
    */
-  maxTokenBytes?: number;
+  maxTokenBytes?: number | undefined;
 }
 
 /** Verifies one token; rejects with `TOKEN_EXPIRED` or `TOKEN_INVALID`. */
@@ -149,7 +173,11 @@ function normaliseType(typ: string): string {
  */
 export function precheckToken(
   token: unknown,
-  options: { algorithms: readonly string[]; typ?: string | undefined; maxTokenBytes?: number },
+  options: {
+    algorithms: readonly string[];
+    typ?: string | undefined;
+    maxTokenBytes?: number | undefined;
+  },
 ): JwtHeader {
   if (typeof token !== 'string') throw tokenInvalid('the token is not a string');
   const max = options.maxTokenBytes ?? DEFAULT_MAX_TOKEN_BYTES;
@@ -270,7 +298,7 @@ export function createJwtVerifier(options: JwtVerifierOptions): JwtVerifier {
   const precheckOptions = { algorithms, typ, maxTokenBytes };
 
   /** The rules jose leaves to us, after its own claim checks. */
-  function checkedPayload(payload: JWTPayload, currentMs: number): JWTPayload {
+  function checkedPayload(payload: JwtClaims, currentMs: number): JwtClaims {
     // JSON.parse reads 1e400 as Infinity, which jose accepts as a number: an exp that never
     // comes. Times must be finite.
     for (const claim of ['exp', 'nbf', 'iat'] as const) {
@@ -325,11 +353,11 @@ export function createJwtVerifier(options: JwtVerifierOptions): JwtVerifier {
       throw tokenInvalid('the token signature does not verify');
     }
     const currentMs = now();
-    let payload: JWTPayload;
+    let payload: JwtClaims;
     try {
       const claims = token.slice(token.indexOf('.') + 1, signatureStart);
       payload = UnsecuredJWT.decode(`${UNSECURED_HEADER}.${claims}.`, claimOptions(currentMs))
-        .payload as JWTPayload;
+        .payload as JwtClaims;
     } catch (error) {
       throw mapJoseError(error);
     }
@@ -389,7 +417,7 @@ export interface SignJwtOptions {
  * const token = await signJwt({ keys, typ: 'at+jwt' }, { sub: 'u1', exp: 1_900_000_000 });
  * ```
  */
-export async function signJwt(options: SignJwtOptions, claims: JWTPayload): Promise<string> {
+export async function signJwt(options: SignJwtOptions, claims: JwtClaims): Promise<string> {
   await options.keys.ready();
   const signer = options.keys.signer();
   if (signer === undefined) {
@@ -400,5 +428,6 @@ export async function signJwt(options: SignJwtOptions, claims: JWTPayload): Prom
     typ: options.typ,
   };
   if (signer.kid !== undefined) header.kid = signer.kid;
-  return new SignJWT(claims).setProtectedHeader(header).sign(signer.key);
+  // JSON drops a claim whose value is undefined, which is all jose's stricter type guards.
+  return new SignJWT(claims as JWTPayload).setProtectedHeader(header).sign(signer.key);
 }

@@ -16,7 +16,7 @@ export const JWT_ALGORITHMS = ['HS256', 'HS384', 'HS512', 'RS256', 'ES256', 'EdD
 export type JwtAlgorithm = (typeof JWT_ALGORITHMS)[number];
 
 /** A JSON Web Key as RFC 7517 writes it (`kty`, `k`, `n`, `e`, `crv`, `x`, `y`, `d`, ...). */
-export type Jwk = JsonWebKey & { kty: string; kid?: string; alg?: string };
+export type Jwk = JsonWebKey & { kty: string; kid?: string | undefined; alg?: string | undefined };
 
 /** One key of the ring: what it is for and where it comes from. */
 export interface KeyInput {
@@ -24,27 +24,27 @@ export interface KeyInput {
    * The key id written into the `kid` header of the tokens it signs and used to pick it when
    * verifying. Required when the ring holds more than one key.
    */
-  kid?: string;
+  kid?: string | undefined;
   /**
    * @default 'HS256'
    */
-  algorithm?: JwtAlgorithm;
+  algorithm?: JwtAlgorithm | undefined;
   /**
    * HS256/384/512: the shared secret, as text (at least 32 characters in production, never a
    * PEM), bytes, or an `oct` JWK.
    */
-  secret?: string | Uint8Array | Jwk;
+  secret?: string | Uint8Array | Jwk | undefined;
   /**
    * RS256/ES256/EdDSA: the private key that signs, as PEM (PKCS#8 `PRIVATE KEY`, PKCS#1
    * `RSA PRIVATE KEY` or SEC1 `EC PRIVATE KEY`) or a private JWK. Leave it out for a key that
    * only verifies (a retired key, or a service that never signs).
    */
-  privateKey?: string | Jwk;
+  privateKey?: string | Jwk | undefined;
   /**
    * RS256/ES256/EdDSA: the public key that verifies, as SPKI PEM or a public JWK. Derived from
    * `privateKey` when left out.
    */
-  publicKey?: string | Jwk;
+  publicKey?: string | Jwk | undefined;
 }
 
 /** Options of {@link createKeyRing}. */
@@ -56,13 +56,13 @@ export interface KeyRingOptions {
    * key, move `signingKid` to it, drop the old one once its tokens have expired).
    * @default the first key with a secret or private key
    */
-  signingKid?: string;
+  signingKid?: string | undefined;
   /**
    * Refuse HMAC secrets under 32 characters (RFC 7518 section 3.2 wants at least the hash's
    * size).
    * @default process.env.NODE_ENV === 'production'
    */
-  production?: boolean;
+  production?: boolean | undefined;
 }
 
 /** A key ready for jose: a CryptoKey (HMAC, imported once) or a KeyObject (jose caches its conversion). */

@@ -25,7 +25,7 @@ export interface AttemptStore {
 /** Options of {@link createMemoryAttemptStore}. */
 export interface MemoryAttemptStoreOptions {
   /** @default Date.now */
-  now?: () => number;
+  now?: (() => number) | undefined;
 }
 
 /**
@@ -90,15 +90,15 @@ export interface LoginThrottleOptions {
    * further failure up to 1 hour; forgotten a day after the last failure or at a success.
    * @default { maxFailures: 5, windowMs: 86_400_000, baseLockoutMs: 30_000, maxLockoutMs: 3_600_000 }
    */
-  account?: Partial<LockoutPolicy>;
+  account?: Partial<LockoutPolicy> | undefined;
   /**
    * Per client IP: 20 failures within 15 minutes, then locked for the rest of the window,
    * doubling past that; successes do not reset it (one IP may try many accounts).
    * @default { maxFailures: 20, windowMs: 900_000, baseLockoutMs: 900_000, maxLockoutMs: 3_600_000 }
    */
-  ip?: Partial<LockoutPolicy>;
+  ip?: Partial<LockoutPolicy> | undefined;
   /** @default Date.now */
-  now?: () => number;
+  now?: (() => number) | undefined;
 }
 
 /** Brute-force protection for a login form. */
@@ -128,7 +128,11 @@ const IP_DEFAULTS: LockoutPolicy = {
 };
 
 function policy(name: string, given: Partial<LockoutPolicy> | undefined, defaults: LockoutPolicy) {
-  const merged = { ...defaults, ...given };
+  // A key given as undefined keeps its default, as an absent one does.
+  const merged = { ...defaults };
+  for (const [key, value] of Object.entries(given ?? {})) {
+    if (value !== undefined) merged[key as keyof LockoutPolicy] = value;
+  }
   for (const [key, value] of Object.entries(merged)) {
     if (!Number.isInteger(value) || value < 1) {
       throw invalid(`${name}.${key}`, 'must be a whole number, 1 or more');

@@ -26,12 +26,12 @@ export interface AuthenticateOptions {
    * sent and bad is still a 401.
    * @default false
    */
-  optional?: boolean;
+  optional?: boolean | undefined;
   /**
    * Accept `X-API-Key`.
    * @default true
    */
-  apiKeys?: boolean;
+  apiKeys?: boolean | undefined;
 }
 
 // RFC 7235 section 2.1: the scheme is case-insensitive; RFC 6750 section 2.1: one space, then

@@ -24,27 +24,27 @@ export interface PasswordHasherOptions {
    * bcrypt cost (log2 rounds) of new hashes, 4 to 31.
    * @default 12
    */
-  cost?: number;
+  cost?: number | undefined;
   /**
    * Refuse a cost under 10.
    * @default process.env.NODE_ENV === 'production'
    */
-  production?: boolean;
+  production?: boolean | undefined;
   /**
    * Worker threads hashing in parallel. Each holds one CPU while it hashes.
    * @default Math.max(1, Math.min(2, os.availableParallelism() - 1))
    */
-  workers?: number;
+  workers?: number | undefined;
   /**
    * Jobs waiting for a worker before new ones are refused with a 503 (a login flood must not
    * queue without bound).
    * @default 1000
    */
-  maxQueue?: number;
+  maxQueue?: number | undefined;
   /** @default silentLogger */
-  logger?: Logger;
+  logger?: Logger | undefined;
   /** prom-client registry for `fairmind_auth_password_seconds` and the queue gauge. */
-  registry?: Registry;
+  registry?: Registry | undefined;
 }
 
 /** bcrypt off the main thread. */

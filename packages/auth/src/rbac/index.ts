@@ -7,12 +7,12 @@ export interface RoleDefinition {
    * grants everything.
    * @default []
    */
-  permissions?: readonly string[];
+  permissions?: readonly string[] | undefined;
   /**
    * Roles whose permissions this one also has.
    * @default []
    */
-  inherits?: readonly string[];
+  inherits?: readonly string[] | undefined;
 }
 
 /** Role name to definition. */
@@ -103,12 +103,12 @@ export interface RbacOptions {
    * `{ auditor: { inherits: ['viewer'], permissions: ['audit:read'] } }`.
    * @default {}
    */
-  roles?: RoleTable;
+  roles?: RoleTable | undefined;
   /**
    * Start from no roles instead of {@link DEFAULT_ROLES}.
    * @default false
    */
-  replaceDefaults?: boolean;
+  replaceDefaults?: boolean | undefined;
 }
 
 /** Role-based access control over a fixed table, resolved once. */

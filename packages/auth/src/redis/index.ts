@@ -17,12 +17,12 @@ export interface RedisStoreOptions {
    * Redis Cluster; the prefix itself must not contain braces.
    * @default 'fairmind:auth:'
    */
-  prefix?: string;
+  prefix?: string | undefined;
   /**
    * The clock in milliseconds, for TTLs.
    * @default Date.now
    */
-  now?: () => number;
+  now?: (() => number) | undefined;
 }
 
 interface Resolved {

@@ -49,7 +49,7 @@ export interface MemoryRefreshFamilyStoreOptions {
    * The clock in milliseconds, for sweeping expired families.
    * @default Date.now
    */
-  now?: () => number;
+  now?: (() => number) | undefined;
 }
 
 interface MemoryFamily {

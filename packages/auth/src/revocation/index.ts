@@ -39,7 +39,7 @@ export interface MemoryRevocationStoreOptions {
    * The clock in milliseconds (tests pin it).
    * @default Date.now
    */
-  now?: () => number;
+  now?: (() => number) | undefined;
 }
 
 /**
