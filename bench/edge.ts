@@ -27,13 +27,9 @@ import type { AddressInfo } from 'node:net';
 import { Socket } from 'node:net';
 import { type Exchange, runMiddleware } from '@fairmind/core';
 import { applyHeaders } from '@fairmind/core/node';
-import {
-  createRateLimiter,
-  createRedisStore,
-  type RateLimitResult,
-  securityHeaders,
-} from '@fairmind/edge';
+import { createRateLimiter, type RateLimitResult, securityHeaders } from '@fairmind/edge';
 import { createNodeCompression } from '@fairmind/edge/node';
+import { createRedisStore } from '@fairmind/edge/redis';
 import compression from 'compression';
 import express from 'express';
 import helmet from 'helmet';

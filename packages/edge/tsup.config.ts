@@ -1,6 +1,9 @@
 import { defineConfig } from 'tsup';
 import { packageBuild } from '../../tsup.shared.js';
 
-// The Node compression backend is a subpath so that the policy, limiter and headers load on
-// Web-standard runtimes without node:zlib.
-export default defineConfig(packageBuild({ index: 'src/index.ts', node: 'src/node/index.ts' }));
+// The Node compression backend and the Redis store are subpaths: the policy, limiter and
+// headers load on Web-standard runtimes without node:zlib, and their types never name ioredis,
+// an optional peer that only `@fairmind/edge/redis` users install.
+export default defineConfig(
+  packageBuild({ index: 'src/index.ts', node: 'src/node/index.ts', redis: 'src/redis/index.ts' }),
+);

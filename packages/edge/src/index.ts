@@ -6,7 +6,6 @@ export * from './limiter/index.js';
 export * from './memory-store/index.js';
 export * from './paths/index.js';
 export * from './rate-limit/index.js';
-export * from './redis-store/index.js';
 export * from './request-log/index.js';
 export * from './security-headers/index.js';
 export * from './store/index.js';

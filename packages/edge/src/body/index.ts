@@ -24,7 +24,7 @@ export type BodySource =
       readonly body: ReadableStream<Uint8Array> | null;
     }
   | (AsyncIterable<Uint8Array | string> & {
-      readonly headers?: Readonly<Record<string, string | string[] | undefined>>;
+      readonly headers?: Readonly<Record<string, string | string[] | undefined>> | undefined;
     });
 
 /** Options of {@link readBody}. */
@@ -33,13 +33,13 @@ export interface ReadBodyOptions {
    * The most bytes accepted; past it the read stops at once with a 413.
    * @default 1048576 (1 MiB)
    */
-  limit?: number;
+  limit?: number | undefined;
   /**
    * The `Content-Length`, for a bare stream without headers. Read from the request when it
    * has headers.
    * @default undefined
    */
-  contentLength?: number;
+  contentLength?: number | undefined;
 }
 
 /** Options of {@link readJsonBody}. */
@@ -49,12 +49,12 @@ export interface ReadJsonBodyOptions extends ReadBodyOptions {
    * as JSON when `application/json` is listed.
    * @default ['application/json']
    */
-  types?: readonly string[];
+  types?: readonly string[] | undefined;
   /**
    * The `Content-Type`, for a bare stream without headers.
    * @default read from the request
    */
-  contentType?: string | null;
+  contentType?: string | null | undefined;
 }
 
 function tooLarge(limit: number): FairmindError {
@@ -302,12 +302,12 @@ export interface BodyLimitOptions {
    * The most bytes a request may declare in `Content-Length`.
    * @default 1048576 (1 MiB)
    */
-  limit?: number;
+  limit?: number | undefined;
   /**
    * Methods checked.
    * @default ['POST', 'PUT', 'PATCH', 'DELETE']
    */
-  methods?: readonly string[];
+  methods?: readonly string[] | undefined;
 }
 
 /**

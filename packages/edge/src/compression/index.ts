@@ -70,26 +70,26 @@ export interface CompressionPolicyOptions {
    * encoding's framing and the CPU cost outweigh the bytes saved.
    * @default 1024
    */
-  threshold?: number;
+  threshold?: number | undefined;
   /**
    * The codings offered, in the server's order of preference when the client's q-values tie.
    * @default ['br', 'gzip', 'deflate']
    */
-  encodings?: readonly ContentCoding[];
+  encodings?: readonly ContentCoding[] | undefined;
   /**
    * Decides from the media type (lower-case, without parameters) whether a body is worth
    * compressing. The default accepts text, JSON, XML, JavaScript, SVG, form data and
    * uncompressed fonts, and refuses images, audio, video, archives and unknown binary.
    * @default isCompressibleType
    */
-  filter?: (mediaType: string) => boolean;
+  filter?: ((mediaType: string) => boolean) | undefined;
   /**
    * Whether a client that sends no `Accept-Encoding` at all gets a compressed body.
    * RFC 9110 section 12.5.3 allows any coding then, but old clients and scripts that omit
    * the header rarely decode one, so the default is to send the body as it is.
    * @default false
    */
-  compressWithoutAcceptEncoding?: boolean;
+  compressWithoutAcceptEncoding?: boolean | undefined;
 }
 
 /** A compression policy with its options resolved once. */

@@ -23,28 +23,28 @@ export interface CorsOptions {
    * every site read every signed-in user's responses.
    * @default false
    */
-  credentials?: boolean;
+  credentials?: boolean | undefined;
   /**
    * Methods a preflight may ask for.
    * @default ['GET', 'HEAD', 'PUT', 'PATCH', 'POST', 'DELETE']
    */
-  methods?: readonly string[];
+  methods?: readonly string[] | undefined;
   /**
    * Request headers a preflight may ask for; by default whatever the preflight asks for is
    * allowed (the origin check is what protects), and `Vary` says so.
    * @default the preflight's Access-Control-Request-Headers
    */
-  allowedHeaders?: readonly string[];
+  allowedHeaders?: readonly string[] | undefined;
   /**
    * Response headers scripts may read besides the CORS-safelisted ones.
    * @default ['X-Request-Id', 'RateLimit', 'RateLimit-Policy', 'Retry-After']
    */
-  exposedHeaders?: readonly string[];
+  exposedHeaders?: readonly string[] | undefined;
   /**
    * Seconds a browser may cache a preflight answer (browsers cap it: Chromium at 7200).
    * @default 600
    */
-  maxAge?: number;
+  maxAge?: number | undefined;
 }
 
 interface Pattern {

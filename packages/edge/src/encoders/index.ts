@@ -16,23 +16,23 @@ export interface NodeEncoderOptions {
    * speed; 11 is for assets compressed once at build time, not for dynamic responses.
    * @default 4
    */
-  brotliQuality?: number;
+  brotliQuality?: number | undefined;
   /**
    * gzip level, 1-9.
    * @default 6
    */
-  gzipLevel?: number;
+  gzipLevel?: number | undefined;
   /**
    * deflate level, 1-9.
    * @default 6
    */
-  deflateLevel?: number;
+  deflateLevel?: number | undefined;
   /**
    * zlib's output chunk size in bytes for streams. A single body of known size gets a chunk
    * sized to it instead, up to this.
    * @default 16384
    */
-  chunkSize?: number;
+  chunkSize?: number | undefined;
 }
 
 /** The number of bits that can count to `value`: ceil(log2(value)). */

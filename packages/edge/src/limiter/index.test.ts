@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { createMetricsRegistry } from '@fairmind/core/metrics';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createMemoryStore } from '../memory-store/index.js';
-import { createRedisStore } from '../redis-store/index.js';
+import { createRedisStore } from '../redis/index.js';
 import type { RateLimitStore } from '../store/index.js';
 import { type ThrowawayRedis, throwawayRedis, useSharedRedis } from '../test-support/index.js';
 import { createRateLimiter, type FailurePolicy, type RateLimitResult } from './index.js';

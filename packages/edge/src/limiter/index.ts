@@ -52,41 +52,41 @@ export interface RateLimiterOptions {
    * Where counts live. Use `createRedisStore` so that every instance shares them.
    * @default createMemoryStore()
    */
-  store?: RateLimitStore;
+  store?: RateLimitStore | undefined;
   /**
    * Units allowed per window (`RATE_LIMIT_REQUESTS`).
    * @default 1000
    */
-  limit?: number;
+  limit?: number | undefined;
   /**
    * The window in whole seconds (`RATE_LIMIT_WINDOW`).
    * @default 60
    */
-  windowSeconds?: number;
+  windowSeconds?: number | undefined;
   /**
    * The policy name: in the `RateLimit` headers and in the store keys, so two policies
    * never share a count. Letters, digits, `.`, `_` and `-`.
    * @default 'default'
    */
-  name?: string;
+  name?: string | undefined;
   /**
    * What a failing store means; see {@link FailurePolicy}.
    * @default 'local'
    */
-  failure?: FailurePolicy;
+  failure?: FailurePolicy | undefined;
   /**
    * How long one decision may wait for the store, in ms; after that the failure policy
    * decides and the late answer is ignored.
    * @default 100
    */
-  timeoutMs?: number;
+  timeoutMs?: number | undefined;
   /**
    * The circuit breaker around the store, or `false` for none: after `failureThreshold`
    * failures in a row the store is not asked for `cooldownMs`, so a dead Redis costs no
    * timeout per request.
    * @default { failureThreshold: 5, cooldownMs: 5000 }
    */
-  breaker?: Pick<CircuitBreakerOptions, 'failureThreshold' | 'cooldownMs'> | false;
+  breaker?: Pick<CircuitBreakerOptions, 'failureThreshold' | 'cooldownMs'> | false | undefined;
   /**
    * Remember keys the store refused until they may retry, and refuse requests of the same
    * or a higher cost from memory, without a store round trip. Such a request would be
@@ -95,15 +95,15 @@ export interface RateLimiterOptions {
    * memory.
    * @default { maxKeys: 10000 }
    */
-  denyCache?: { maxKeys?: number } | false;
+  denyCache?: { maxKeys?: number } | false | undefined;
   /** @default silentLogger */
-  logger?: Logger;
+  logger?: Logger | undefined;
   /**
    * Where `fairmind_rate_limit_decisions_total` and `fairmind_rate_limit_store_errors_total`
    * go; no metrics without one.
    * @default undefined
    */
-  registry?: Registry;
+  registry?: Registry | undefined;
 }
 
 /** A limiter for one policy; see {@link createRateLimiter}. */

@@ -10,7 +10,7 @@ import {
 
 /**
  * The two algorithms in plain TypeScript. The Redis store runs the same steps in Lua (see
- * redis-store); keep the two in step, the shared store tests check they agree.
+ * redis); keep the two in step, the shared store tests check they agree.
  */
 
 /** The sliding-window counter's state for one key. */
@@ -132,18 +132,18 @@ export interface MemoryStoreOptions {
   /**
    * @default 'sliding-window'
    */
-  algorithm?: RateLimitAlgorithm;
+  algorithm?: RateLimitAlgorithm | undefined;
   /**
    * Keys kept; the least recently used go first, so a flood of distinct clients cannot grow
    * the process without bound (an evicted key starts afresh).
    * @default 100000
    */
-  maxKeys?: number;
+  maxKeys?: number | undefined;
   /**
    * The clock, in milliseconds.
    * @default Date.now
    */
-  now?: () => number;
+  now?: (() => number) | undefined;
 }
 
 /**

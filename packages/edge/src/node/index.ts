@@ -37,14 +37,14 @@ export interface NodeCompressionOptions extends CompressionPolicyOptions, NodeEn
    * bodies written in pieces are streamed.
    * @default 65536
    */
-  syncThreshold?: number;
+  syncThreshold?: number | undefined;
   /**
    * Media types (lower-case, without parameters) whose every `write()` is flushed through
    * the encoder at once, so each piece reaches the client as it is written. Other streams
    * flush when the application calls `res.flush()`.
    * @default (type) => type === 'text/event-stream'
    */
-  flushOnWrite?: (mediaType: string) => boolean;
+  flushOnWrite?: ((mediaType: string) => boolean) | undefined;
 }
 
 /**

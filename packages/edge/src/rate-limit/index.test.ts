@@ -7,7 +7,7 @@ import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createRateLimiter } from '../limiter/index.js';
 import { createMemoryStore } from '../memory-store/index.js';
-import { createRedisStore } from '../redis-store/index.js';
+import { createRedisStore } from '../redis/index.js';
 import {
   serveNode,
   type TestServer,

@@ -62,13 +62,13 @@ export interface RouteRateLimit {
    * Methods it applies to, upper-case.
    * @default every method
    */
-  methods?: readonly string[];
+  methods?: readonly string[] | undefined;
   limit: number;
   windowSeconds: number;
   /** @default the middleware's `key` */
-  key?: RateLimitKey;
+  key?: RateLimitKey | undefined;
   /** @default the middleware's `cost` */
-  cost?: RateLimitCost;
+  cost?: RateLimitCost | undefined;
 }
 
 /** Options of {@link rateLimit}: the limiter's, plus how requests map to keys and policies. */
@@ -78,42 +78,42 @@ export interface RateLimitOptions extends RateLimiterOptions {
    * matches. The platform uses `['/auth/*', '/api/*']`.
    * @default ['*']
    */
-  paths?: readonly string[];
+  paths?: readonly string[] | undefined;
   /**
    * Paths never limited, checked first.
    * @default []
    */
-  excludePaths?: readonly string[];
+  excludePaths?: readonly string[] | undefined;
   /**
    * Per-route policies; the first that matches a request is used instead of the default.
    * @default []
    */
-  routes?: readonly RouteRateLimit[];
+  routes?: readonly RouteRateLimit[] | undefined;
   /** @default 'ip' */
-  key?: RateLimitKey;
+  key?: RateLimitKey | undefined;
   /** @default 1 */
-  cost?: RateLimitCost;
+  cost?: RateLimitCost | undefined;
   /**
    * Proxies whose `X-Forwarded-For` is believed (`TRUSTED_PROXIES`), for the `'ip'` key.
    * @default none: the socket peer is the client
    */
-  trustedProxies?: ClientIpResolverOptions['trustedProxies'];
+  trustedProxies?: ClientIpResolverOptions['trustedProxies'] | undefined;
   /**
    * A client IP resolver to share with other middleware; wins over `trustedProxies`.
    * @default createClientIpResolver({ trustedProxies })
    */
-  clientIp?: ClientIpResolver;
+  clientIp?: ClientIpResolver | undefined;
   /**
    * Also send `X-RateLimit-Limit`, `X-RateLimit-Remaining` and `X-RateLimit-Reset` (epoch
    * seconds), for clients written against the pre-IETF headers.
    * @default false
    */
-  legacyHeaders?: boolean;
+  legacyHeaders?: boolean | undefined;
   /**
    * Requests for which this returns true are not limited (an internal health checker).
    * @default undefined
    */
-  skip?: (exchange: Exchange) => boolean;
+  skip?: ((exchange: Exchange) => boolean) | undefined;
 }
 
 interface Rule {
@@ -195,7 +195,8 @@ function problemBody(code: string, status: number, message: string): string {
  * @example
  * ```ts
  * import { Redis } from 'ioredis';
- * import { createRedisStore, rateLimit } from '@fairmind/edge';
+ * import { rateLimit } from '@fairmind/edge';
+ * import { createRedisStore } from '@fairmind/edge/redis';
  *
  * const limit = rateLimit({
  *   store: createRedisStore({ client: new Redis(config.redis.url) }),

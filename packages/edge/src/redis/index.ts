@@ -98,7 +98,7 @@ type ScriptReply = [number, number, number];
 type ScriptCommand = (key: string, ...args: (string | number)[]) => Promise<ScriptReply>;
 
 /** Options of {@link createRedisStore}. */
-export interface RedisStoreOptions {
+export interface RedisRateLimitStoreOptions {
   /**
    * An ioredis 5 client or cluster, which you create, configure and close. A client made
    * with `keyPrefix` has that prefix applied as well.
@@ -108,11 +108,11 @@ export interface RedisStoreOptions {
    * Put before every key, so several applications can share one Redis.
    * @default 'fm:rl:'
    */
-  prefix?: string;
+  prefix?: string | undefined;
   /**
    * @default 'sliding-window'
    */
-  algorithm?: RateLimitAlgorithm;
+  algorithm?: RateLimitAlgorithm | undefined;
 }
 
 // The hash tag is the whole logical key, so `}` or `{` inside a client-chosen key must not
@@ -140,7 +140,7 @@ function tagged(key: string): string {
  * const limiter = createRateLimiter({ store, limit: 1000, windowSeconds: 60 });
  * ```
  */
-export function createRedisStore(options: RedisStoreOptions): RateLimitStore {
+export function createRedisStore(options: RedisRateLimitStoreOptions): RateLimitStore {
   const factory = 'createRedisStore';
   const opts = optionsObject(factory, options);
   const client = opts.client as (Redis | Cluster) | undefined;

@@ -34,56 +34,56 @@ export interface RequestLogOptions {
    * `@fairmind/core/logger`) write one JSON line per call.
    * @default silentLogger
    */
-  logger?: Logger;
+  logger?: Logger | undefined;
   /**
    * Where `http_request_duration_seconds{method,route,status_code}` goes; none without one.
    * @default undefined
    */
-  registry?: Registry;
+  registry?: Registry | undefined;
   /**
    * The `route` label of the histogram, read when the response is done, so a router can
    * leave the matched pattern on `exchange.state` for it. Never the raw path: one series
    * per distinct URL would swamp Prometheus.
    * @default () => ''
    */
-  route?: (exchange: Exchange) => string | undefined;
+  route?: ((exchange: Exchange) => string | undefined) | undefined;
   /**
    * Histogram buckets in seconds.
    * @default [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
    */
-  buckets?: readonly number[];
+  buckets?: readonly number[] | undefined;
   /**
    * Request headers to put in the line. Credentials among them (`authorization`, `cookie`,
    * `set-cookie`, `x-api-key`, `proxy-authorization` and `redact`) are logged as
    * `[redacted]`, whatever the logger's own redaction.
    * @default ['user-agent']
    */
-  headers?: readonly string[];
+  headers?: readonly string[] | undefined;
   /**
    * More header names to redact.
    * @default []
    */
-  redact?: readonly string[];
+  redact?: readonly string[] | undefined;
   /**
    * Log the query string too. Off by default: queries carry tokens and personal data more
    * often than paths do.
    * @default false
    */
-  query?: boolean;
+  query?: boolean | undefined;
   /**
    * Requests not to log (still given an id), such as health probes.
    * @default undefined
    */
-  skip?: (exchange: Exchange) => boolean;
+  skip?: ((exchange: Exchange) => boolean) | undefined;
   /**
    * New ids when the client sent none, or an invalid one.
    * @default crypto.randomUUID
    */
-  generateId?: () => string;
+  generateId?: (() => string) | undefined;
   /** Proxies whose `X-Forwarded-For` is believed for the logged `ip`. @default none */
-  trustedProxies?: ClientIpResolverOptions['trustedProxies'];
+  trustedProxies?: ClientIpResolverOptions['trustedProxies'] | undefined;
   /** A shared client IP resolver; wins over `trustedProxies`. */
-  clientIp?: ClientIpResolver;
+  clientIp?: ClientIpResolver | undefined;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;

@@ -35,24 +35,24 @@ export interface CspOptions {
    * preset's list for that directive; `null` removes it).
    * @default {}
    */
-  directives?: CspDirectives;
+  directives?: CspDirectives | undefined;
   /**
    * Start from the preset's directives. `false` sends only `directives`.
    * @default true
    */
-  useDefaults?: boolean;
+  useDefaults?: boolean | undefined;
   /**
    * Add a fresh nonce per request (`'nonce-...'`) to these directives; `true` means
    * `script-src` and `style-src`. A directive the policy lacks is created from `default-src`
    * plus the nonce. The nonce is on `exchange.state.cspNonce`.
    * @default false
    */
-  nonce?: boolean | readonly string[];
+  nonce?: boolean | readonly string[] | undefined;
   /**
    * Send `Content-Security-Policy-Report-Only` instead, to try a policy without enforcing it.
    * @default false
    */
-  reportOnly?: boolean;
+  reportOnly?: boolean | undefined;
 }
 
 /** The `strictTransportSecurity` option of {@link securityHeaders}. */
@@ -61,20 +61,20 @@ export interface HstsOptions {
    * Seconds browsers remember to use HTTPS only.
    * @default 31536000 (one year)
    */
-  maxAge?: number;
+  maxAge?: number | undefined;
   /** @default true */
-  includeSubDomains?: boolean;
+  includeSubDomains?: boolean | undefined;
   /**
    * Ask to be put on browsers' preload lists (then maxAge must be at least a year).
    * @default false
    */
-  preload?: boolean;
+  preload?: boolean | undefined;
   /**
    * Send it on plain HTTP requests as well, for apps behind a TLS terminator that is not in
    * `trustedProxies`. Browsers ignore HSTS received over HTTP (RFC 6797 section 8.1).
    * @default false
    */
-  force?: boolean;
+  force?: boolean | undefined;
 }
 
 /** Options of {@link securityHeaders}. */
@@ -86,34 +86,39 @@ export interface SecurityHeadersOptions {
    * `same-origin`). `helmet`: the headers helmet 8 sends by default, byte for byte.
    * @default 'strict'
    */
-  preset?: 'strict' | 'helmet';
+  preset?: 'strict' | 'helmet' | undefined;
   /** A CSP over the preset's, a whole policy as a string, or `false` to send none. */
-  contentSecurityPolicy?: CspOptions | string | false;
+  contentSecurityPolicy?: CspOptions | string | false | undefined;
   /** HSTS settings, or `false` to send none. Sent only over HTTPS unless `force`. */
-  strictTransportSecurity?: HstsOptions | false;
+  strictTransportSecurity?: HstsOptions | false | undefined;
   /** @default the preset's: 'DENY' (strict), 'SAMEORIGIN' (helmet) */
-  xFrameOptions?: 'DENY' | 'SAMEORIGIN' | false;
+  xFrameOptions?: 'DENY' | 'SAMEORIGIN' | false | undefined;
   /** `X-Content-Type-Options: nosniff`. @default true */
-  xContentTypeOptions?: boolean;
+  xContentTypeOptions?: boolean | undefined;
   /** A `Referrer-Policy` token list, or `false`. @default 'no-referrer' */
-  referrerPolicy?: string | false;
+  referrerPolicy?: string | false | undefined;
   /** @default 'same-origin' */
-  crossOriginOpenerPolicy?: 'same-origin' | 'same-origin-allow-popups' | 'unsafe-none' | false;
+  crossOriginOpenerPolicy?:
+    | 'same-origin'
+    | 'same-origin-allow-popups'
+    | 'unsafe-none'
+    | false
+    | undefined;
   /** @default 'same-origin' */
-  crossOriginResourcePolicy?: 'same-origin' | 'same-site' | 'cross-origin' | false;
+  crossOriginResourcePolicy?: 'same-origin' | 'same-site' | 'cross-origin' | false | undefined;
   /**
    * Any other header to add (a value) or a preset header to drop (`false`), applied last.
    * @default {}
    */
-  headers?: Readonly<Record<string, string | false>>;
+  headers?: Readonly<Record<string, string | false>> | undefined;
   /**
    * Proxies whose `X-Forwarded-Proto` is believed when deciding whether a request came over
    * HTTPS (`TRUSTED_PROXIES`).
    * @default none: only a TLS socket counts
    */
-  trustedProxies?: ClientIpResolverOptions['trustedProxies'];
+  trustedProxies?: ClientIpResolverOptions['trustedProxies'] | undefined;
   /** A shared resolver; wins over `trustedProxies`. */
-  clientIp?: ClientIpResolver;
+  clientIp?: ClientIpResolver | undefined;
 }
 
 /**

@@ -2,7 +2,7 @@
 // memory store is what the limiter falls back to when Redis fails.
 import { describe, expect, it } from 'vitest';
 import { createMemoryStore } from '../memory-store/index.js';
-import { createRedisStore } from '../redis-store/index.js';
+import { createRedisStore } from '../redis/index.js';
 import { useSharedRedis } from '../test-support/index.js';
 import type { RateLimitAlgorithm, RateLimitStore, StoreDecision } from './index.js';
 

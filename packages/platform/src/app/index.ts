@@ -37,11 +37,11 @@ import {
   type BodySource,
   cors,
   createMemoryStore,
-  createRedisStore,
   rateLimit,
   requestLog,
   securityHeaders,
 } from '@fairmind/edge';
+import { createRedisStore } from '@fairmind/edge/redis';
 import { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
 import { createAssessmentRepository } from '../assessments/index.js';
@@ -64,13 +64,13 @@ export interface PlatformOptions {
    * Reported by `/health`.
    * @default the package version
    */
-  version?: string;
+  version?: string | undefined;
   /**
    * True once the process is shutting down: `/health/ready` then answers 503, so that load
    * balancers and Kubernetes stop routing new requests while in-flight ones finish.
    * @default () => false
    */
-  draining?: () => boolean;
+  draining?: (() => boolean) | undefined;
 }
 
 /** The FairMind platform: contract middleware and a handler that any adapter mounts. */
