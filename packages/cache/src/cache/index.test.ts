@@ -1,5 +1,5 @@
 import { createMetricsRegistry } from '@fairmind/core/metrics';
-import { type RedisServer, startRedisServer } from '@fairmind/testing';
+import { type RedisServer, startRedisServer, undefinedOptions } from '@fairmind/testing';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { complexSample } from '../codec/fixtures.js';
@@ -742,5 +742,20 @@ describe('validation', () => {
     await expect(cache.set('k', 1, { tags: [''] })).rejects.toThrow(/tags must be/);
     await expect(cache.set('k', 1, { ttl: 0 })).rejects.toThrow(/ttl must be/);
     expect(() => cache.namespace('a:b')).toThrow(/namespace must be/);
+  });
+});
+
+describe('options given as undefined', () => {
+  // createCache({ redis: process.env.REDIS_URL, ... }) with exactOptionalPropertyTypes: a key
+  // given as undefined means what leaving it out means (here: a memory-only cache).
+  it('keep every default', async () => {
+    const cache = caches.track(
+      createCache(undefinedOptions(new URL('./index.ts', import.meta.url), 'CacheOptions')),
+    );
+    const defaults = caches.track(createCache());
+    expect(cache.status()).toEqual(defaults.status());
+    expect(cache.status().mode).toBe('memory');
+    expect(await cache.getOrSet('k', async () => 'v')).toBe('v');
+    expect(await cache.get('k')).toBe('v');
   });
 });

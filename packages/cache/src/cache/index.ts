@@ -36,86 +36,86 @@ export interface CacheOptions {
    * when an invalidation message is lost.
    * @default { maxEntries: 10_000, maxBytes: 67_108_864 }
    */
-  l1?: false | L1Options;
+  l1?: false | L1Options | undefined;
   /**
    * How long an entry is fresh (`REDIS_TTL`, in seconds there).
    * @default '1h'
    */
-  ttl?: Duration;
+  ttl?: Duration | undefined;
   /**
    * How long past its TTL an entry is kept to be served when the factory fails (or is
    * slower than `softTimeout`), and by `get` while Redis is away. `0` turns it off.
    * @default 0
    */
-  grace?: Duration;
+  grace?: Duration | undefined;
   /**
    * Each TTL is shortened by a random part of up to this fraction, so that entries written
    * together do not all expire together.
    * @default 0.1
    */
-  jitter?: number;
+  jitter?: number | undefined;
   /**
    * With a stale value at hand, answer it after this long and let the factory finish in
    * the background. Needs `grace`.
    * @default undefined (wait for the factory)
    */
-  softTimeout?: Duration;
+  softTimeout?: Duration | undefined;
   /**
    * Refresh in the background once this fraction of the TTL has passed (0 < x < 1), so
    * that hot keys never expire in front of a caller.
    * @default undefined (off)
    */
-  earlyRefresh?: number;
+  earlyRefresh?: number | undefined;
   /**
    * Prefix of every Redis key and of the bus channel: letters, digits, `_`, `.`, `-`.
    * Instances that share data must share it.
    * @default 'fm'
    */
-  namespace?: string;
+  namespace?: string | undefined;
   /**
    * The deadline of every Redis command, in ms. A call never waits longer than this for
    * Redis; past it the cache answers from L1 or the factory.
    * @default 100
    */
-  commandTimeoutMs?: number;
+  commandTimeoutMs?: number | undefined;
   /** The circuit breaker in front of Redis. */
-  breaker?: BreakerOptions;
+  breaker?: BreakerOptions | undefined;
   /**
    * How long a tag's invalidation time is kept in Redis. Tagged entries never live longer
    * in Redis than this, so an old entry cannot outlive the record that hides it.
    * @default '7d'
    */
-  tagRetention?: Duration;
+  tagRetention?: Duration | undefined;
   /**
    * This instance's id on the bus (messages carrying it are its own and ignored).
    * @default a random UUID
    */
-  instanceId?: string;
+  instanceId?: string | undefined;
   /** @default silentLogger */
-  logger?: Logger;
+  logger?: Logger | undefined;
   /** Where to register the metrics; none when unset. */
-  registry?: Registry;
+  registry?: Registry | undefined;
   /**
    * The `cache` label of the metrics, to tell several caches apart in one registry.
    * @default 'default'
    */
-  name?: string;
+  name?: string | undefined;
 }
 
 /** Options of the L1 tier. */
 export interface L1Options {
   /** @default 10_000 */
-  maxEntries?: number;
+  maxEntries?: number | undefined;
   /**
    * Approximate bytes (JSON length of the values, plus keys and a fixed overhead).
    * @default 67_108_864 (64 MiB)
    */
-  maxBytes?: number;
+  maxBytes?: number | undefined;
   /**
    * The longest an entry stays fresh in L1, whatever its TTL.
    * @default the entry's TTL
    */
-  ttl?: Duration;
+  ttl?: Duration | undefined;
 }
 
 /** Options of the circuit breaker. */
@@ -124,30 +124,30 @@ export interface BreakerOptions {
    * Consecutive failed or timed-out commands that open the circuit.
    * @default 5
    */
-  failureThreshold?: number;
+  failureThreshold?: number | undefined;
   /**
    * How long the circuit stays open before one command probes Redis again.
    * @default 1_000
    */
-  resetTimeoutMs?: number;
+  resetTimeoutMs?: number | undefined;
 }
 
 /** Per-entry options of `set`, `setMany` and the factories. */
 export interface EntryOptions {
   /** @default the cache's `ttl` */
-  ttl?: Duration;
+  ttl?: Duration | undefined;
   /** @default the cache's `grace` */
-  grace?: Duration;
+  grace?: Duration | undefined;
   /** Tags to invalidate the entry by (see {@link Cache.invalidateTags}). */
-  tags?: readonly string[];
+  tags?: readonly string[] | undefined;
 }
 
 /** Options of `getOrSet` and `cached`. */
 export interface GetOrSetOptions extends EntryOptions {
   /** @default the cache's `softTimeout` */
-  softTimeout?: Duration;
+  softTimeout?: Duration | undefined;
   /** @default the cache's `earlyRefresh` */
-  earlyRefresh?: number;
+  earlyRefresh?: number | undefined;
 }
 
 /** One item of {@link Cache.setMany}. */
@@ -177,9 +177,9 @@ export interface CachedOptions<A extends unknown[]> extends Omit<GetOrSetOptions
    * The key of a call. By default the function's name and its arguments as JSON, which
    * needs a named function and JSON arguments.
    */
-  key?: ArgsCallback<A, string>;
+  key?: ArgsCallback<A, string> | undefined;
   /** Tags of a call's entry: a list, or one computed from the arguments. */
-  tags?: readonly string[] | ArgsCallback<A, readonly string[]>;
+  tags?: readonly string[] | ArgsCallback<A, readonly string[]> | undefined;
 }
 
 /** Where the cache stands, for logs, `/health` and tests. */

@@ -22,13 +22,13 @@ export interface ResponseCacheOptions {
    * How long a response is served from the cache.
    * @default '60s'
    */
-  ttl?: Duration;
+  ttl?: Duration | undefined;
   /**
    * Tags of every stored response (per call, `store(..., { tags })` adds more), so that a
    * write can invalidate them: a list, or one computed from the request.
    * @default []
    */
-  tags?: readonly string[] | ((exchange: Exchange) => readonly string[]);
+  tags?: readonly string[] | ((exchange: Exchange) => readonly string[]) | undefined;
   /**
    * What else the response depends on, beyond method, path and query: request header names
    * (`'accept-language'`) or functions of the exchange, such as the caller's role
@@ -36,22 +36,22 @@ export interface ResponseCacheOptions {
    * or one caller's response is served to another.
    * @default []
    */
-  vary?: readonly VaryBy[];
+  vary?: readonly VaryBy[] | undefined;
   /**
    * Statuses worth keeping.
    * @default [200]
    */
-  statuses?: readonly number[];
+  statuses?: readonly number[] | undefined;
   /**
    * Bodies larger than this (in UTF-8 bytes) are not kept.
    * @default 1_048_576
    */
-  maxBodyBytes?: number;
+  maxBodyBytes?: number | undefined;
   /**
    * The cache namespace responses are kept under (`clear(namespace)` drops them all).
    * @default 'http'
    */
-  namespace?: string;
+  namespace?: string | undefined;
 }
 
 /** A response as an adapter hands it to {@link ResponseCache.store}. */
@@ -74,9 +74,9 @@ export interface CachedResponse {
 
 /** Per-call options of {@link ResponseCache.store}. */
 export interface StoreOptions {
-  ttl?: Duration;
+  ttl?: Duration | undefined;
   /** Tags added to the configured ones. */
-  tags?: readonly string[];
+  tags?: readonly string[] | undefined;
 }
 
 /**

@@ -20,22 +20,22 @@ export interface CircuitBreakerOptions {
    * Consecutive failures that open the circuit.
    * @default 5
    */
-  failureThreshold?: number;
+  failureThreshold?: number | undefined;
   /**
    * How long the circuit stays open before one trial call is let through, in ms.
    * @default 5000
    */
-  cooldownMs?: number;
+  cooldownMs?: number | undefined;
   /**
    * Called on every change of state, for logs and metrics.
    * @default undefined
    */
-  onStateChange?: (state: CircuitState, previous: CircuitState) => void;
+  onStateChange?: ((state: CircuitState, previous: CircuitState) => void) | undefined;
   /**
    * The clock, in milliseconds.
    * @default performance.now
    */
-  now?: () => number;
+  now?: (() => number) | undefined;
 }
 
 /** See {@link createCircuitBreaker}. */

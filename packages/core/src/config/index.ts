@@ -565,12 +565,12 @@ export interface LoadConfigOptions {
    * The variables to read.
    * @default process.env when present, else {}
    */
-  env?: Readonly<Record<string, string | undefined>>;
+  env?: Readonly<Record<string, string | undefined>> | undefined;
   /**
    * Called for each warning, such as a generated development JWT secret.
    * @default console.warn
    */
-  warn?: (message: string) => void;
+  warn?: ((message: string) => void) | undefined;
 }
 
 /** One bad variable, as listed in the `details.issues` of a `CONFIG_INVALID` error. */

@@ -97,9 +97,9 @@ export interface FinishInfo {
  * and an `onFinish` callback.
  */
 export interface Outcome {
-  readonly reply?: Reply;
-  readonly headers?: Readonly<HeaderRecord>;
-  readonly onFinish?: (info: FinishInfo) => void;
+  readonly reply?: Reply | undefined;
+  readonly headers?: Readonly<HeaderRecord> | undefined;
+  readonly onFinish?: ((info: FinishInfo) => void) | undefined;
 }
 
 export type MiddlewareResult = Outcome | undefined;

@@ -59,17 +59,17 @@ const UPPER_SNAKE = /^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*$/;
 /** What {@link FairmindError} takes besides its code, status and message. */
 export interface FairmindErrorOptions {
   /** The underlying error; kept for logs, never sent to a client. */
-  cause?: unknown;
+  cause?: unknown | undefined;
   /** Extra fields for the problem body (RFC 9457 extension members). Must hold no secret. */
-  details?: Readonly<Record<string, unknown>>;
+  details?: Readonly<Record<string, unknown>> | undefined;
   /** Headers the HTTP reply must carry, such as `Retry-After` or `WWW-Authenticate`. */
-  headers?: Readonly<Record<string, string>>;
+  headers?: Readonly<Record<string, string>> | undefined;
   /**
    * Whether `message` may reach an HTTP client. 5xx errors default to `false`: their
    * message often names internals, so the client gets the generic status title instead.
    * @default status < 500
    */
-  expose?: boolean;
+  expose?: boolean | undefined;
 }
 
 /**
@@ -172,9 +172,9 @@ export interface ToProblemOptions {
    * `about:blank` is used when unset, as RFC 9457 section 4.2.1 recommends without docs.
    * @default undefined
    */
-  typeBase?: string;
+  typeBase?: string | undefined;
   /** The request path, sent as `instance`. */
-  instance?: string;
+  instance?: string | undefined;
 }
 
 /**

@@ -379,7 +379,7 @@ export interface ClientIpResolver {
    * True when the socket is TLS (`secure`), or the peer is a trusted proxy whose
    * `X-Forwarded-Proto` says `https` (its rightmost value: the one that proxy set).
    */
-  isHttps(source: ClientIpSource & { readonly secure?: boolean }): boolean;
+  isHttps(source: ClientIpSource & { readonly secure?: boolean | undefined }): boolean;
 }
 
 // RFC 9110 token characters: what a header field name may contain.

@@ -10,22 +10,22 @@ export interface LifecycleOptions {
    * Where start-up and shutdown progress is logged.
    * @default silentLogger
    */
-  logger?: Logger;
+  logger?: Logger | undefined;
   /**
    * How long all close hooks together may take before the shutdown is declared failed.
    * @default 10_000
    */
-  drainTimeoutMs?: number;
+  drainTimeoutMs?: number | undefined;
   /**
    * Signals that start a graceful shutdown once {@link Lifecycle.handleSignals} is called.
    * @default ['SIGTERM', 'SIGINT']
    */
-  signals?: readonly NodeJS.Signals[];
+  signals?: readonly NodeJS.Signals[] | undefined;
   /**
    * How the process ends after a signal; tests replace it.
    * @default process.exit
    */
-  exit?: (code: number) => void;
+  exit?: ((code: number) => void) | undefined;
 }
 
 /** Ordered shutdown for a process: what was opened last is closed first. */

@@ -32,24 +32,24 @@ export interface CreateLoggerOptions {
    * Minimum level written.
    * @default 'info'
    */
-  level?: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  level?: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' | undefined;
   /**
    * Bound to every line as `name`, to tell services apart.
    * @default 'fairmind'
    */
-  name?: string;
+  name?: string | undefined;
   /**
    * Extra paths to redact, added to {@link DEFAULT_REDACT_PATHS}.
    * @default []
    */
-  redact?: readonly string[];
+  redact?: readonly string[] | undefined;
   /**
    * Where lines go; tests pass a stream to read them back.
    * @default stdout
    */
-  destination?: DestinationStream;
+  destination?: DestinationStream | undefined;
   /** Any other pino option, applied last. */
-  pino?: Omit<LoggerOptions, 'level' | 'name' | 'redact'>;
+  pino?: Omit<LoggerOptions, 'level' | 'name' | 'redact'> | undefined;
 }
 
 /**

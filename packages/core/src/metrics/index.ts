@@ -15,12 +15,12 @@ export interface CreateMetricsRegistryOptions {
    * Also collect prom-client's process and Node.js metrics (event loop lag, heap, GC).
    * @default true
    */
-  defaultMetrics?: boolean;
+  defaultMetrics?: boolean | undefined;
   /**
    * Labels added to every series, such as `{ service: 'api' }`.
    * @default {}
    */
-  labels?: Readonly<Record<string, string>>;
+  labels?: Readonly<Record<string, string>> | undefined;
 }
 
 /**

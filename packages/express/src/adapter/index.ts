@@ -75,7 +75,7 @@ export function fairmind(options: NodeAdapterOptions = {}): RequestHandler {
  */
 export function handle(
   handler: Handler<IncomingMessage>,
-  options: { logger?: Logger } = {},
+  options: { logger?: Logger | undefined } = {},
 ): RequestHandler {
   const logger = options.logger ?? silentLogger;
   return function fairmindHandler(req, res, next) {
@@ -111,7 +111,7 @@ function clientError(error: unknown): unknown {
  * An Express error handler that answers with RFC 9457 problem JSON: `FairmindError`s keep
  * their status and code, anything else is a 500 that says nothing of the cause.
  */
-export function problemHandler(options: { logger?: Logger } = {}): ErrorRequestHandler {
+export function problemHandler(options: { logger?: Logger | undefined } = {}): ErrorRequestHandler {
   const logger = options.logger ?? silentLogger;
   return function fairmindProblemHandler(error: unknown, _req, res, next) {
     if (res.headersSent) return next(error);

@@ -46,23 +46,23 @@ export interface FairmindFastifyOptions {
    * Contract middleware run in order in an `onRequest` hook, before routing's handlers.
    * @default []
    */
-  middleware?: readonly Middleware[];
+  middleware?: readonly Middleware[] | undefined;
   /**
    * Response compression in an `onSend` hook, or `false` to leave payloads as they are.
    * @default {} (br, gzip, deflate over 1024 bytes)
    */
-  compression?: FastifyCompressionOptions | false;
+  compression?: FastifyCompressionOptions | false | undefined;
   /**
    * Answer errors and unknown routes with RFC 9457 problem JSON through `setErrorHandler`
    * and `setNotFoundHandler`. Turn it off to keep handlers of your own.
    * @default true
    */
-  problems?: boolean;
+  problems?: boolean | undefined;
   /**
    * Where failures are logged (5xx only; 4xx are the client's).
    * @default silentLogger
    */
-  logger?: Logger;
+  logger?: Logger | undefined;
 }
 
 const exchanges = new WeakMap<FastifyRequest, Exchange>();
@@ -123,7 +123,7 @@ function logFailure(logger: Logger, status: number, error: unknown): void {
  * ```
  */
 export function problemErrorHandler(
-  options: { logger?: Logger } = {},
+  options: { logger?: Logger | undefined } = {},
 ): (error: unknown, request: FastifyRequest, reply: FastifyReply) => FastifyReply {
   const logger = options.logger ?? silentLogger;
   return function fairmindErrorHandler(error, _request, reply) {
@@ -194,7 +194,7 @@ export interface FrameworkErrorOptions
    * platform with a 404 problem); without one it is a 400 problem.
    * @default undefined
    */
-  handler?: Handler<IncomingMessage>;
+  handler?: Handler<IncomingMessage> | undefined;
 }
 
 /**

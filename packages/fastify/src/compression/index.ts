@@ -25,17 +25,17 @@ export interface FastifyCompressionOptions extends CompressionPolicyOptions {
    * speed; 11 is for assets compressed once at build time.
    * @default 4
    */
-  brotliQuality?: number;
+  brotliQuality?: number | undefined;
   /**
    * gzip level, 1-9.
    * @default 6
    */
-  gzipLevel?: number;
+  gzipLevel?: number | undefined;
   /**
    * deflate level, 1-9.
    * @default 6
    */
-  deflateLevel?: number;
+  deflateLevel?: number | undefined;
   /**
    * A string or buffer payload of up to this many bytes is compressed synchronously, as
    * @fastify/compress does for small bodies: below 64 KiB that blocks the event loop for less
@@ -44,7 +44,7 @@ export interface FastifyCompressionOptions extends CompressionPolicyOptions {
    * through a zlib stream instead.
    * @default 65536
    */
-  syncThreshold?: number;
+  syncThreshold?: number | undefined;
 }
 
 function integer(name: string, value: unknown, fallback: number, min: number, max: number): number {

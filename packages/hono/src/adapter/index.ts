@@ -60,17 +60,17 @@ export interface FairmindHonoOptions {
    * Contract middleware run in order before the handler.
    * @default []
    */
-  middleware?: readonly Middleware[];
+  middleware?: readonly Middleware[] | undefined;
   /**
    * Compression of the final response, or `false` to leave bodies as they are.
    * @default {} (gzip and deflate through CompressionStream, over 1024 bytes)
    */
-  compression?: HonoCompressionOptions | false;
+  compression?: HonoCompressionOptions | false | undefined;
   /**
    * Where failures of middleware are logged (5xx only; 4xx are the client's).
    * @default silentLogger
    */
-  logger?: Logger;
+  logger?: Logger | undefined;
 }
 
 const exchanges = new WeakMap<Context, Exchange>();
@@ -346,7 +346,7 @@ export function handle(handler: Handler<Request>): (c: Context) => Promise<Respo
  * app.onError(problemHandler({ logger }));
  * ```
  */
-export function problemHandler(options: { logger?: Logger } = {}): ErrorHandler {
+export function problemHandler(options: { logger?: Logger | undefined } = {}): ErrorHandler {
   const logger = options.logger ?? silentLogger;
   return function fairmindProblemHandler(error) {
     const reply = problemReply(asProblemError(error));

@@ -32,7 +32,7 @@ export interface CompressionEncoder {
    * `Response` alone: reading a response's body in order to rewrite it takes the server off
    * its fast path, which writes a string or buffer body straight to the socket.
    */
-  readonly nodeBackend?: (policy: CompressionPolicyOptions) => NodeAttach;
+  readonly nodeBackend?: ((policy: CompressionPolicyOptions) => NodeAttach) | undefined;
 }
 
 /** Compression attached to one Node request and response (see `nodeBackend`). */
@@ -70,7 +70,7 @@ export interface HonoCompressionOptions extends CompressionPolicyOptions {
    * default a client asking for br alone gets an uncompressed body.
    * @default webEncoder() (gzip and deflate)
    */
-  encoder?: CompressionEncoder;
+  encoder?: CompressionEncoder | undefined;
   /**
    * A body whose `Content-Length` is at most this many bytes is compressed whole and sent
    * with an exact `Content-Length`; longer bodies, and bodies of unknown length over the
@@ -79,7 +79,7 @@ export interface HonoCompressionOptions extends CompressionPolicyOptions {
    * for at most `threshold` bytes, never for the whole body.
    * @default 65536
    */
-  bufferLimit?: number;
+  bufferLimit?: number | undefined;
 }
 
 /**

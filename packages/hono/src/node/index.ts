@@ -51,17 +51,17 @@ export interface NodeEncoderOptions {
    * speed; 11 is for assets compressed once at build time.
    * @default 4
    */
-  brotliQuality?: number;
+  brotliQuality?: number | undefined;
   /**
    * gzip level, 1-9.
    * @default 6
    */
-  gzipLevel?: number;
+  gzipLevel?: number | undefined;
   /**
    * deflate level, 1-9.
    * @default 6
    */
-  deflateLevel?: number;
+  deflateLevel?: number | undefined;
 }
 
 /**

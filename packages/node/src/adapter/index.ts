@@ -19,17 +19,17 @@ export interface NodeAdapterOptions {
    * Contract middleware run in order on every request.
    * @default []
    */
-  middleware?: readonly Middleware[];
+  middleware?: readonly Middleware[] | undefined;
   /**
    * Response compression (`@fairmind/edge/node`), or `false` to leave bodies as they are.
    * @default {} (br, gzip, deflate over 1024 bytes)
    */
-  compression?: NodeCompressionOptions | false;
+  compression?: NodeCompressionOptions | false | undefined;
   /**
    * Where failures of middleware and handlers are logged (5xx only; 4xx are the client's).
    * @default silentLogger
    */
-  logger?: Logger;
+  logger?: Logger | undefined;
 }
 
 /**
