@@ -4,7 +4,11 @@ import express from 'express';
 
 // Configuration, migrations and the first admin, then the listener; shutdown runs backwards.
 const name = 'example-express';
-const { config, logger, lifecycle, platform } = await startPlatformProcess({ name });
+// A .env beside the process (or at the repository root) is read first; real variables win.
+const { config, logger, lifecycle, platform } = await startPlatformProcess({
+  name,
+  envFiles: ['.env', new URL('../../../.env', import.meta.url)],
+});
 
 const app = express();
 app.disable('x-powered-by');

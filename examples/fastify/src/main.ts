@@ -4,7 +4,11 @@ import Fastify from 'fastify';
 
 // Configuration, migrations and the first admin, then the listener; shutdown runs backwards.
 const name = 'example-fastify';
-const { config, logger, lifecycle, platform } = await startPlatformProcess({ name });
+// A .env beside the process (or at the repository root) is read first; real variables win.
+const { config, logger, lifecycle, platform } = await startPlatformProcess({
+  name,
+  envFiles: ['.env', new URL('../../../.env', import.meta.url)],
+});
 
 // Fastify's own logger stays off: the platform's request log writes one line per request.
 // trustProxy stays off too: TRUSTED_PROXIES is applied by the platform's client-IP resolver.

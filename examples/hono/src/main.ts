@@ -7,7 +7,11 @@ import { Hono } from 'hono';
 
 // Configuration, migrations and the first admin, then the listener; shutdown runs backwards.
 const name = 'example-hono';
-const { config, logger, lifecycle, platform } = await startPlatformProcess({ name });
+// A .env beside the process (or at the repository root) is read first; real variables win.
+const { config, logger, lifecycle, platform } = await startPlatformProcess({
+  name,
+  envFiles: ['.env', new URL('../../../.env', import.meta.url)],
+});
 
 // On Node: the socket peer from the Node request, and node:zlib so that br is on offer
 // (CompressionStream, the default encoder, makes only gzip and deflate).

@@ -42,6 +42,8 @@ export async function startServer(options: StartServerOptions): Promise<ServerPr
     PATH: process.env['PATH'],
     HOST: '127.0.0.1',
     PORT: String(port),
+    // A developer's .env must not reach a test server; a test that wants one names it.
+    FAIRMIND_ENV_FILE: 'none',
   };
   for (const [name, value] of Object.entries(options.env ?? {})) {
     if (value !== undefined) env[name] = value;

@@ -1,4 +1,7 @@
 import { generateKeyPairSync } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { parseEnv } from 'node:util';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { FairmindError } from '../errors/index.js';
 import { configSchema, type FairmindConfig, loadConfig } from './index.js';
@@ -44,6 +47,24 @@ function issues(error: FairmindError): { variable: string; message: string }[] {
 function badVariables(env: Env): string[] {
   return issues(failure(env)).map((issue) => issue.variable);
 }
+
+describe('.env.example', () => {
+  // The file users copy to .env: it must name every variable, each with its real default.
+  const file = fileURLToPath(new URL('../../../../.env.example', import.meta.url));
+  const example = parseEnv(readFileSync(file, 'utf8'));
+
+  it('lists every variable of the schema, and no other', () => {
+    expect(Object.keys(example).sort()).toEqual(Object.keys(configSchema.shape).sort());
+  });
+
+  it('gives each the default that an empty environment gets', () => {
+    const quiet = { warn: () => {} };
+    const { jwt: fromFile, ...restFromFile } = loadConfig({ env: example, ...quiet });
+    const { jwt: fromNothing, ...restFromNothing } = loadConfig({ env: {}, ...quiet });
+    expect(restFromFile).toEqual(restFromNothing);
+    expect({ ...fromFile, secret: '' }).toEqual({ ...fromNothing, secret: '' });
+  });
+});
 
 describe('loadConfig defaults', () => {
   it('fills every setting from an empty environment', () => {

@@ -1,10 +1,13 @@
 import { once } from 'node:events';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { type AddressInfo, connect, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { type FairmindConfig, silentLogger } from '@fairmind/core';
 import { createLifecycle, type Lifecycle } from '@fairmind/core/lifecycle';
-import { afterEach, describe, expect, it } from 'vitest';
-import { serveUntilShutdown } from './index.js';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { loadEnvFile, serveUntilShutdown } from './index.js';
 
 const open: { server: Server; lifecycle: Lifecycle }[] = [];
 
@@ -140,5 +143,45 @@ describe('serveUntilShutdown', () => {
         idleGraceMs,
       }),
     ).toThrow(/idleGraceMs must be at least 1 and shorter than the drain deadline \(10000 ms\)/);
+  });
+});
+
+describe('loadEnvFile', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'fairmind-env-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('reads the first file that exists; a variable already set keeps its value', () => {
+    const file = join(dir, 'first.env');
+    writeFileSync(file, 'PORT=4100\nLOG_LEVEL=debug\n# a comment\nCORS_ORIGINS="https://a.example, https://b.example"\n');
+    const env: Record<string, string | undefined> = { LOG_LEVEL: 'warn' };
+    const report = loadEnvFile([join(dir, 'missing.env'), file, join(dir, 'never.env')], env);
+    expect(report.path).toBe(file);
+    expect(env).toEqual({
+      PORT: '4100',
+      LOG_LEVEL: 'warn',
+      CORS_ORIGINS: 'https://a.example, https://b.example',
+    });
+    expect([...report.applied].sort()).toEqual(['CORS_ORIGINS', 'PORT']);
+    expect(report.kept).toEqual(['LOG_LEVEL']);
+  });
+
+  it('reports the candidates it looked for when none exists, and changes nothing', () => {
+    const env: Record<string, string | undefined> = {};
+    const report = loadEnvFile([join(dir, 'a.env'), new URL(`file://${join(dir, 'b.env')}`)], env);
+    expect(report).toEqual({
+      path: null,
+      candidates: [join(dir, 'a.env'), join(dir, 'b.env')],
+      applied: [],
+      kept: [],
+    });
+    expect(env).toEqual({});
+  });
+
+  it('refuses a file it cannot read, naming it', () => {
+    const unreadable = join(dir, 'folder.env');
+    mkdirSync(unreadable);
+    expect(() => loadEnvFile([unreadable], {})).toThrow(
+      expect.objectContaining({ code: 'CONFIG_INVALID', message: expect.stringContaining(unreadable) }),
+    );
   });
 });

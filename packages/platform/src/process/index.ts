@@ -1,4 +1,8 @@
+import { existsSync, readFileSync } from 'node:fs';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseEnv } from 'node:util';
 import { type FairmindConfig, FairmindError, type Logger, loadConfig } from '@fairmind/core';
 import { createLifecycle, type Lifecycle } from '@fairmind/core/lifecycle';
 import { createLogger } from '@fairmind/core/logger';
@@ -22,9 +26,96 @@ export interface StartPlatformProcessOptions {
    * How long in-flight requests may take to finish after SIGTERM.
    * @default 10_000
    */
-  drainTimeoutMs?: number;
-  /** @default process.env */
-  env?: Readonly<Record<string, string | undefined>>;
+  drainTimeoutMs?: number | undefined;
+  /**
+   * Read the environment from here instead of `process.env`; no `.env` file is read then.
+   * @default process.env
+   */
+  env?: Readonly<Record<string, string | undefined>> | undefined;
+  /**
+   * `.env` files to look for, in order; the first that exists is read into `process.env`
+   * before the configuration, and a variable already set in the environment keeps its value.
+   * Relative paths are from the working directory. `false` reads none. The variable
+   * `FAIRMIND_ENV_FILE` overrides this: a path to read that file alone (it must exist), or
+   * `none` to read no file.
+   * @default ['.env']
+   */
+  envFiles?: readonly (string | URL)[] | false | undefined;
+}
+
+/** What {@link loadEnvFile} did, for the start-up log. */
+export interface EnvFileReport {
+  /** The file read, or `null` when none of the candidates exists. */
+  readonly path: string | null;
+  /** The files looked for, as absolute paths. */
+  readonly candidates: readonly string[];
+  /** Variables the file set. */
+  readonly applied: readonly string[];
+  /** Variables the file names that were already set in the environment, which wins. */
+  readonly kept: readonly string[];
+}
+
+/**
+ * Reads the first of `candidates` that exists into `env`, leaving every variable that is
+ * already set as it is (the real environment wins, as with `node --env-file`). Node's own
+ * `util.parseEnv` parses the file; its names are reported so start-up can log what it read.
+ *
+ * @throws {FairmindError} `CONFIG_INVALID` when the file exists but cannot be read.
+ * @example
+ * ```ts
+ * const report = loadEnvFile(['.env']);
+ * console.log(report.path ?? 'no .env file');
+ * ```
+ */
+export function loadEnvFile(
+  candidates: readonly (string | URL)[],
+  env: Record<string, string | undefined> = process.env,
+): EnvFileReport {
+  const paths = candidates.map((candidate) =>
+    candidate instanceof URL ? fileURLToPath(candidate) : resolve(candidate),
+  );
+  const path = paths.find((candidate) => existsSync(candidate));
+  if (path === undefined) return { path: null, candidates: paths, applied: [], kept: [] };
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new FairmindError(
+      'CONFIG_INVALID',
+      500,
+      `[@fairmind/platform] could not read ${path}: ${(error as Error).message}. Fix its permissions or remove it.`,
+      { cause: error },
+    );
+  }
+  const applied: string[] = [];
+  const kept: string[] = [];
+  for (const [name, value] of Object.entries(parseEnv(text))) {
+    if (env[name] !== undefined) {
+      kept.push(name);
+    } else {
+      env[name] = value;
+      applied.push(name);
+    }
+  }
+  return { path, candidates: paths, applied, kept };
+}
+
+/** The `.env` file start-up reads: the one `FAIRMIND_ENV_FILE` names, else `envFiles`'. */
+function readEnvFile(options: StartPlatformProcessOptions): EnvFileReport | undefined {
+  const chosen = process.env['FAIRMIND_ENV_FILE'] || undefined;
+  if (options.env !== undefined || chosen === 'none') return undefined;
+  if (chosen === undefined) {
+    return options.envFiles === false ? undefined : loadEnvFile(options.envFiles ?? ['.env']);
+  }
+  const report = loadEnvFile([chosen]);
+  if (report.path === null) {
+    throw new FairmindError(
+      'CONFIG_INVALID',
+      500,
+      `[@fairmind/platform] FAIRMIND_ENV_FILE names ${report.candidates[0]}, which does not exist: fix the path, or set it to none to read no file.`,
+    );
+  }
+  return report;
 }
 
 /**
@@ -47,7 +138,9 @@ export async function startPlatformProcess(
 ): Promise<PlatformProcess> {
   const { name } = options;
   let config: FairmindConfig;
+  let envFile: EnvFileReport | undefined;
   try {
+    envFile = readEnvFile(options);
     config = loadConfig({
       ...(options.env ? { env: options.env } : {}),
       warn: (message) => console.warn(message),
@@ -57,6 +150,17 @@ export async function startPlatformProcess(
     process.exit(1);
   }
   const logger = createLogger({ level: config.logLevel, name });
+  if (envFile?.path) {
+    logger.info(
+      { path: envFile.path, applied: envFile.applied, keptFromEnvironment: envFile.kept },
+      `[${name}] read ${envFile.path}: ${envFile.applied.length} variable(s) set, ${envFile.kept.length} left as the environment has them`,
+    );
+  } else if (envFile) {
+    logger.info(
+      { candidates: envFile.candidates },
+      `[${name}] no .env file (looked for ${envFile.candidates.join(', ')}): the environment alone configures this process`,
+    );
+  }
   const registry = createMetricsRegistry({ labels: { service: name } });
   const lifecycle = createLifecycle({ logger, drainTimeoutMs: options.drainTimeoutMs ?? 10_000 });
   const platform = createPlatform({ config, logger, registry, draining: () => lifecycle.closing });
@@ -85,7 +189,7 @@ export interface ServeUntilShutdownOptions {
    * drain deadline.
    * @default 1000
    */
-  idleGraceMs?: number;
+  idleGraceMs?: number | undefined;
 }
 
 /**
