@@ -118,7 +118,7 @@ function checkTarball(dir: string, tarball: string): void {
   const m = readJson<Manifest>(join(at, 'package.json'));
   const bad = (what: string) => problems.push(`${m.name} tarball: ${what}`);
 
-  for (const required of ['README.md', 'LICENSE', 'package.json']) {
+  for (const required of ['README.md', 'LICENSE', 'CHANGELOG.md', 'package.json']) {
     if (!files.includes(required)) bad(`has no ${required}`);
   }
   if (files.includes('LICENSE') && readFileSync(join(at, 'LICENSE'), 'utf8') !== license) {
@@ -165,7 +165,7 @@ function checkTarball(dir: string, tarball: string): void {
     if (!files.includes(target.replace(/^\.\//, '')))
       bad(`exports names ${target}, not in the tarball`);
   }
-  console.log(`  ${m.name}@${m.version}: ${files.length} files, README.md, LICENSE`);
+  console.log(`  ${m.name}@${m.version}: ${files.length} files, README.md, LICENSE, CHANGELOG.md`);
 }
 
 const published: Published[] = [];
