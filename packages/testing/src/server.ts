@@ -19,7 +19,12 @@ export interface ServerProcess {
 /** Options of {@link startServer}. */
 export interface StartServerOptions {
   /** The TypeScript entry point, run through tsx. */
-  script: string;
+  script?: string;
+  /**
+   * A command instead of `script`, such as `['pnpm', 'start']`: what a user types. It runs in
+   * a process group of its own, which `stop` signals whole (pnpm, its shell and the server).
+   */
+  command?: readonly [string, ...string[]];
   cwd: string;
   /** The child's environment, on top of PATH; `PORT` and `HOST` are set for it. */
   env?: Readonly<Record<string, string | undefined>>;
@@ -49,11 +54,26 @@ export async function startServer(options: StartServerOptions): Promise<ServerPr
     if (value !== undefined) env[name] = value;
   }
   env['PORT'] = String(port);
-  const child = spawn(process.execPath, ['--import', tsxLoader, options.script], {
+  if ((options.script === undefined) === (options.command === undefined)) {
+    throw new Error('[@fairmind/testing] startServer takes a script or a command, not both');
+  }
+  const [file, ...args] = options.command ?? [
+    process.execPath,
+    '--import',
+    tsxLoader,
+    options.script as string,
+  ];
+  const group = options.command !== undefined;
+  const child = spawn(file, args, {
     cwd: options.cwd,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: group,
   });
+  const signal = (name: NodeJS.Signals) => {
+    if (group && child.pid !== undefined) process.kill(-child.pid, name);
+    else child.kill(name);
+  };
   let output = '';
   child.stdout?.on('data', (chunk: Buffer) => {
     output += chunk.toString();
@@ -66,10 +86,10 @@ export async function startServer(options: StartServerOptions): Promise<ServerPr
     port,
     child,
     output: () => output,
-    async stop(signal = 'SIGTERM') {
+    async stop(name = 'SIGTERM') {
       if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
       const exited = once(child, 'exit');
-      child.kill(signal);
+      signal(name);
       const [code] = (await exited) as [number | null];
       return code;
     },
@@ -86,7 +106,7 @@ export async function startServer(options: StartServerOptions): Promise<ServerPr
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-  child.kill('SIGKILL');
+  signal('SIGKILL');
   throw new Error(
     `[@fairmind/testing] the server did not answer within the start timeout:\n${output}`,
   );

@@ -152,7 +152,10 @@ describe('loadEnvFile', () => {
 
   it('reads the first file that exists; a variable already set keeps its value', () => {
     const file = join(dir, 'first.env');
-    writeFileSync(file, 'PORT=4100\nLOG_LEVEL=debug\n# a comment\nCORS_ORIGINS="https://a.example, https://b.example"\n');
+    writeFileSync(
+      file,
+      'PORT=4100\nLOG_LEVEL=debug\n# a comment\nCORS_ORIGINS="https://a.example, https://b.example"\n',
+    );
     const env: Record<string, string | undefined> = { LOG_LEVEL: 'warn' };
     const report = loadEnvFile([join(dir, 'missing.env'), file, join(dir, 'never.env')], env);
     expect(report.path).toBe(file);
@@ -181,7 +184,10 @@ describe('loadEnvFile', () => {
     const unreadable = join(dir, 'folder.env');
     mkdirSync(unreadable);
     expect(() => loadEnvFile([unreadable], {})).toThrow(
-      expect.objectContaining({ code: 'CONFIG_INVALID', message: expect.stringContaining(unreadable) }),
+      expect.objectContaining({
+        code: 'CONFIG_INVALID',
+        message: expect.stringContaining(unreadable),
+      }),
     );
   });
 });
