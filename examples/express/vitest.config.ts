@@ -4,6 +4,8 @@ import { sharedAliases } from '../../vitest.shared.js';
 export default defineProject({
   resolve: { alias: sharedAliases },
   test: {
+    // After the testing project (groupOrder 0), whose isolation files must run at once.
+    sequence: { groupOrder: 1 },
     name: 'example-express',
     globalSetup: ['@fairmind/testing/global-setup'],
     hookTimeout: 60_000,

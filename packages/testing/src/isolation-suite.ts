@@ -62,8 +62,10 @@ export function isolationSuite(label: Label): void {
 
       const self: Member = { label, database: db.name, prefix: redis.prefix };
       await kv.sadd(rendezvousKey, JSON.stringify(self));
-      // Backstop if a file crashes before its afterAll: the key disappears on its own.
-      await kv.expire(rendezvousKey, 120);
+      // Backstop if a file crashes before its afterAll: the key disappears on its own, but
+      // only after the other file's wait is over. (It was 120 s against a 180 s wait: a file
+      // that came 2 minutes late found the first one's entry expired, and both failed.)
+      await kv.expire(rendezvousKey, Math.ceil(RENDEZVOUS_TIMEOUT_MS / 1000) + 60);
       const members = await waitForBoth(kv, rendezvousKey);
 
       const { rows } = await sql.query<{ marker: string }>('SELECT marker FROM items ORDER BY id');

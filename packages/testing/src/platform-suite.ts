@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -55,6 +56,44 @@ function client(base: string) {
       return response.json as unknown as Session;
     },
   };
+}
+
+interface RawAnswer {
+  readonly status: number;
+  readonly headers: Record<string, string>;
+  readonly body: unknown;
+}
+
+/**
+ * Sends raw bytes on a fresh connection and reads the answer until the server closes it (or
+ * 5 s pass): for requests no HTTP client would send.
+ */
+function rawExchange(port: number, request: string): Promise<RawAnswer> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    const chunks: Buffer[] = [];
+    socket.setTimeout(5000, () => socket.destroy());
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.on('error', () => {});
+    socket.on('close', () => {
+      const text = Buffer.concat(chunks).toString('latin1');
+      const [head = '', body = ''] = text.split('\r\n\r\n', 2);
+      const [statusLine = '', ...lines] = head.split('\r\n');
+      const headers: Record<string, string> = {};
+      for (const line of lines) {
+        const colon = line.indexOf(':');
+        if (colon > 0) headers[line.slice(0, colon).toLowerCase()] = line.slice(colon + 1).trim();
+      }
+      let parsed: unknown = body;
+      try {
+        parsed = JSON.parse(body);
+      } catch {
+        // not JSON: compared as text
+      }
+      resolve({ status: Number(statusLine.split(' ')[1]), headers, body: parsed });
+    });
+    socket.write(request, 'latin1');
+  });
 }
 
 const modes = [
@@ -198,6 +237,27 @@ export function describePlatformContract(exampleRoot: string): void {
       const after = await api.call('GET', '/auth/me', { token: other.accessToken });
       expect(after.status).toBe(401);
       expect(after.headers.get('www-authenticate')).toMatch(/^Bearer/);
+    });
+
+    it('keeps tokens and authenticated answers out of shared caches', async () => {
+      // RFC 6749 section 5.1: token responses must not be stored by any cache.
+      const login = await api.call('POST', '/auth/login', { body: ADMIN });
+      expect(login.headers.get('cache-control')).toBe('no-store');
+      const refreshed = await api.call('POST', '/auth/refresh', {
+        body: { refreshToken: (login.json as unknown as Session).refreshToken },
+      });
+      expect(refreshed.status).toBe(200);
+      expect(refreshed.headers.get('cache-control')).toBe('no-store');
+      const token = admin.accessToken;
+      for (const path of ['/auth/me', '/api/v1/models', '/api/v1/dashboard', '/api/v1/nope']) {
+        const response = await api.call('GET', path, { token });
+        expect(response.headers.get('cache-control'), path).toBe('private, no-cache');
+      }
+      // The API key is shown this once: the route asks for no-store.
+      const key = await api.call('POST', '/auth/api-keys', { token, body: { name: 'cache' } });
+      expect(key.headers.get('cache-control')).toBe('no-store');
+      // Anonymous answers say nothing: there is nothing private in them.
+      expect((await api.call('GET', '/health')).headers.get('cache-control')).toBeNull();
     });
 
     it('refuses wrong credentials the same way for unknown and known emails', async () => {
@@ -369,6 +429,60 @@ export function describePlatformContract(exampleRoot: string): void {
           (event) => event.type === 'login.failure',
         ),
       ).toBe(true);
+    });
+
+    it('answers what the HTTP parser refuses with a logged problem document', async () => {
+      const cases: Array<[string, string, number, string]> = [
+        ['bad method', 'G@T / HTTP/1.1\r\nHost: x\r\n\r\n', 400, 'MALFORMED_REQUEST'],
+        ['bad header name', 'GET / HTTP/1.1\r\nBad Name: x\r\n\r\n', 400, 'MALFORMED_REQUEST'],
+        [
+          'Content-Length with Transfer-Encoding',
+          'POST /auth/login HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n' +
+            'Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
+          400,
+          'MALFORMED_REQUEST',
+        ],
+        [
+          'bad chunk size',
+          'POST /auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n' +
+            'Transfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n',
+          400,
+          'MALFORMED_REQUEST',
+        ],
+        [
+          'headers over 16 KiB',
+          `GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(17 * 1024)}\r\n\r\n`,
+          431,
+          'HEADERS_TOO_LARGE',
+        ],
+        [
+          'unknown Expect',
+          'GET /health/live HTTP/1.1\r\nHost: x\r\nExpect: bananas\r\n\r\n',
+          417,
+          'EXPECTATION_FAILED',
+        ],
+      ];
+      for (const [name, request, status, code] of cases) {
+        const answer = await rawExchange(server.port, request);
+        expect.soft(answer.status, name).toBe(status);
+        expect.soft(answer.headers['content-type'], name).toBe('application/problem+json');
+        expect.soft(answer.headers['x-frame-options'], name).toBe('DENY');
+        expect
+          .soft(answer.headers['content-security-policy'], name)
+          .toContain("default-src 'self'");
+        expect.soft(answer.headers['connection'], name).toBe('close');
+        const requestId = answer.headers['x-request-id'] ?? '';
+        expect.soft(requestId, name).toMatch(/^[0-9a-f-]{36}$/);
+        expect.soft(answer.body, name).toMatchObject({ status, code });
+        // The request log's line (4xx at warn) carries the same id.
+        let logged = false;
+        for (let attempt = 0; attempt < 50 && !logged; attempt++) {
+          logged = server.output().includes(`"requestId":"${requestId}"`);
+          if (!logged) await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+        expect.soft(logged, `${name}: a log line with ${requestId}`).toBe(true);
+      }
+      expect((await api.call('GET', '/health/live')).status).toBe(200);
     });
 
     it('answers bad requests of every kind with a 4xx problem and keeps serving', async () => {

@@ -1,8 +1,17 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import {
+  type ControlledServer,
+  forget,
+  type Instance,
+  isRunning,
+  onTestProcessExit,
+  readLogTail,
+  terminate,
+} from './children.js';
 import { describeError, sleep, testingError } from './util.js';
 
 export interface StartRedisServerOptions {
@@ -16,29 +25,10 @@ export interface StartRedisServerOptions {
   startTimeoutMs?: number;
 }
 
-export interface RedisServer {
-  readonly port: number;
-  /** `redis://127.0.0.1:<port>` */
-  readonly url: string;
-  /** The current (or, once stopped, the last) process id. */
-  readonly pid: number;
-  /** SIGTERM, then wait for the process to exit (SIGKILL after 5 s). No-op if not running. */
-  stop(): Promise<void>;
-  /** SIGKILL, as a crash would; resolves once the process is gone. */
-  kill(): Promise<void>;
-  /** Starts the server again on the same port (stopping it first if it still runs). */
-  restart(): Promise<void>;
-}
-
-interface Instance {
-  readonly child: ChildProcess;
-  readonly pid: number;
-  /** Resolves with the tail of the server's log once the process has exited. */
-  readonly exited: Promise<string>;
-}
+/** `url` is `redis://127.0.0.1:<port>`; stop is SIGTERM (SIGKILL after 5 s), kill SIGKILL. */
+export type RedisServer = ControlledServer;
 
 const HOST = '127.0.0.1';
-const STOP_GRACE_MS = 5_000;
 // Ports picked by listening on 0 can be taken again before redis binds them; retry a few times.
 const PORT_ATTEMPTS = 3;
 
@@ -128,11 +118,16 @@ async function launch(port: number, options: LaunchOptions): Promise<Instance> {
   }
   // The test process may exit without waiting for it; the cleanup hooks below kill it then.
   child.unref();
-  track(child, dir);
+  const removeDir = () => rmSync(dir, { recursive: true, force: true });
+  onTestProcessExit(child, () => {
+    child.kill('SIGKILL');
+    removeDir();
+  });
   const exited = new Promise<string>((resolve) => {
     child.once('exit', () => {
-      const log = readLog(logFile);
-      untrack(child);
+      const log = readLogTail(logFile);
+      forget(child);
+      removeDir();
       resolve(log);
     });
   });
@@ -154,24 +149,6 @@ async function launch(port: number, options: LaunchOptions): Promise<Instance> {
     `${binary} on port ${port} did not answer PING within ${startTimeoutMs} ms. Its log:\n` +
       (await exited),
   );
-}
-
-function isRunning(child: ChildProcess): boolean {
-  return child.exitCode === null && child.signalCode === null;
-}
-
-async function terminate(instance: Instance, signal: 'SIGTERM' | 'SIGKILL'): Promise<void> {
-  if (isRunning(instance.child)) {
-    instance.child.kill(signal);
-    if (signal === 'SIGTERM') {
-      const stopped = await Promise.race([
-        instance.exited.then(() => true),
-        sleep(STOP_GRACE_MS).then(() => false),
-      ]);
-      if (!stopped) instance.child.kill('SIGKILL');
-    }
-  }
-  await instance.exited;
 }
 
 /** Asks the OS for a free loopback port by listening on port 0 and closing again. */
@@ -210,59 +187,4 @@ function ping(port: number): Promise<boolean> {
       if (reply.includes('\r\n')) done(reply.startsWith('+PONG'));
     });
   });
-}
-
-function readLog(file: string): string {
-  try {
-    return readFileSync(file, 'utf8').slice(-2_000) || '(empty log)';
-  } catch {
-    return '(no log written)';
-  }
-}
-
-// Cleanup when the test process ends with servers still running. Vitest stops its fork
-// workers with SIGTERM, which skips 'exit' handlers, so the signals are handled too, but only
-// while a server is alive: otherwise the process keeps its usual signal behaviour.
-const live = new Map<ChildProcess, string>();
-const SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
-
-function track(child: ChildProcess, dir: string): void {
-  if (live.size === 0) {
-    process.on('exit', cleanUp);
-    for (const signal of SIGNALS) process.on(signal, onSignal);
-  }
-  live.set(child, dir);
-}
-
-function untrack(child: ChildProcess): void {
-  const dir = live.get(child);
-  if (dir === undefined) return;
-  live.delete(child);
-  rmSync(dir, { recursive: true, force: true });
-  if (live.size === 0) {
-    process.off('exit', cleanUp);
-    for (const signal of SIGNALS) process.off(signal, onSignal);
-  }
-}
-
-/** Synchronous, as 'exit' handlers must be. */
-function cleanUp(): void {
-  for (const [child, dir] of live) {
-    try {
-      child.kill('SIGKILL');
-      rmSync(dir, { recursive: true, force: true });
-    } catch {
-      // Best effort while the process is going away.
-    }
-  }
-  live.clear();
-}
-
-function onSignal(signal: NodeJS.Signals): void {
-  cleanUp();
-  process.off('exit', cleanUp);
-  for (const other of SIGNALS) process.off(other, onSignal);
-  // Listening for the signal cancelled its default action; with no one else listening, die of
-  // it as the process would have.
-  if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
 }

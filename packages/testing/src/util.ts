@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { Server } from 'node:net';
 
 /** Builds an error whose message carries the package prefix, so a failing suite says who spoke. */
 export function testingError(message: string, cause?: unknown): Error {
@@ -47,4 +48,18 @@ export async function withTimeout<T>(promise: Promise<T>, ms: number, what: stri
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Listens on a free loopback port and resolves with it. */
+export async function listenOnLoopback(server: Server, what: string): Promise<number> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  const address = server.address();
+  if (address === null || typeof address === 'string') {
+    server.close();
+    throw testingError(`${what} has no TCP port.`);
+  }
+  return address.port;
 }

@@ -1,0 +1,194 @@
+import { execFile, spawn } from 'node:child_process';
+import {
+  chownSync,
+  closeSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import pg from 'pg';
+import {
+  type ControlledServer,
+  forget,
+  type Instance,
+  isRunning,
+  onTestProcessExit,
+  readLogTail,
+  terminate,
+} from './children.js';
+import { freePort } from './redis-server.js';
+import { describeError, randomId, sleep, testingError } from './util.js';
+
+export interface StartPostgresServerOptions {
+  /**
+   * How TCP logins are checked: `trust` takes any password, `scram-sha-256` refuses a wrong
+   * one (SQLSTATE 28P01), which the shared test server, on trust, cannot show.
+   * @default 'trust'
+   */
+  auth?: 'trust' | 'scram-sha-256';
+  /** The password of the superuser `postgres`. @default a random one */
+  password?: string;
+  /** Port to listen on; a free one is picked when omitted. */
+  port?: number;
+  /** The folder of `initdb` and `postgres`. @default found on PATH */
+  binDir?: string;
+  /** How long to wait for the first successful login, in ms. @default 15_000 */
+  startTimeoutMs?: number;
+}
+
+/**
+ * `url` is `postgres://postgres:<password>@127.0.0.1:<port>/postgres`; stop is a fast shutdown
+ * (SIGINT: clients are disconnected), kill an immediate one (SIGQUIT: no checkpoint, backends
+ * die at once).
+ */
+export interface PostgresServer extends ControlledServer {
+  readonly password: string;
+  /** Stops the server and deletes its cluster. */
+  remove(): Promise<void>;
+}
+
+const HOST = '127.0.0.1';
+const run = promisify(execFile);
+
+/**
+ * Creates a throwaway PostgreSQL cluster (initdb, in a temp folder, fsync off) and starts it on
+ * a loopback port: for fault tests that stop, crash or restart the database, and for
+ * authentication failures, without touching the shared server. Under root, both programs run
+ * as the `postgres` user, which PostgreSQL requires.
+ */
+export async function startPostgresServer(
+  options: StartPostgresServerOptions = {},
+): Promise<PostgresServer> {
+  const bin = (name: string) => (options.binDir ? join(options.binDir, name) : name);
+  const password = options.password ?? randomId(12);
+  const dir = mkdtempSync(join(tmpdir(), 'fm-pg-'));
+  const cluster = {};
+  onTestProcessExit(cluster, () => rmSync(dir, { recursive: true, force: true }));
+  const owner = serverUser();
+  const data = join(dir, 'data');
+  const passwordFile = join(dir, 'password');
+  writeFileSync(passwordFile, password);
+  if (owner) for (const path of [dir, passwordFile]) chownSync(path, owner.uid, owner.gid);
+  try {
+    await run(
+      bin('initdb'),
+      [
+        ...['-D', data, '-U', 'postgres', '-A', options.auth ?? 'trust'],
+        ...[`--pwfile=${passwordFile}`, '--no-sync', '-E', 'UTF8', '--no-instructions'],
+      ],
+      { ...(owner ?? {}), timeout: 60_000 },
+    );
+  } catch (error) {
+    forget(cluster)?.();
+    throw testingError(
+      `initdb failed (${describeError(error)}). Install PostgreSQL's server programs (apt-get ` +
+        'install postgresql) or pass binDir with the folder of initdb and postgres.',
+      error,
+    );
+  }
+  const port = options.port ?? (await freePort());
+  const url = `postgres://postgres:${encodeURIComponent(password)}@${HOST}:${port}/postgres`;
+  const launch = async (): Promise<Instance> => {
+    const logFile = join(dir, 'postgres.log');
+    const log = openSync(logFile, 'a');
+    if (owner) chownSync(logFile, owner.uid, owner.gid);
+    const child = spawn(
+      bin('postgres'),
+      [
+        ...['-D', data, '-p', String(port), '-k', dir, '-h', HOST],
+        ...['-c', 'fsync=off', '-c', 'full_page_writes=off', '-c', 'shared_buffers=16MB'],
+      ],
+      { ...(owner ?? {}), stdio: ['ignore', log, log] },
+    );
+    closeSync(log);
+    const spawnError = await new Promise<Error | undefined>((resolve) => {
+      child.once('spawn', () => resolve(undefined));
+      child.once('error', resolve);
+    });
+    if (spawnError !== undefined || child.pid === undefined) {
+      throw testingError(`could not start postgres (${describeError(spawnError)}).`, spawnError);
+    }
+    child.unref();
+    onTestProcessExit(child, () => child.kill('SIGKILL'));
+    const exited = new Promise<string>((resolve) => {
+      child.once('exit', () => {
+        forget(child);
+        resolve(readLogTail(logFile));
+      });
+    });
+    const instance: Instance = { child, pid: child.pid, exited };
+    const deadline = Date.now() + (options.startTimeoutMs ?? 15_000);
+    while (Date.now() < deadline) {
+      if (!isRunning(child)) {
+        throw testingError(`postgres exited during start-up on port ${port}:\n${await exited}`);
+      }
+      if ((await loginOutcome(url)) === 'ok') return instance;
+      await sleep(50);
+    }
+    await terminate(instance, 'SIGQUIT');
+    throw testingError(
+      `postgres on port ${port} took no login within the start timeout:\n${await exited}`,
+    );
+  };
+  let instance: Instance;
+  try {
+    instance = await launch();
+  } catch (error) {
+    forget(cluster)?.();
+    throw error;
+  }
+  return {
+    port,
+    url,
+    password,
+    get pid() {
+      return instance.pid;
+    },
+    stop: () => terminate(instance, 'SIGINT'),
+    kill: () => terminate(instance, 'SIGQUIT'),
+    restart: async () => {
+      await terminate(instance, 'SIGINT');
+      instance = await launch();
+    },
+    remove: async () => {
+      await terminate(instance, 'SIGINT');
+      forget(cluster)?.();
+    },
+  };
+}
+
+/** The `postgres` account when running as root (PostgreSQL refuses to run as root). */
+function serverUser(): { uid: number; gid: number } | undefined {
+  if (process.getuid?.() !== 0) return undefined;
+  const line = readFileSync('/etc/passwd', 'utf8')
+    .split('\n')
+    .find((entry) => entry.startsWith('postgres:'));
+  const [, , uid, gid] = line?.split(':') ?? [];
+  if (uid === undefined || gid === undefined) {
+    throw testingError(
+      'running as root, but there is no postgres user to run PostgreSQL as: create one ' +
+        '(useradd postgres) or run the tests as an unprivileged user.',
+    );
+  }
+  return { uid: Number(uid), gid: Number(gid) };
+}
+
+/** The SQLSTATE or socket error code of one login and `select 1`, or `'ok'`. */
+export async function loginOutcome(url: string): Promise<string> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 1_000 });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    await client.query('select 1');
+    return 'ok';
+  } catch (error) {
+    return String((error as { code?: unknown }).code ?? describeError(error));
+  } finally {
+    await client.end().catch(() => {});
+  }
+}

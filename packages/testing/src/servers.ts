@@ -1,0 +1,19 @@
+// The server helpers alone, for scripts run outside vitest: the main entry also exports the
+// vitest hooks, and importing vitest outside its runner throws.
+export { type BlackholeServer, startBlackholeServer } from './blackhole.js';
+export type { ControlledServer } from './children.js';
+export { type FaultProxy, startFaultProxy } from './fault-proxy.js';
+export {
+  loginOutcome,
+  type PostgresServer,
+  type StartPostgresServerOptions,
+  startPostgresServer,
+} from './postgres-server.js';
+export { type ProcessResult, type RunTypeScriptOptions, runTypeScript } from './process.js';
+export {
+  freePort,
+  type RedisServer,
+  type StartRedisServerOptions,
+  startRedisServer,
+} from './redis-server.js';
+export { type ServerProcess, type StartServerOptions, startServer } from './server.js';
