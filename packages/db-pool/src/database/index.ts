@@ -55,8 +55,9 @@ export interface TransactionOptions {
    */
   statementTimeoutMs?: number | undefined;
   /**
-   * How many times to run `fn` again after a serialization failure (40001) or a deadlock
-   * (40P01), with a short jittered back-off. `fn` must be safe to repeat.
+   * How many times to run `fn` again after a serialization failure (40001), a deadlock
+   * (40P01) or a prepared statement gone stale (a schema change), with a short jittered
+   * back-off. `fn` must be safe to repeat.
    * @default 0
    */
   retries?: number | undefined;

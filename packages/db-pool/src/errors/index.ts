@@ -26,10 +26,11 @@ export class PoolTimeoutError extends FairmindError {
     options: FairmindErrorOptions = {},
   ) {
     const counts = `total=${snapshot.total} idle=${snapshot.idle} active=${snapshot.active} waiting=${snapshot.waiting} size=${snapshot.size} maxOverflow=${snapshot.maxOverflow}`;
+    const why = options.cause instanceof Error ? ` (${options.cause.message})` : '';
     const advice =
       reason === 'exhausted'
         ? 'every connection stayed busy: raise poolSize/maxOverflow, shorten transactions, or look for a connection that is never released (enable leakDetectionMs)'
-        : 'the server could not be reached: check that PostgreSQL is up and DATABASE_URL is right';
+        : `the server could not be reached${why}: check that PostgreSQL is up and answering, and that DATABASE_URL names the right host and port`;
     super(
       'POOL_TIMEOUT',
       503,
@@ -50,7 +51,9 @@ export type DatabaseErrorKind =
   | 'serialization_failure'
   | 'deadlock'
   | 'query_canceled'
+  | 'stale_statement'
   | 'connection_lost'
+  | 'config_invalid'
   | 'syntax_error'
   | 'invalid_input'
   | 'other';
@@ -63,7 +66,9 @@ const STATUS: Readonly<Record<DatabaseErrorKind, number>> = {
   serialization_failure: 503,
   deadlock: 503,
   query_canceled: 503,
+  stale_statement: 503,
   connection_lost: 503,
+  config_invalid: 500,
   syntax_error: 500,
   invalid_input: 400,
   other: 500,
@@ -72,12 +77,16 @@ const STATUS: Readonly<Record<DatabaseErrorKind, number>> = {
 /**
  * A failed statement, from either driver. `kind` is portable; `sqlState` is PostgreSQL's
  * SQLSTATE or SQLite's extended code. The message names the kind and constraint, never the
- * SQL text or the values, so logging it leaks nothing.
+ * SQL text or the values, so logging it leaks nothing. It may quote the server, which names
+ * tables and constraints, so it is not exposed: an HTTP client gets the status, the code
+ * and, where the driver names it, the `column`.
  */
 export class DatabaseError extends FairmindError {
   readonly kind: DatabaseErrorKind;
   readonly sqlState: string | undefined;
   readonly constraint: string | undefined;
+  /** The one column the error is about, where the driver names it (`not_null_violation`, keys). */
+  readonly column: string | undefined;
 
   constructor(
     kind: DatabaseErrorKind,
@@ -85,12 +94,19 @@ export class DatabaseError extends FairmindError {
     options: FairmindErrorOptions & {
       sqlState?: string | undefined;
       constraint?: string | undefined;
+      column?: string | undefined;
     } = {},
   ) {
-    super(`DB_${kind.toUpperCase()}`, STATUS[kind], `[@fairmind/db-pool] ${message}`, options);
+    super(`DB_${kind.toUpperCase()}`, STATUS[kind], `[@fairmind/db-pool] ${message}`, {
+      ...options,
+      expose: options.expose ?? false,
+      details:
+        options.details ?? (options.column === undefined ? undefined : { column: options.column }),
+    });
     this.kind = kind;
     this.sqlState = options.sqlState;
     this.constraint = options.constraint;
+    this.column = options.column;
   }
 }
 

@@ -12,6 +12,7 @@ function createPool(overrides: Partial<ConnectionPoolSettings> = {}): Connection
     size: 2,
     maxOverflow: 0,
     timeoutMs: 2_000,
+    connectTimeoutMs: 2_000,
     applicationName: 'fm-pool-test',
     maxLifetimeMs: 60_000,
     idleValidationMs: 30_000,

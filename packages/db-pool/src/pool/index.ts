@@ -1,6 +1,11 @@
 import type { Logger } from '@fairmind/core';
 import pg from 'pg';
-import { type PoolSnapshot, PoolTimeoutError, poolClosedError } from '../errors/index.js';
+import {
+  DatabaseError,
+  type PoolSnapshot,
+  PoolTimeoutError,
+  poolClosedError,
+} from '../errors/index.js';
 
 /**
  * A PostgreSQL connection pool with SQLAlchemy QueuePool semantics, written here because
@@ -18,6 +23,11 @@ export interface PooledConnection {
   broken: boolean;
   /** Distinct prepared statement names parsed on this connection. */
   readonly prepared: Set<string>;
+  /**
+   * Names used instead of a statement's own on this connection, once the server invalidated
+   * (a schema change) or forgot (`DISCARD ALL`, a pooler) the statement of that name.
+   */
+  readonly renamed: Map<string, string>;
   /** @internal */ createdAt: number;
   /** @internal */ retireAt: number;
   /** @internal */ releasedAt: number;
@@ -31,6 +41,8 @@ export interface ConnectionPoolSettings {
   size: number;
   maxOverflow: number;
   timeoutMs: number;
+  /** How long one connect (TCP, TLS and the start-up handshake) may take. */
+  connectTimeoutMs: number;
   applicationName: string;
   maxLifetimeMs: number;
   idleValidationMs: number;
@@ -67,6 +79,38 @@ export function isConnectionError(error: unknown): boolean {
     /Connection terminated|connection is closed|Client has encountered a connection error|Query read timeout/i.test(
       message,
     )
+  );
+}
+
+// What the server answers to a login that no retry will fix: these name the setting to change.
+const REFUSALS: Readonly<Record<string, string>> = {
+  '3D000': 'fix the database name in the URL (DATABASE_URL), or create the database',
+  '28P01':
+    'fix the user name or password in the URL (DATABASE_URL; percent-encode special characters)',
+  '28000':
+    'fix the user in the URL (DATABASE_URL), or let it in: CREATE ROLE ... LOGIN, and an entry in pg_hba.conf',
+  '42501': 'grant the user CONNECT on the database, or connect as another user',
+};
+
+/**
+ * A connect error that retrying cannot fix (a database that does not exist, a refused login),
+ * as a {@link DatabaseError} of kind `config_invalid` that carries the server's own reason;
+ * `undefined` for anything transient (a refused port, a server starting up, too many clients).
+ */
+function refusedLogin(error: unknown): DatabaseError | undefined {
+  if (typeof error !== 'object' || error === null) return undefined;
+  const { code, message } = error as { code?: unknown; message?: unknown };
+  const text = typeof message === 'string' ? message : String(error);
+  let advice = typeof code === 'string' ? REFUSALS[code] : undefined;
+  // pg's own words when the server asks for a password the URL does not have.
+  if (advice === undefined && /client password must be a string/.test(text)) {
+    advice = 'put the password in the URL (DATABASE_URL)';
+  }
+  if (advice === undefined) return undefined;
+  return new DatabaseError(
+    'config_invalid',
+    `PostgreSQL refused the connection: ${text}${typeof code === 'string' ? ` (SQLSTATE ${code})` : ''}: ${advice}`,
+    { cause: error, sqlState: typeof code === 'string' ? code : undefined },
   );
 }
 
@@ -131,7 +175,12 @@ export class ConnectionPool {
   noteError(error: unknown, kind = 'connection_lost'): void {
     this.#errors++;
     // Constraint and syntax errors are the application's; health reports the server's.
-    if (kind === 'connection_lost' || kind === 'other' || kind === 'query_canceled') {
+    if (
+      kind === 'connection_lost' ||
+      kind === 'other' ||
+      kind === 'query_canceled' ||
+      kind === 'config_invalid'
+    ) {
       this.#lastError = error instanceof Error ? error.message : String(error);
     }
     this.#settings.onError?.(kind);
@@ -348,7 +397,7 @@ export class ConnectionPool {
       application_name: settings.applicationName,
       keepAlive: true,
       keepAliveInitialDelayMillis: 10_000,
-      connectionTimeoutMillis: settings.timeoutMs,
+      connectionTimeoutMillis: settings.connectTimeoutMs,
       ...(settings.ssl === undefined ? {} : { ssl: settings.ssl }),
     });
     const now = performance.now();
@@ -359,6 +408,7 @@ export class ConnectionPool {
       id: this.#nextId++,
       broken: false,
       prepared: new Set(),
+      renamed: new Map(),
       createdAt: now,
       retireAt: now + lifetime,
       releasedAt: now,
@@ -388,6 +438,7 @@ export class ConnectionPool {
         this.#pump();
       }
     });
+    const started = performance.now();
     client.connect().then(
       () => {
         this.#connecting--;
@@ -404,10 +455,28 @@ export class ConnectionPool {
       (error: unknown) => {
         this.#connecting--;
         this.#consecutiveConnectFailures++;
-        this.#lastConnectError = error;
-        this.noteError(error);
+        const refusal = refusedLogin(error);
+        // pg reports its own connect timeout as a bare 'timeout expired'.
+        this.#lastConnectError =
+          refusal ??
+          (performance.now() - started >= settings.connectTimeoutMs
+            ? new Error(
+                `the server did not complete a connect within connectTimeoutMs (${settings.connectTimeoutMs} ms)`,
+                { cause: error },
+              )
+            : error);
+        this.noteError(refusal ?? error, refusal ? 'config_invalid' : 'connection_lost');
         client.end().catch(noop);
         if (this.#closed || this.#waiters.length === 0) return;
+        // No retry fixes a wrong database or password, so waiting out the deadline would only
+        // hide the reason; with connections still open, waiters may yet get one of those.
+        if (refusal && this.#idle.length + this.#active.size === 0) {
+          for (const waiter of this.#waiters.splice(0)) {
+            if (waiter.timer) clearTimeout(waiter.timer);
+            waiter.reject(refusal);
+          }
+          return;
+        }
         // Back off so an unreachable server costs a few attempts a second, not a hot loop.
         const delay = Math.min(50 * 2 ** (this.#consecutiveConnectFailures - 1), 1_000);
         this.#retryTimer = setTimeout(() => {
@@ -426,15 +495,20 @@ export class ConnectionPool {
     this.#waiters.splice(index, 1);
     this.#timeouts++;
     this.#settings.onTimeout?.();
-    const unreachable =
-      this.#consecutiveConnectFailures > 0 && this.#lastConnectError !== undefined;
+    // A connect still pending at the deadline means the server is slow to answer or not
+    // answering at all (a blackhole accepts TCP and stays silent): not a busy pool.
+    const failed = this.#consecutiveConnectFailures > 0 && this.#lastConnectError !== undefined;
+    const pending = !failed && this.#connecting > 0;
     waiter.reject(
-      new PoolTimeoutError(
-        unreachable ? 'unreachable' : 'exhausted',
-        waiter.timeoutMs,
-        snapshot,
-        unreachable ? { cause: this.#lastConnectError } : {},
-      ),
+      failed || pending
+        ? new PoolTimeoutError('unreachable', waiter.timeoutMs, snapshot, {
+            cause: failed
+              ? this.#lastConnectError
+              : new Error(
+                  `a connect to PostgreSQL was still unanswered after ${waiter.timeoutMs} ms`,
+                ),
+          })
+        : new PoolTimeoutError('exhausted', waiter.timeoutMs, snapshot),
     );
     // A wait queue that emptied may leave a retry timer with no one to serve.
     if (this.#waiters.length === 0 && this.#retryTimer) {

@@ -1,8 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import { createMetricsRegistry } from '@fairmind/core/metrics';
-import { terminateBackends, undefinedOptions, useTestDatabase } from '@fairmind/testing';
+import {
+  type BlackholeServer,
+  databaseUrl,
+  startBlackholeServer,
+  startPostgresServer,
+  terminateBackends,
+  undefinedOptions,
+  useTestDatabase,
+} from '@fairmind/testing';
 import pg from 'pg';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Database } from '../database/index.js';
 import { DatabaseError, PoolTimeoutError } from '../errors/index.js';
 import { sql } from '../sql/index.js';
@@ -108,6 +116,91 @@ describe('pool exhaustion', () => {
     const health = await db.health({ timeoutMs: 200 });
     expect(health).toMatchObject({ ok: false, driver: 'postgres' });
     expect(health.lastError).toMatch(/no connection within 200 ms/);
+  });
+});
+
+describe('a server that accepts TCP and never answers', () => {
+  let blackhole: BlackholeServer;
+  beforeEach(async () => {
+    blackhole = await startBlackholeServer();
+  });
+  afterEach(async () => {
+    await blackhole.close();
+  });
+
+  /** The error of one query through a pool pointed at the blackhole. */
+  function queryBlackhole(options: Partial<PostgresDatabaseOptions>): Promise<unknown> {
+    const db = createPostgresDatabase({
+      url: `postgres://postgres@127.0.0.1:${blackhole.port}/test`,
+      ...options,
+    });
+    opened.push(db);
+    return db.query(sql`select 1`).catch((caught: unknown) => caught);
+  }
+
+  it('is reported as unreachable, not as an exhausted pool', async () => {
+    const error = await queryBlackhole({ timeoutMs: 1_000 });
+    expect(error).toBeInstanceOf(PoolTimeoutError);
+    const timeout = error as PoolTimeoutError;
+    expect(timeout.snapshot.active).toBe(0);
+    expect(timeout.reason).toBe('unreachable');
+    expect(timeout.message).toMatch(/server/);
+    expect(timeout.message).not.toMatch(/raise poolSize/);
+  });
+
+  it('gives up on a hung connect after connectTimeoutMs and tries again', async () => {
+    const error = await queryBlackhole({ timeoutMs: 3_000, connectTimeoutMs: 200 });
+    expect(error).toMatchObject({ reason: 'unreachable' });
+    expect((error as Error).message).toMatch(/did not complete a connect within connectTimeoutMs/);
+    // One hung connect per attempt: the pool abandoned each and opened another.
+    expect(blackhole.accepted).toBeGreaterThan(1);
+  });
+
+  it('refuses a connectTimeoutMs that is not a positive integer', () => {
+    expect(() => createPostgresDatabase({ url: testDb.url, connectTimeoutMs: 0 })).toThrow(
+      /connectTimeoutMs/,
+    );
+  });
+});
+
+describe('a connect the server refuses for good', () => {
+  // The pool's deadline is 30 s: each test's own 10 s timeout is what "at once" means here.
+  async function refusal(url: string): Promise<DatabaseError> {
+    const db = createPostgresDatabase({ url, timeoutMs: 30_000 });
+    opened.push(db);
+    const error = await db.query(sql`select 1`).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(DatabaseError);
+    expect(error).toMatchObject({ kind: 'config_invalid', code: 'DB_CONFIG_INVALID' });
+    expect(db.status()).toMatchObject({ waiting: 0, total: 0 });
+    return error as DatabaseError;
+  }
+
+  it('fails at once on a database that does not exist (3D000)', { timeout: 10_000 }, async () => {
+    const error = await refusal(databaseUrl(testDb.adminUrl, 'fm_t_no_such_database'));
+    expect(error.sqlState).toBe('3D000');
+    expect(error.message).toMatch(/database "fm_t_no_such_database" does not exist/);
+    expect(error.message).toMatch(/DATABASE_URL/);
+  });
+
+  it('fails at once on a role that does not exist (28000)', { timeout: 10_000 }, async () => {
+    const url = new URL(testDb.url);
+    url.username = 'fm_no_such_role';
+    const error = await refusal(url.toString());
+    expect(error.sqlState).toBe('28000');
+    expect(error.message).toMatch(/role "fm_no_such_role" does not exist/);
+  });
+
+  it('fails at once on a wrong password (28P01)', { timeout: 30_000 }, async () => {
+    const server = await startPostgresServer({ auth: 'scram-sha-256' });
+    try {
+      const url = new URL(server.url);
+      url.password = 'not-the-password';
+      const error = await refusal(url.toString());
+      expect(error.sqlState).toBe('28P01');
+      expect(error.message).toMatch(/password authentication failed for user "postgres"/);
+    } finally {
+      await server.remove();
+    }
   });
 });
 
@@ -354,6 +447,8 @@ describe('queries', () => {
       status: 409,
       code: 'DB_UNIQUE_VIOLATION',
       constraint: 'accounts_pkey',
+      column: 'id',
+      expose: false,
     });
     const check = await db
       .query(sql`insert into accounts values (${51}, ${-5})`)
@@ -415,6 +510,53 @@ describe('queries', () => {
     }
     expect(db.status().active).toBe(0);
     await expect(db.one(sql`select 1 as ok`)).resolves.toEqual({ ok: 1 });
+  });
+});
+
+describe('prepared statements after a schema change', () => {
+  // One connection, so every call below reuses the statement that connection prepared.
+  async function withTable(name: string) {
+    await admin.query(`create table ${name} (a int)`);
+    await admin.query(`insert into ${name} values (1)`);
+    const db = open({ poolSize: 1, maxOverflow: 0 });
+    const select = sql`select * from ${sql.id(name)}`;
+    const pid = () => db.one<{ pid: number }>(sql`select pg_backend_pid() as pid`);
+    expect(await db.many(select)).toEqual([{ a: 1 }]);
+    return { db, select, pid };
+  }
+
+  it('re-prepares and retries once outside a transaction (0A000)', async () => {
+    const { db, select, pid } = await withTable('schema_heal');
+    const before = await pid();
+    await admin.query('alter table schema_heal add column b int');
+    await expect(db.many(select)).resolves.toEqual([{ a: 1, b: null }]);
+    await expect(db.many(select)).resolves.toEqual([{ a: 1, b: null }]);
+    // Healed on the same connection, not by retiring it.
+    expect(await pid()).toEqual(before);
+  });
+
+  it('fails a transaction with a retry-the-transaction error, and heals the next one', async () => {
+    const { db, select } = await withTable('schema_tx');
+    await admin.query('alter table schema_tx add column b int');
+    const error = await db.transaction((tx) => tx.many(select)).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(DatabaseError);
+    expect(error).toMatchObject({ kind: 'stale_statement', sqlState: '0A000', status: 503 });
+    expect((error as Error).message).toMatch(/retry the transaction/);
+    await expect(db.transaction((tx) => tx.many(select))).resolves.toEqual([{ a: 1, b: null }]);
+    await admin.query('alter table schema_tx add column c int');
+    await expect(db.transaction((tx) => tx.many(select), { retries: 1 })).resolves.toEqual([
+      { a: 1, b: null, c: null },
+    ]);
+  });
+
+  it('prepares again a statement the server forgot (26000 after DISCARD ALL)', async () => {
+    const { db, select } = await withTable('schema_discard');
+    const rows = await db.withConnection(async (connection) => {
+      await connection.exec('DISCARD ALL');
+      return connection.many(select);
+    });
+    expect(rows).toEqual([{ a: 1 }]);
+    await expect(db.many(select)).resolves.toEqual([{ a: 1 }]);
   });
 });
 

@@ -47,6 +47,13 @@ export interface PostgresDatabaseOptions {
    */
   timeoutMs?: number | undefined;
   /**
+   * How long one connect (TCP, TLS and PostgreSQL's start-up) may take before it is
+   * abandoned and tried again, within `timeoutMs`: a host that accepts TCP and never answers
+   * then costs a few attempts, not the whole deadline on one. At most `timeoutMs`.
+   * @default 10_000
+   */
+  connectTimeoutMs?: number | undefined;
+  /**
    * `application_name`, as `pg_stat_activity` shows it.
    * @default 'fairmind'
    */
@@ -120,6 +127,25 @@ function positiveInteger(name: string, value: unknown, min: number): number {
   return value;
 }
 
+/**
+ * The server invalidated (0A000 from plan revalidation, after a schema change altered a
+ * statement's result type) or forgot (26000: `DISCARD ALL`, a pooler that moved the session)
+ * a prepared statement. Preparing it again heals it, as pgjdbc's `willHealOnRetry` does.
+ */
+function isStaleStatement(error: unknown): boolean {
+  const { code, routine, message } = error as {
+    code?: unknown;
+    routine?: unknown;
+    message?: unknown;
+  };
+  if (code === '26000') return true;
+  return (
+    code === '0A000' &&
+    (routine === 'RevalidateCachedQuery' ||
+      (typeof message === 'string' && message.includes('cached plan must not change result type')))
+  );
+}
+
 function classify(error: unknown): DatabaseErrorKind {
   const code = (error as { code?: unknown }).code;
   if (isConnectionError(error)) return 'connection_lost';
@@ -150,9 +176,8 @@ function classify(error: unknown): DatabaseErrorKind {
  * SQLSTATE: PostgreSQL quotes the offending SQL or value in those messages, and a value can
  * be a secret. pg's `detail` (which quotes key values) is never used.
  */
-function toDatabaseError(error: unknown): unknown {
+function toDatabaseError(error: unknown, kind = classify(error)): unknown {
   if (error instanceof FairmindError) return error;
-  const kind = classify(error);
   const code = (error as { code?: unknown }).code;
   const sqlState = typeof code === 'string' ? code : undefined;
   const constraint = (error as { constraint?: unknown }).constraint;
@@ -163,21 +188,44 @@ function toDatabaseError(error: unknown): unknown {
   const message =
     kind === 'connection_lost'
       ? `the connection to PostgreSQL was lost (${original}); the statement may not have run`
-      : `${kind.replaceAll('_', ' ')}${sqlState ? ` (SQLSTATE ${sqlState})` : ''}${
-          typeof constraint === 'string' ? ` on constraint "${constraint}"` : ''
-        }${safe ? `: ${original}` : ''}`;
+      : kind === 'stale_statement'
+        ? `a prepared statement went stale inside a transaction (SQLSTATE ${sqlState}: ${original}), so PostgreSQL aborted the transaction: retry the transaction (transaction() does with its retries option); the statement has been evicted and will be prepared again`
+        : `${kind.replaceAll('_', ' ')}${sqlState ? ` (SQLSTATE ${sqlState})` : ''}${
+            typeof constraint === 'string' ? ` on constraint "${constraint}"` : ''
+          }${safe ? `: ${original}` : ''}`;
   return new DatabaseError(kind, message, {
     cause: error,
     sqlState,
     constraint: typeof constraint === 'string' ? constraint : undefined,
+    column: columnOf(error),
   });
+}
+
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_$]*$/;
+
+/**
+ * The one column an error is about: PostgreSQL names it for a null in a not-null column, and
+ * a key violation's detail (`Key (email)=(...) already exists`) names the key's columns before
+ * quoting the values, which are never read. Keys of several columns or of expressions give none.
+ */
+function columnOf(error: unknown): string | undefined {
+  const { column, detail } = error as { column?: unknown; detail?: unknown };
+  if (typeof column === 'string') return column;
+  const key = typeof detail === 'string' ? /^Key \(([^()]+)\)=\(/.exec(detail)?.[1] : undefined;
+  return key !== undefined && IDENTIFIER.test(key) ? key : undefined;
 }
 
 function isRetryable(error: unknown): boolean {
   return (
     error instanceof DatabaseError &&
-    (error.kind === 'serialization_failure' || error.kind === 'deadlock')
+    (error.kind === 'serialization_failure' ||
+      error.kind === 'deadlock' ||
+      error.kind === 'stale_statement')
   );
+}
+
+function toResult<R extends object>(result: pg.QueryResult<R & pg.QueryResultRow>): QueryResult<R> {
+  return { rows: result.rows, rowCount: result.rowCount ?? result.rows.length };
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -206,6 +254,10 @@ export function createPostgresDatabase(options: PostgresDatabaseOptions): Databa
   const size = positiveInteger('poolSize', options.poolSize ?? 20, 1);
   const maxOverflow = positiveInteger('maxOverflow', options.maxOverflow ?? 30, 0);
   const timeoutMs = positiveInteger('timeoutMs', options.timeoutMs ?? 30_000, 1);
+  const connectTimeoutMs = Math.min(
+    positiveInteger('connectTimeoutMs', options.connectTimeoutMs ?? 10_000, 1),
+    timeoutMs,
+  );
   const statementCacheSize = positiveInteger(
     'statementCacheSize',
     options.statementCacheSize ?? 200,
@@ -230,6 +282,7 @@ export function createPostgresDatabase(options: PostgresDatabaseOptions): Databa
     size,
     maxOverflow,
     timeoutMs,
+    connectTimeoutMs,
     applicationName: options.applicationName ?? 'fairmind',
     maxLifetimeMs,
     idleValidationMs,
@@ -252,6 +305,7 @@ export function createPostgresDatabase(options: PostgresDatabaseOptions): Databa
   // Statement names by text. The name is a digest, so one text always gets one name on
   // every connection and two texts never share one; the map only saves re-hashing.
   const names = new Map<string, string>();
+  let evictions = 0;
   let lastProbeError: string | null = null;
 
   function statementName(text: string): string {
@@ -271,17 +325,46 @@ export function createPostgresDatabase(options: PostgresDatabaseOptions): Databa
     statement: SqlStatement,
   ): Promise<QueryResult<R>> {
     const { text, values } = compile(statement, 'postgres');
-    const config: pg.QueryConfig = { text, values };
-    if (prepare) {
-      config.name = statementName(text);
+    if (!prepare) return send<R>(connection, { text, values });
+    const own = statementName(text);
+    const config: pg.QueryConfig = {
+      text,
+      values,
+      name: connection.renamed.size === 0 ? own : (connection.renamed.get(own) ?? own),
+    };
+    connection.prepared.add(config.name as string);
+    return connection.client.query<R>(config).then(toResult, (error: unknown) => {
+      if (!isStaleStatement(error)) throw fail(connection, error);
+      // pg reads the transaction status only at ReadyForQuery, which follows the error: here
+      // it is still the status the statement started in.
+      const inTransaction = connection.client.getTransactionStatus() !== 'I';
+      evict(connection, own);
+      if (inTransaction) throw fail(connection, error, 'stale_statement');
+      pool.noteError(error, 'stale_statement');
+      // The statement failed at Bind, before it ran, and alone: running it again is safe.
+      config.name = connection.renamed.get(own) as string;
       connection.prepared.add(config.name);
-    }
-    return connection.client.query<R>(config).then(
-      (result) => ({ rows: result.rows, rowCount: result.rowCount ?? result.rows.length }),
-      (error: unknown) => {
-        throw fail(connection, error);
-      },
-    );
+      return send<R>(connection, config);
+    });
+  }
+
+  function send<R extends object>(
+    connection: PooledConnection,
+    config: pg.QueryConfig,
+  ): Promise<QueryResult<R>> {
+    return connection.client.query<R>(config).then(toResult, (error: unknown) => {
+      throw fail(connection, error);
+    });
+  }
+
+  /**
+   * Prepares the statement under a new name on this connection from now on. Re-using the
+   * name would need a DEALLOCATE first, which an aborted transaction refuses and which
+   * PgBouncer (renaming statements per server connection) would send to the wrong one; the
+   * old plan stays until the connection retires, and counts against statementCacheSize.
+   */
+  function evict(connection: PooledConnection, own: string): void {
+    connection.renamed.set(own, `${own}_${++evictions}`);
   }
 
   async function run(connection: PooledConnection, text: string): Promise<void> {
@@ -292,10 +375,10 @@ export function createPostgresDatabase(options: PostgresDatabaseOptions): Databa
     }
   }
 
-  function fail(connection: PooledConnection, error: unknown): unknown {
+  function fail(connection: PooledConnection, error: unknown, kind = classify(error)): unknown {
     if (isConnectionError(error)) connection.broken = true;
-    pool.noteError(error, classify(error));
-    return toDatabaseError(error);
+    pool.noteError(error, kind);
+    return toDatabaseError(error, kind);
   }
 
   /** Runs `fn` on the context's connection, or on one borrowed for the call. */

@@ -565,6 +565,9 @@ describe('errors', () => {
       status: 409,
       sqlState: 'SQLITE_CONSTRAINT_UNIQUE',
       constraint: 'users.email',
+      column: 'email',
+      expose: false,
+      details: { column: 'email' },
     });
     const message = (error as Error).message;
     expect(message).toMatch(/^\[@fairmind\/db-pool\] /);
@@ -589,6 +592,7 @@ describe('errors', () => {
     expect(notNull).toMatchObject({
       kind: 'not_null_violation',
       constraint: 'users.email',
+      column: 'email',
       status: 400,
     });
     await db.query(sql`insert into users (id, email) values (${1}, ${'a@x.io'})`);

@@ -272,6 +272,11 @@ function constraintOf(message: string): string | undefined {
   return CONSTRAINT_NAME.test(detail) ? detail : undefined;
 }
 
+/** The column of a single-column constraint (`NOT NULL constraint failed: items.name`). */
+function columnOf(message: string): string | undefined {
+  return /constraint failed: [A-Za-z_][\w$]*\.([A-Za-z_][\w$]*)$/.exec(message)?.[1];
+}
+
 /**
  * A driver error as a {@link DatabaseError}. Messages are written here from the error code
  * and never copy the driver's text, which can quote the statement (`near "...": syntax
@@ -290,7 +295,7 @@ function toDatabaseError(error: unknown): FairmindError {
     return new DatabaseError(
       'unique_violation',
       `${what} violated${constraint ? ` on ${constraint}` : ''}: a row with the same value already exists (${code})`,
-      { ...options, constraint },
+      { ...options, constraint, column: columnOf(message) },
     );
   }
   if (code === 'SQLITE_CONSTRAINT_FOREIGNKEY') {
@@ -305,7 +310,7 @@ function toDatabaseError(error: unknown): FairmindError {
     return new DatabaseError(
       'not_null_violation',
       `not-null constraint violated${constraint ? ` on ${constraint}` : ''}: give the column a value (${code})`,
-      { ...options, constraint },
+      { ...options, constraint, column: columnOf(message) },
     );
   }
   if (code === 'SQLITE_CONSTRAINT_CHECK') {
