@@ -86,6 +86,22 @@ describe('toProblem', () => {
     expect(problem.title).toBe('Service Unavailable');
   });
 
+  it("sends a client error's details without its unexposed message", () => {
+    const problem = toProblem(
+      new FairmindError(
+        'DB_NOT_NULL_VIOLATION',
+        400,
+        'null value in column "name" of relation "items"',
+        {
+          expose: false,
+          details: { column: 'name' },
+        },
+      ),
+    );
+    expect(problem).toMatchObject({ status: 400, detail: 'Bad Request', column: 'name' });
+    expect(JSON.stringify(problem)).not.toContain('relation');
+  });
+
   it('uses a registry title or a generic one', () => {
     expect(statusTitle(413)).toBe('Content Too Large');
     expect(statusTitle(499)).toBe('Client Error');

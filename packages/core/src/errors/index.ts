@@ -60,7 +60,11 @@ const UPPER_SNAKE = /^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*$/;
 export interface FairmindErrorOptions {
   /** The underlying error; kept for logs, never sent to a client. */
   cause?: unknown | undefined;
-  /** Extra fields for the problem body (RFC 9457 extension members). Must hold no secret. */
+  /**
+   * Extra fields for the problem body (RFC 9457 extension members). Must hold no secret. A
+   * 4xx sends them even when its message is not exposed (they describe the client's request,
+   * such as the field at fault); a 5xx only when exposed.
+   */
   details?: Readonly<Record<string, unknown>> | undefined;
   /** Headers the HTTP reply must carry, such as `Retry-After` or `WWW-Authenticate`. */
   headers?: Readonly<Record<string, string>> | undefined;
@@ -148,8 +152,10 @@ const STATUS_TITLES: Readonly<Record<number, string>> = {
   410: 'Gone',
   413: 'Content Too Large',
   415: 'Unsupported Media Type',
+  417: 'Expectation Failed',
   422: 'Unprocessable Content',
   429: 'Too Many Requests',
+  431: 'Request Header Fields Too Large',
   500: 'Internal Server Error',
   501: 'Not Implemented',
   502: 'Bad Gateway',
@@ -179,7 +185,7 @@ export interface ToProblemOptions {
 
 /**
  * Turns any thrown value into an RFC 9457 problem. A {@link FairmindError} keeps its code,
- * status and (when exposed) message; anything else becomes a 500 `INTERNAL` whose detail
+ * status, details and (when exposed) message; anything else becomes a 500 `INTERNAL` whose detail
  * says nothing about the cause, so no stack, SQL text or secret ever reaches a client.
  *
  * @example
@@ -208,7 +214,7 @@ export function toProblem(error: unknown, options: ToProblemOptions = {}): Probl
     code,
   };
   if (options.instance !== undefined) problem['instance'] = options.instance;
-  if (known?.expose && known.details) {
+  if (known?.details && (known.expose || status < 500)) {
     for (const [key, value] of Object.entries(known.details)) {
       if (!RESERVED.has(key)) problem[key] = value;
     }

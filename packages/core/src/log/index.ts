@@ -1,3 +1,6 @@
+import { type Exchange, requestPath } from '../contract/index.js';
+import { type FairmindError, isFairmindError } from '../errors/index.js';
+
 /**
  * The logging surface every FairMind package accepts. A pino logger satisfies it (and is
  * what `createLogger` from `@fairmind/core/logger` returns), but any object with these
@@ -24,3 +27,43 @@ export const silentLogger: Logger = {
     return silentLogger;
   },
 };
+
+/**
+ * Logs what a problem reply did not tell the client, with what an operator needs to find the
+ * request: the request id the client was told to report (the request-log middleware's), the
+ * method and the path (without the query, which carries tokens more often than the path
+ * does). A 5xx is logged at `error` with its error; a 4xx whose message was withheld
+ * (`expose: false`, such as a database constraint error naming tables) at `warn` with that
+ * message. A 4xx the client was told about in full is left to the request log line. Every
+ * adapter logs its failures through this, so the line is the same whichever framework runs.
+ *
+ * @example
+ * ```ts
+ * logRequestFailure(logger, '@fairmind/node', 500, error, exchange);
+ * // {"level":50,"err":{...},"requestId":"5f0c…","method":"GET","path":"/api/v1/models","status":500,
+ * //  "msg":"[@fairmind/node] GET /api/v1/models failed with 500"}
+ * ```
+ */
+export function logRequestFailure(
+  logger: Logger,
+  pkg: string,
+  status: number,
+  error: unknown,
+  exchange: Exchange | undefined,
+): void {
+  const withheld = status < 500 && isFairmindError(error) && !error.expose;
+  if (status < 500 && !withheld) return;
+  const request = exchange?.request;
+  const method = request?.method ?? '-';
+  const path = request === undefined ? '-' : requestPath(request.url);
+  const requestId = (exchange?.state as { requestId?: unknown } | undefined)?.requestId;
+  const fields = { err: error, requestId, method, path, status };
+  if (withheld) {
+    logger.warn(
+      fields,
+      `[${pkg}] ${method} ${path} refused with ${status} ${(error as FairmindError).code}, without telling the client: ${(error as Error).message}`,
+    );
+  } else {
+    logger.error(fields, `[${pkg}] ${method} ${path} failed with ${status}`);
+  }
+}

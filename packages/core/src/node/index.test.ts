@@ -1,8 +1,14 @@
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type FinishInfo, jsonReply, type Middleware, runMiddleware } from '../contract/index.js';
-import { applyHeaders, nodeExchange, observeFinish, writeReply } from './index.js';
+import {
+  applyHeaders,
+  lingerBeforeClose,
+  nodeExchange,
+  observeFinish,
+  writeReply,
+} from './index.js';
 
 let server: Server | undefined;
 afterEach(async () => {
@@ -71,5 +77,41 @@ describe('node helpers', () => {
     expect(response.headers.get('retry-after')).toBe('2');
     expect(response.headers.get('content-length')).toBe(String(Buffer.byteLength('{"a":"é"}')));
     expect(await response.json()).toEqual({ a: 'é' });
+  });
+
+  it('stops lingering after maxBytes or maxMs, however long the client goes on', async () => {
+    server = createServer((req, res) => {
+      lingerBeforeClose(req, { maxBytes: 256 * 1024, maxMs: req.url === '/slow' ? 50 : 60_000 });
+      res.writeHead(413, { connection: 'close', 'content-length': '0' });
+      res.end();
+    });
+    await new Promise<void>((resolve) => server?.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    // Each client declares 1 GiB; the first keeps writing, the second writes once and waits.
+    const heard = await Promise.all(
+      ['/flood', '/slow'].map(
+        (path) =>
+          new Promise<string>((resolve) => {
+            const socket = connect(port, '127.0.0.1');
+            let answer = '';
+            const chunk = Buffer.alloc(16 * 1024, 120);
+            let written = 0;
+            const write = () => {
+              // Bounded: 1 GiB is never reached, the server closes after 256 KiB.
+              while (path === '/flood' && written < 65_536 && socket.write(chunk)) written++;
+            };
+            socket.on('drain', write);
+            socket.on('data', (data: Buffer) => {
+              answer += data.toString('latin1');
+            });
+            socket.on('error', () => {});
+            socket.on('close', () => resolve(answer.split('\r\n')[0] ?? ''));
+            socket.write(`POST ${path} HTTP/1.1\r\nhost: x\r\ncontent-length: 1073741824\r\n\r\n`);
+            socket.write(chunk);
+            write();
+          }),
+      ),
+    );
+    expect(heard).toEqual(['HTTP/1.1 413 Payload Too Large', 'HTTP/1.1 413 Payload Too Large']);
   });
 });
