@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { useCaches } from '../cache/fixtures.js';
+import { HEALTHY_COMMAND_TIMEOUT_MS, useCaches } from '../cache/fixtures.js';
 import { type Cache, createCache } from '../cache/index.js';
 import { decodeMessage, encodeMessage } from './index.js';
 
@@ -12,9 +12,10 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 async function pair(): Promise<{ a: Cache; b: Cache; ns: string; ids: [string, string] }> {
   counter++;
   const ns = caches.namespace('bus');
+  const healthy = { redis: caches.url, commandTimeoutMs: HEALTHY_COMMAND_TIMEOUT_MS };
   const ids: [string, string] = [`a-${counter}`, `b-${counter}`];
-  const a = caches.track(createCache({ redis: caches.url, namespace: ns, instanceId: ids[0] }));
-  const b = caches.track(createCache({ redis: caches.url, namespace: ns, instanceId: ids[1] }));
+  const a = caches.track(createCache({ ...healthy, namespace: ns, instanceId: ids[0] }));
+  const b = caches.track(createCache({ ...healthy, namespace: ns, instanceId: ids[1] }));
   await Promise.all([a.ready(), b.ready()]);
   expect(a.status().bus).toBe('subscribed');
   expect(b.status().bus).toBe('subscribed');

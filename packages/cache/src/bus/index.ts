@@ -1,4 +1,4 @@
-import type { Logger } from '@fairmind/core';
+import { type Logger, watchRedisClient } from '@fairmind/core';
 import type { Cluster, Redis } from 'ioredis';
 import { PKG } from '../errors/index.js';
 import type { RedisClient } from '../store/index.js';
@@ -110,9 +110,7 @@ export class Bus {
             connectionName: name,
             lazyConnect: false,
           });
-    this.#subscriber.on('error', (error: unknown) => {
-      settings.logger.debug({ err: error }, `${PKG} bus connection error`);
-    });
+    watchRedisClient(this.#subscriber, { logger: settings.logger, name: '@fairmind/cache bus' });
     this.#subscriber.on('close', () => {
       if (this.#state === 'subscribed') {
         settings.logger.warn(

@@ -3,14 +3,21 @@ import { type RedisServer, startRedisServer, undefinedOptions } from '@fairmind/
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { complexSample } from '../codec/fixtures.js';
-import { useCaches } from './fixtures.js';
+import { HEALTHY_COMMAND_TIMEOUT_MS, useCaches } from './fixtures.js';
 import { type Cache, type CacheOptions, createCache } from './index.js';
 
 const caches = useCaches();
 const namespace = () => caches.namespace();
 
 async function open(options: CacheOptions = {}): Promise<Cache> {
-  const cache = caches.track(createCache({ redis: caches.url, jitter: 0, ...options }));
+  const cache = caches.track(
+    createCache({
+      redis: caches.url,
+      jitter: 0,
+      commandTimeoutMs: HEALTHY_COMMAND_TIMEOUT_MS,
+      ...options,
+    }),
+  );
   await cache.ready();
   return cache;
 }
@@ -686,6 +693,14 @@ describe('status, stats and metrics', () => {
     client.disconnect();
   });
 
+  it("gives a client it is given an 'error' listener, so ioredis never reports one unhandled", () => {
+    const client = new Redis(caches.url, { lazyConnect: true });
+    expect(client.listenerCount('error')).toBe(0);
+    caches.track(createCache({ redis: client, namespace: namespace() }));
+    expect(client.listenerCount('error')).toBe(1);
+    client.disconnect();
+  });
+
   it('connects a lazyConnect client it is given', async () => {
     const client = new Redis(caches.url, { lazyConnect: true, enableOfflineQueue: false });
     const cache = caches.track(createCache({ redis: client, namespace: namespace() }));
@@ -757,5 +772,63 @@ describe('options given as undefined', () => {
     expect(cache.status().mode).toBe('memory');
     expect(await cache.getOrSet('k', async () => 'v')).toBe('v');
     expect(await cache.get('k')).toBe('v');
+  });
+});
+
+describe('health after a Redis outage', () => {
+  it('reports the truth when Redis answers again, before any call needs Redis', async () => {
+    const server = await startRedisServer();
+    const admin = new Redis(server.url);
+    try {
+      const cache = caches.track(
+        createCache({
+          redis: server.url,
+          namespace: namespace(),
+          commandTimeoutMs: 50,
+          // A long cooldown: no cache call would try Redis again for a minute.
+          breaker: { failureThreshold: 2, resetTimeoutMs: 60_000 },
+        }),
+      );
+      await cache.ready();
+      expect((await cache.health()).ok).toBe(true);
+      // Frozen, not gone: commands time out, and the circuit opens.
+      await admin.call('CLIENT', 'PAUSE', '500', 'ALL');
+      for (let index = 0; index < 3; index++) await cache.get(`cold-${index}`);
+      expect(cache.status().circuit).toBe('open');
+      expect((await cache.health()).ok).toBe(false);
+      await sleep(600);
+      // Redis answers again; nothing but /health itself asks the cache for Redis.
+      const health = await cache.health();
+      expect(health.ok).toBe(true);
+      expect(health.latencyMs).toBeGreaterThanOrEqual(0);
+      expect(cache.status().circuit).toBe('closed');
+    } finally {
+      admin.disconnect();
+      await server.stop();
+    }
+  });
+});
+
+describe('a value set right after invalidateTags', () => {
+  it('is a hit, on the writer and from Redis, however close the two calls come', async () => {
+    const [writer, reader] = await pair();
+    let misses = 0;
+    for (let round = 0; round < 60; round++) {
+      await writer.invalidateTags(['t']);
+      await writer.set(`k${round}`, round, { tags: ['t'] });
+      if ((await writer.get(`k${round}`)) !== round) misses++;
+      if ((await reader.get(`k${round}`)) !== round) misses++;
+    }
+    expect(misses).toBe(0);
+  });
+
+  it('still hides an entry written before the invalidation', async () => {
+    const [writer, reader] = await pair();
+    for (let round = 0; round < 20; round++) {
+      await writer.set(`old${round}`, round, { tags: ['u'] });
+      await writer.invalidateTags(['u']);
+      expect(await writer.get(`old${round}`)).toBeUndefined();
+      expect(await reader.get(`old${round}`)).toBeUndefined();
+    }
   });
 });

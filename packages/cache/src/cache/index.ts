@@ -332,7 +332,7 @@ class CacheView implements Cache {
     const core = this.#core;
     core.checkOpen();
     const full = this.#key(key);
-    const prepared = core.prepare(full, value, core.resolve(options), Date.now());
+    const prepared = core.prepare(full, value, core.resolve(options), core.tick());
     await core.write([full], [prepared]);
   }
 
@@ -351,7 +351,7 @@ class CacheView implements Cache {
     const core = this.#core;
     core.checkOpen();
     if (!Array.isArray(items)) throw invalidArgument('setMany() takes an array of { key, value }');
-    const now = Date.now();
+    const now = core.tick();
     // Every item is encoded before anything is written: one bad value writes nothing.
     const keys = items.map((item) => this.#key(item.key));
     const prepared = items.map((item, index) =>
@@ -497,7 +497,7 @@ class CacheView implements Cache {
     flight: Flight,
   ): Promise<T> {
     const core = this.#core;
-    const startedAt = Date.now();
+    const startedAt = core.tick();
     core.counters.factoryRuns++;
     let value: T;
     try {
@@ -588,7 +588,7 @@ class CacheView implements Cache {
         waits.set(full, promise);
       }
       const names = missing.map((full) => full.slice(this.#prefix.length));
-      const startedAt = Date.now();
+      const startedAt = core.tick();
       core.counters.factoryRuns++;
       try {
         const result = await factory(names);

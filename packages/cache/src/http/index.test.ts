@@ -4,6 +4,7 @@ import { type Exchange, type FairmindState, runMiddleware } from '@fairmind/core
 import { applyHeaders, nodeExchange, writeReply } from '@fairmind/core/node';
 import { useTestRedis } from '@fairmind/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HEALTHY_COMMAND_TIMEOUT_MS } from '../cache/fixtures.js';
 import { type Cache, createCache } from '../cache/index.js';
 import { createResponseCache, type ResponseCache, sortedQuery } from './index.js';
 
@@ -62,7 +63,11 @@ describe('the response cache on node:http', () => {
   let calls: Map<string, number>;
 
   beforeAll(async () => {
-    cache = createCache({ redis: testRedis.url, namespace: `${testRedis.prefix}http` });
+    cache = createCache({
+      redis: testRedis.url,
+      namespace: `${testRedis.prefix}http`,
+      commandTimeoutMs: HEALTHY_COMMAND_TIMEOUT_MS,
+    });
     await cache.ready();
     const responses = createResponseCache({
       cache,

@@ -455,10 +455,22 @@ export class RedisStore {
   }
 
   /** Round-trip time of a PING in ms, or UNAVAILABLE. */
+  /**
+   * A PING under the command deadline that the circuit does not hold back: `/health` must
+   * tell whether Redis answers now, not whether some earlier call failed. When Redis answers,
+   * the circuit closes at once instead of after its cooldown (which could otherwise keep the
+   * cache off Redis, and `/health` degraded, for as long as every read is an L1 hit).
+   */
   async ping(): Promise<number | Unavailable> {
+    if (this.#client.status !== 'ready') return UNAVAILABLE;
     const started = performance.now();
-    const result = await this.#run('ping', (client) => client.ping());
-    return result === UNAVAILABLE ? result : performance.now() - started;
+    try {
+      await this.#timed(this.#client.ping());
+    } catch (error) {
+      return this.#failed('ping', error);
+    }
+    this.#settings.breaker.reset();
+    return performance.now() - started;
   }
 
   async #eval(

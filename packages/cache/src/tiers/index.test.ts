@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { useCaches, useRedisServer } from '../cache/fixtures.js';
+import { HEALTHY_COMMAND_TIMEOUT_MS, useCaches, useRedisServer } from '../cache/fixtures.js';
 import { createCache } from '../cache/index.js';
 import { parseEnvelope } from './index.js';
 
@@ -33,8 +33,13 @@ describe('parseEnvelope', () => {
 describe('the tag clock', () => {
   it('stops trusting entries once it has forgotten a tag', async () => {
     const ns = caches.namespace();
-    const a = caches.track(createCache({ redis: caches.url, namespace: ns }));
-    const b = caches.track(createCache({ redis: caches.url, namespace: ns }));
+    const options = {
+      redis: caches.url,
+      namespace: ns,
+      commandTimeoutMs: HEALTHY_COMMAND_TIMEOUT_MS,
+    };
+    const a = caches.track(createCache(options));
+    const b = caches.track(createCache(options));
     await Promise.all([a.ready(), b.ready()]);
     await a.set('entry', 'v', { tags: ['t0'] });
     await sleep(2);

@@ -4,6 +4,7 @@ import {
   createCircuitBreaker,
   type Logger,
   silentLogger,
+  watchRedisClient,
 } from '@fairmind/core';
 import { Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
@@ -70,6 +71,8 @@ const DEFAULT_L1 = { maxEntries: 10_000, maxBytes: 64 * 1024 * 1024 };
 const TAG_CLOCK_SIZE = 10_000;
 // Invalidations remembered while Redis is away; past this, recovery clears the namespace.
 const OUTBOX_LIMIT = 10_000;
+// The step of the write clock within one millisecond (see Core#tick).
+const CLOCK_TICK_MS = 2 ** -10;
 
 export function positiveInteger(name: string, value: unknown): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
@@ -294,9 +297,6 @@ export class Core {
         retryStrategy: (times) => Math.min(times * 100, 2_000),
         connectionName: `fairmind-cache:${this.settings.instanceId}`,
       });
-      client.on('error', (error: unknown) => {
-        logger.debug({ err: error }, `${PKG} Redis connection error`);
-      });
       this.#ownedClient = client;
     } else if (redis !== undefined) {
       if (!isRedisClient(redis)) {
@@ -316,6 +316,9 @@ export class Core {
     }
 
     if (client !== undefined) {
+      // One warning when the connection fails, one line when it is back: never an unhandled
+      // 'error' per reconnection attempt, whether the cache made the client or was given it.
+      watchRedisClient(client, { logger, name: '@fairmind/cache' });
       const breaker = createCircuitBreaker({
         failureThreshold,
         cooldownMs: resetTimeoutMs,
@@ -416,6 +419,26 @@ export class Core {
     };
   }
 
+  // ---- the clock of writes and invalidations ---------------------------------------------
+
+  /**
+   * A hybrid logical clock, in milliseconds: the wall clock, but never the same value twice
+   * and never behind a tag time this instance has learnt. An entry is hidden by an
+   * invalidation at or after its creation, so a set in the same millisecond as the
+   * invalidateTags before it must still come after it: it gets the next tick (2^-10 ms, exact
+   * in a double at today's epoch). Learnt tag times pull the clock forward, so an entry
+   * written after this instance heard of an invalidation (by the bus or Redis) is newer than
+   * it even when this machine's clock is behind the invalidator's.
+   */
+  #clock = 0;
+
+  /** The next time of the clock: for `createdAt` of new entries and for invalidations. */
+  tick(): number {
+    const wall = Date.now();
+    this.#clock = wall > this.#clock ? wall : this.#clock + CLOCK_TICK_MS;
+    return this.#clock;
+  }
+
   // ---- tags -------------------------------------------------------------------------------
 
   /** True, false, or undefined when a tag's time is not known here. */
@@ -454,6 +477,7 @@ export class Core {
   #noteTag(tag: string, at: number): void {
     const current = this.#tagClock.get(tag);
     if (current === undefined || current < at) this.#tagClock.set(tag, at);
+    if (at > this.#clock) this.#clock = at;
   }
 
   // ---- reads ------------------------------------------------------------------------------
@@ -736,7 +760,7 @@ export class Core {
   }
 
   async invalidateTags(tags: readonly string[]): Promise<void> {
-    const at = Date.now();
+    const at = this.tick();
     for (const tag of tags) this.#noteTag(tag, at);
     for (const flight of this.#inflight.values()) {
       if (flight.tags?.some((tag) => tags.includes(tag))) flight.superseded = true;
