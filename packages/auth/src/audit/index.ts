@@ -7,6 +7,7 @@ export const AUDIT_EVENT_TYPES = [
   'login.success',
   'login.failure',
   'login.locked',
+  'login.unavailable',
   'token.refresh',
   'token.reuse',
   'logout',

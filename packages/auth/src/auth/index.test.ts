@@ -249,6 +249,20 @@ describe('refresh rotation', () => {
     expect(audit.events.map((event) => event.type)).toEqual(['token.refresh', 'token.reuse']);
   });
 
+  it('answers a refresh without a token string as a bad request naming refreshToken', async () => {
+    const { auth } = setup();
+    for (const given of [undefined, null, 42, {}, '']) {
+      const error = await rejection(auth.refresh(given as unknown as string));
+      expect(error, JSON.stringify(given)).toMatchObject({
+        code: 'VALIDATION_FAILED',
+        status: 400,
+      });
+      expect(error.message).toMatch(/refreshToken/);
+    }
+    // A string that is no token is a credential problem, as before.
+    expect((await rejection(auth.refresh('not-a-token'))).code).toBe('TOKEN_INVALID');
+  });
+
   it('gives exactly one success to 20 concurrent refreshes of one token', async () => {
     const { auth } = setup();
     const { refreshToken } = await auth.issueTokens(user);
@@ -546,6 +560,24 @@ describe('options and metrics', () => {
       } catch (error) {
         expect((error as { code: string }).code).toBe('INVALID_OPTIONS');
       }
+    }
+  });
+
+  it('names secret and JWT_SECRET, not the key ring, for a bad secret given as secret', () => {
+    for (const [secret, production, problem] of [
+      ['', false, /is empty/],
+      ['short', true, /production needs at least 32/],
+      ['-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----', false, /PEM key/],
+    ] as const) {
+      let message = '';
+      try {
+        createAuth({ secret, production, passwords });
+      } catch (error) {
+        message = (error as Error).message;
+      }
+      expect(message).toMatch(problem);
+      expect(message).toMatch(/^\[@fairmind\/auth\] secret \(JWT_SECRET\) /);
+      expect(message).not.toMatch(/keys\[0\]/);
     }
   });
 

@@ -23,6 +23,7 @@ import {
   type AuditSink,
   auditEvent,
 } from '../audit/index.js';
+import { withDeadline } from '../deadline/index.js';
 import {
   describe,
   forbidden,
@@ -45,6 +46,7 @@ import {
   type VerifiedJwt,
 } from '../jwt/index.js';
 import { createKeyRing, type Jwk, type JwtAlgorithm, type KeyInput } from '../keys/index.js';
+import { type KeyOptionName, keyOptionNames } from '../keys/internal.js';
 import {
   type AttemptStore,
   createLoginThrottle,
@@ -78,6 +80,7 @@ import {
   type RevocationReason,
   type RevocationStore,
 } from '../revocation/index.js';
+import { guardStore } from '../store-guard/index.js';
 import { normaliseEmail, type UserRecord, type UserStore } from '../users/index.js';
 
 /** Options of {@link createAuth}. */
@@ -140,7 +143,10 @@ export interface AuthOptions {
    */
   failOpen?: boolean | undefined;
   /**
-   * Deadline of one store call on the verification path, in ms.
+   * Deadline of one call to the revocation, refresh-token and login-attempt stores, in ms:
+   * past it, verification, login, refresh and logout answer 503 `AUTH_STORE_UNAVAILABLE`
+   * (unless `failOpen`, for verification). User and API-key stores are bounded by their
+   * database's own connection timeout.
    * @default 1000
    */
   storeTimeoutMs?: number | undefined;
@@ -321,13 +327,14 @@ const settingsSchema = z.object({
 
 const emailSchema = z.email();
 
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
+// What TOKEN_REVOKED names for each reason (the message ends "has been revoked: sign in again").
+const REVOKED_WHAT: Readonly<Record<RevocationReason, string>> = {
+  token: 'the token',
+  family: 'the session of this token',
+  subject: "the user's sessions",
+  // The store lost its list after the token was issued: it may have been revoked since.
+  reset: 'every session older than the revocation list (it was reset)',
+};
 
 // Label sets of the counters on the access-token path, made once rather than per verification
 // (prom-client only reads them, and keeps the first one it sees for each series).
@@ -372,6 +379,11 @@ function stringClaim(payload: JwtClaims, name: string): string {
   }
   return value;
 }
+
+const shortcutOptionName: KeyOptionName = (_index, field) => {
+  if (field === 'secret') return 'secret (JWT_SECRET)';
+  return field ?? 'algorithm';
+};
 
 function keyInputs(options: AuthOptions): readonly KeyInput[] {
   if (options.keys !== undefined) {
@@ -442,11 +454,14 @@ export function createAuth(options: AuthOptions): Auth {
   const now = options.now ?? Date.now;
   const nowSeconds = () => Math.floor(now() / 1000);
   const logger = (options.logger ?? silentLogger).child({ component: '@fairmind/auth' });
-  const keys = createKeyRing({
+  const ringOptions = {
     keys: keyInputs(options),
     ...(options.signingKid === undefined ? {} : { signingKid: options.signingKid }),
     production,
-  });
+  };
+  // A ring built from secret/privateKey/publicKey names those options in its errors.
+  if (options.keys === undefined) keyOptionNames.set(ringOptions, shortcutOptionName);
+  const keys = createKeyRing(ringOptions);
   const rbac =
     typeof (options.rbac as Rbac | undefined)?.check === 'function'
       ? (options.rbac as Rbac)
@@ -461,8 +476,21 @@ export function createAuth(options: AuthOptions): Auth {
         ...(options.passwords as PasswordHasherOptions | undefined),
       })
     : (options.passwords as PasswordHasher);
-  const revocation = options.revocation ?? createMemoryRevocationStore({ now });
-  const families = options.refreshFamilies ?? createMemoryRefreshFamilyStore({ now });
+  // Writes to these stores (logout, refresh, login) are bounded like the verification path's
+  // check: a store whose server is away answers 503 within storeTimeoutMs, never a request
+  // held until it returns. The check keeps its own synchronous fast path (revocationReason).
+  const revocation = guardStore(
+    options.revocation ?? createMemoryRevocationStore({ now }),
+    'revocation store',
+    settings.storeTimeoutMs,
+    ['revokeToken', 'revokeFamily', 'revokeSubject'],
+  );
+  const families = guardStore(
+    options.refreshFamilies ?? createMemoryRefreshFamilyStore({ now }),
+    'refresh-token store',
+    settings.storeTimeoutMs,
+    ['create', 'rotate', 'revoke'],
+  );
   const users = options.users;
   if (options.apiKeys !== undefined && users === undefined) {
     throw invalid('apiKeys', "needs users too: a key acts with its owner's current role");
@@ -474,7 +502,12 @@ export function createAuth(options: AuthOptions): Auth {
         ? options.audit
         : [options.audit as AuditSink];
   const throttle = createLoginThrottle({
-    store: options.attempts ?? createMemoryAttemptStore({ now }),
+    store: guardStore(
+      options.attempts ?? createMemoryAttemptStore({ now }),
+      'login attempt store',
+      settings.storeTimeoutMs,
+      ['get', 'fail', 'reset'],
+    ),
     now,
     ...(options.lockout?.account === undefined ? {} : { account: options.lockout.account }),
     ...(options.lockout?.ip === undefined ? {} : { ip: options.lockout.ip }),
@@ -536,7 +569,7 @@ export function createAuth(options: AuthOptions): Auth {
   );
   const logins = count(
     'fairmind_auth_logins_total',
-    'Login attempts by outcome (success, failure, locked).',
+    'Login attempts by outcome (success, failure, locked, unavailable).',
     ['outcome'],
   );
 
@@ -595,17 +628,11 @@ export function createAuth(options: AuthOptions): Auth {
       return storeFailed(error);
     }
     if (!isPromise(answer)) return answer;
-    return withTimeout(answer, settings.storeTimeoutMs, 'the revocation store').catch(storeFailed);
+    return withDeadline(answer, settings.storeTimeoutMs, 'the revocation store').catch(storeFailed);
   }
 
   function revokedError(reason: RevocationReason): FairmindError {
-    return tokenRevoked(
-      reason === 'family'
-        ? 'the session of this token'
-        : reason === 'subject'
-          ? "the user's sessions"
-          : 'the token',
-    );
+    return tokenRevoked(REVOKED_WHAT[reason]);
   }
 
   async function checkRevoked(query: RevocationQuery): Promise<void> {
@@ -799,6 +826,15 @@ export function createAuth(options: AuthOptions): Auth {
   }
 
   function refresh(refreshToken: string, context: RequestContext = {}): Promise<TokenPair> {
+    // A request without a token string is malformed (400), not a bad credential (401): the
+    // client must fix the request, not sign in again.
+    if (typeof refreshToken !== 'string' || refreshToken === '') {
+      return Promise.reject(
+        validationFailed(
+          'refreshToken must be the non-empty string that login or refresh answered: send { "refreshToken": "<token>" }.',
+        ),
+      );
+    }
     return counted('refresh', async () => {
       const { payload } = await verifyRefreshJwt(refreshToken);
       const sub = stringClaim(payload, 'sub');
@@ -862,12 +898,35 @@ export function createAuth(options: AuthOptions): Auth {
     if (typeof email !== 'string' || typeof password !== 'string' || email.length > 320) {
       throw validationFailed('send { "email": string, "password": string }');
     }
-    const account = normaliseEmail(email);
+    try {
+      return await attemptLogin(store, normaliseEmail(email), password, context);
+    } catch (error) {
+      // A store that could not be reached is neither a failure nor a lockout: the audit trail
+      // says so, and the client gets the 503 with Retry-After.
+      if ((error as { code?: unknown }).code === 'AUTH_STORE_UNAVAILABLE') {
+        logins?.inc({ outcome: 'unavailable' });
+        await audit('login.unavailable', {
+          ip: context.ip,
+          details: { reason: (error as Error).message },
+        });
+      }
+      throw error;
+    }
+  }
+
+  async function attemptLogin(
+    store: UserStore,
+    account: string,
+    password: string,
+    context: RequestContext,
+  ): Promise<LoginResult> {
     try {
       await throttle.check(account, context.ip);
     } catch (error) {
-      logins?.inc({ outcome: 'locked' });
-      await audit('login.locked', { ip: context.ip, details: { reason: 'locked out' } });
+      if ((error as { code?: unknown }).code === 'RATE_LIMITED') {
+        logins?.inc({ outcome: 'locked' });
+        await audit('login.locked', { ip: context.ip, details: { reason: 'locked out' } });
+      }
       throw error;
     }
     const user = await store.findByEmail(account);

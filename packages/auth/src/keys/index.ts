@@ -7,7 +7,12 @@ import {
   webcrypto,
 } from 'node:crypto';
 import { invalid } from '../errors/index.js';
-import { type HmacKey, registerHmacSecrets } from './internal.js';
+import {
+  type HmacKey,
+  type KeyOptionName,
+  keyOptionNames,
+  registerHmacSecrets,
+} from './internal.js';
 
 /** The signing algorithms of the toolkit, the same list as `JWT_ALGORITHM` accepts. */
 export const JWT_ALGORITHMS = ['HS256', 'HS384', 'HS512', 'RS256', 'ES256', 'EdDSA'] as const;
@@ -99,6 +104,9 @@ const HASH: Readonly<Record<string, string>> = {
   HS512: 'SHA-512',
 };
 const MIN_HMAC_BYTES = 32;
+
+const ringOptionName: KeyOptionName = (index, field) =>
+  field === undefined ? `keys[${index}]` : `keys[${index}].${field}`;
 const MIN_RSA_BITS = 2048;
 const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
 
@@ -135,7 +143,12 @@ function secretBytes(secret: KeyInput['secret'], option: string, production: boo
   } else {
     throw invalid(option, 'is required for HS* keys: a string, bytes or an oct JWK');
   }
-  if (bytes.length === 0) throw invalid(option, 'is empty');
+  if (bytes.length === 0) {
+    throw invalid(
+      option,
+      'is empty: give a random secret of at least 32 characters (`openssl rand -base64 48`)',
+    );
+  }
   if (production && bytes.length < MIN_HMAC_BYTES) {
     throw invalid(
       option,
@@ -217,20 +230,24 @@ export function createKeyRing(options: KeyRingOptions): KeyRing {
   const byKid = new Map<string, Entry>();
   const pending: Array<Promise<void>> = [];
 
+  const named = keyOptionNames.get(options) ?? ringOptionName;
   options.keys.forEach((input, index) => {
-    const option = `keys[${index}]`;
+    const option = named(index);
     const algorithm = input.algorithm ?? 'HS256';
     if (!(JWT_ALGORITHMS as readonly string[]).includes(algorithm)) {
-      throw invalid(`${option}.algorithm`, `must be one of ${JWT_ALGORITHMS.join(', ')}`);
+      throw invalid(named(index, 'algorithm'), `must be one of ${JWT_ALGORITHMS.join(', ')}`);
     }
     if (input.kid !== undefined && (typeof input.kid !== 'string' || input.kid === '')) {
-      throw invalid(`${option}.kid`, 'must be a non-empty string');
+      throw invalid(named(index, 'kid'), 'must be a non-empty string');
     }
     if (options.keys.length > 1 && input.kid === undefined) {
-      throw invalid(`${option}.kid`, 'is required when the ring holds more than one key');
+      throw invalid(named(index, 'kid'), 'is required when the ring holds more than one key');
     }
     if (input.kid !== undefined && byKid.has(input.kid)) {
-      throw invalid(`${option}.kid`, `repeats ${JSON.stringify(input.kid)}: kids must be unique`);
+      throw invalid(
+        named(index, 'kid'),
+        `repeats ${JSON.stringify(input.kid)}: kids must be unique`,
+      );
     }
     const entry: Entry = {
       kid: input.kid,
@@ -244,7 +261,7 @@ export function createKeyRing(options: KeyRingOptions): KeyRing {
       if (input.privateKey !== undefined || input.publicKey !== undefined) {
         throw invalid(option, `is ${algorithm}, which takes a secret, not a private or public key`);
       }
-      const bytes = secretBytes(input.secret, `${option}.secret`, production);
+      const bytes = secretBytes(input.secret, named(index, 'secret'), production);
       // WebCrypto's hash name, SHA-256, is node:crypto's sha256.
       entry.hmac = { secret: createSecretKey(bytes), hash: hash.replace('-', '').toLowerCase() };
       pending.push(
@@ -266,16 +283,16 @@ export function createKeyRing(options: KeyRingOptions): KeyRing {
         );
       }
       if (input.privateKey !== undefined) {
-        const privateKey = asymmetricKey(input.privateKey, 'private', `${option}.privateKey`);
-        checkKeyType(privateKey, algorithm, `${option}.privateKey`);
+        const privateKey = asymmetricKey(input.privateKey, 'private', named(index, 'privateKey'));
+        checkKeyType(privateKey, algorithm, named(index, 'privateKey'));
         entry.sign = privateKey;
         entry.verify = createPublicKey(privateKey);
       }
       if (input.publicKey !== undefined) {
-        const publicKey = asymmetricKey(input.publicKey, 'public', `${option}.publicKey`);
-        checkKeyType(publicKey, algorithm, `${option}.publicKey`);
+        const publicKey = asymmetricKey(input.publicKey, 'public', named(index, 'publicKey'));
+        checkKeyType(publicKey, algorithm, named(index, 'publicKey'));
         if (entry.verify !== undefined && !(entry.verify as KeyObject).equals(publicKey)) {
-          throw invalid(`${option}.publicKey`, 'does not belong to privateKey');
+          throw invalid(named(index, 'publicKey'), 'does not belong to privateKey');
         }
         entry.verify = publicKey;
       }

@@ -30,3 +30,17 @@ export function hmacKeyOf(
 ): HmacKey | undefined {
   return lookups.get(ring)?.(algorithm, kid);
 }
+
+/** A key option as error messages name it: `field` of the key at `index`, or the key itself. */
+export type KeyOptionName = (
+  index: number,
+  field?: 'algorithm' | 'kid' | 'secret' | 'privateKey' | 'publicKey',
+) => string;
+
+/**
+ * How createKeyRing names the options of a ring in its errors, when the ring is not what the
+ * user wrote: createAuth builds a one-key ring from `secret` (JWT_SECRET), and an error about
+ * `keys[0].secret` would send the user looking for a `keys` they never gave. Keyed by the
+ * options object, and not exported from the package.
+ */
+export const keyOptionNames = new WeakMap<object, KeyOptionName>();

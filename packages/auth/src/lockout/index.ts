@@ -184,7 +184,9 @@ export function createLoginThrottle(options: LoginThrottleOptions): LoginThrottl
     Promise.resolve()
       .then(work)
       .catch((error: unknown) => {
-        throw storeUnavailable('login attempt store', error);
+        throw error instanceof FairmindError
+          ? error
+          : storeUnavailable('login attempt store', error);
       });
 
   return {

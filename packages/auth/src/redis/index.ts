@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
+import { type Logger, silentLogger, watchRedisClient } from '@fairmind/core';
 import type { Cluster, Redis } from 'ioredis';
-import { invalid } from '../errors/index.js';
+import { withDeadline } from '../deadline/index.js';
+import { invalid, PREFIX } from '../errors/index.js';
 import type { AttemptRecord, AttemptStore } from '../lockout/index.js';
 import type { RefreshFamilyStore, RotateOutcome } from '../refresh/index.js';
 import type { RevocationReason, RevocationStore } from '../revocation/index.js';
@@ -23,12 +25,25 @@ export interface RedisStoreOptions {
    * @default Date.now
    */
   now?: (() => number) | undefined;
+  /**
+   * The deadline of one Redis command, in ms. Past it the call fails (and the login, refresh
+   * or verification answers 503) rather than wait for a Redis that is frozen or far away.
+   * @default 1000
+   */
+  timeoutMs?: number | undefined;
+  /**
+   * Where the client's connection state changes go: one warning when Redis becomes
+   * unreachable, one line when it is back (the client gets an `'error'` listener either way).
+   * @default silentLogger
+   */
+  logger?: Logger | undefined;
 }
 
 interface Resolved {
-  client: RedisClient;
   prefix: string;
   now: () => number;
+  /** Runs one command, or fails at once when the client is not connected (see below). */
+  run<T>(command: (client: RedisClient) => Promise<T>): Promise<T>;
 }
 
 function resolve(options: RedisStoreOptions, what: string): Resolved {
@@ -43,7 +58,40 @@ function resolve(options: RedisStoreOptions, what: string): Resolved {
       'must be a string without { or } (they would break the hash tags)',
     );
   }
-  return { client, prefix, now: options.now ?? Date.now };
+  const timeoutMs = options.timeoutMs ?? 1000;
+  if (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > 60_000) {
+    throw invalid(`${what} timeoutMs`, 'must be a whole number of milliseconds from 1 to 60000');
+  }
+  watchRedisClient(client, { logger: options.logger ?? silentLogger, name: '@fairmind/auth' });
+  // Until the first connection is made, a command waits for it (within the deadline), as an
+  // application that creates its client and uses it at once expects.
+  let connectedOnce = client.status === 'ready';
+  client.once('ready', () => {
+    connectedOnce = true;
+  });
+  return {
+    prefix,
+    now: options.now ?? Date.now,
+    run(command) {
+      // A lazyConnect client never connects until asked to.
+      if (client.status === 'wait') client.connect().catch(() => undefined);
+      // Once it has been connected, a client that is not would queue the command until it
+      // reconnects (ioredis's default offline queue), holding the login or logout for as long
+      // as Redis is away, whatever options the application gave it: fail at once instead.
+      if (connectedOnce && client.status !== 'ready') {
+        return Promise.reject(
+          new Error(`${PREFIX} Redis is not connected (client status: ${client.status})`),
+        );
+      }
+      let reply: ReturnType<typeof command>;
+      try {
+        reply = command(client);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+      return withDeadline(reply, timeoutMs, `${PREFIX} Redis`);
+    },
+  };
 }
 
 type Script = (
@@ -78,10 +126,30 @@ redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 1
 `);
 
+// The epoch: when this Redis's revocation list began. Created once (SET NX semantics in one
+// round trip) and never expiring, so it is gone exactly when Redis lost its data: restarted
+// without persistence, flushed, or evicting keys it must not evict.
+const EPOCH = script(`
+local since = redis.call('GET', KEYS[1])
+if since then return since end
+redis.call('SET', KEYS[1], ARGV[1])
+return ARGV[1]
+`);
+
+/** How often a check also reads the epoch, in ms. */
+const EPOCH_CHECK_MS = 1000;
+
 /**
  * Revocations in Redis, shared by every instance. A revoked id lives exactly as long as the
  * token could (its TTL is the token's remaining lifetime). One check is one MGET of the
  * token's id, its family and its user's cutoff, three keys in one hash slot.
+ *
+ * Redis may lose what it holds (a restart without persistence, a flush). Revocations must not
+ * come back to life with it, so the store keeps an epoch key holding the time its list began:
+ * a token issued before that time may have been revoked in the list that was lost, and is
+ * answered `'reset'` (refused: sign in again) instead of trusted. Where revocations are also
+ * kept in SQL, {@link createLayeredRevocationStore} asks the SQL store about those tokens
+ * instead. The epoch is read with a check at most once a second, beside the MGET.
  *
  * @example
  * ```ts
@@ -92,30 +160,60 @@ return 1
  * ```
  */
 export function createRedisRevocationStore(options: RedisStoreOptions): RevocationStore {
-  const { client, prefix, now } = resolve(options, 'createRedisRevocationStore');
+  const { run, prefix, now } = resolve(options, 'createRedisRevocationStore');
   const base = (sub: string) => `${prefix}{u:${sub}}:`;
+  const epochKey = `${prefix}{epoch}`;
   const ttlMs = (expiresAt: number) => expiresAt * 1000 - now();
   const put = async (key: string, expiresAt: number) => {
     const ttl = Math.ceil(ttlMs(expiresAt));
-    if (ttl > 0) await client.set(key, '1', 'PX', ttl);
+    if (ttl > 0) await run((client) => client.set(key, '1', 'PX', ttl));
+  };
+  // The epoch as last read (epoch ms), when it was read, and the read under way: a burst of
+  // checks when it is due shares one round trip.
+  let since = 0;
+  let sinceReadAt = Number.NEGATIVE_INFINITY;
+  let reading: Promise<number> | undefined;
+  const readEpoch = (at: number): Promise<number> => {
+    reading ??= run((client) => EPOCH(client, [epochKey], [at]))
+      .then((value) => {
+        since = Number(value);
+        sinceReadAt = at;
+        return since;
+      })
+      .finally(() => {
+        reading = undefined;
+      });
+    return reading;
   };
   return {
     revokeToken: (jti, sub, expiresAt) => put(`${base(sub)}t:${jti}`, expiresAt),
     revokeFamily: (fam, sub, expiresAt) => put(`${base(sub)}f:${fam}`, expiresAt),
     async revokeSubject(sub, notBefore, expiresAt) {
       const ttl = Math.ceil(ttlMs(expiresAt));
-      if (ttl > 0) await RAISE_CUTOFF(client, [`${base(sub)}cut`], [notBefore, ttl]);
+      if (ttl > 0) {
+        await run((client) => RAISE_CUTOFF(client, [`${base(sub)}cut`], [notBefore, ttl]));
+      }
     },
     async check(query): Promise<RevocationReason | null> {
       const keyBase = base(query.sub);
-      const [token, family, cutoff] = await client.mget(
-        `${keyBase}t:${query.jti}`,
-        query.fam === undefined ? `${keyBase}f:` : `${keyBase}f:${query.fam}`,
-        `${keyBase}cut`,
-      );
+      const at = now();
+      const [[token, family, cutoff], epoch] = await Promise.all([
+        run((client) =>
+          client.mget(
+            `${keyBase}t:${query.jti}`,
+            query.fam === undefined ? `${keyBase}f:` : `${keyBase}f:${query.fam}`,
+            `${keyBase}cut`,
+          ),
+        ),
+        at - sinceReadAt >= EPOCH_CHECK_MS ? readEpoch(at) : since,
+      ]);
       if (token !== null && token !== undefined) return 'token';
       if (query.fam !== undefined && family !== null && family !== undefined) return 'family';
       if (cutoff !== null && cutoff !== undefined && query.iat <= Number(cutoff)) return 'subject';
+      // Issued before the list began: its revocation may have been lost. One second of
+      // slack, because iat is whole seconds and a token's issuer creates the epoch (through
+      // the check it makes before signing) a moment after taking its iat.
+      if (query.iat < Math.floor(epoch / 1000) - 1) return 'reset';
       return null;
     },
   };
@@ -153,27 +251,27 @@ return 1
  * ```
  */
 export function createRedisRefreshFamilyStore(options: RedisStoreOptions): RefreshFamilyStore {
-  const { client, prefix } = resolve(options, 'createRedisRefreshFamilyStore');
+  const { run, prefix } = resolve(options, 'createRedisRefreshFamilyStore');
   const key = (id: string) => `${prefix}{f:${id}}`;
   return {
     async create(family) {
-      await client
-        .multi()
-        .hset(key(family.id), {
-          sub: family.subject,
-          cur: family.tokenId,
-          exp: String(family.expiresAt),
-          created: String(family.createdAt),
-          rev: '0',
-        })
-        .pexpireat(key(family.id), family.expiresAt * 1000)
-        .exec();
+      await run((client) =>
+        client
+          .multi()
+          .hset(key(family.id), {
+            sub: family.subject,
+            cur: family.tokenId,
+            exp: String(family.expiresAt),
+            created: String(family.createdAt),
+            rev: '0',
+          })
+          .pexpireat(key(family.id), family.expiresAt * 1000)
+          .exec(),
+      );
     },
     async rotate(familyId, presentedTokenId, nextTokenId, now): Promise<RotateOutcome> {
-      const [status, subject, expiresAt] = (await ROTATE(
-        client,
-        [key(familyId)],
-        [presentedTokenId, nextTokenId, now],
+      const [status, subject, expiresAt] = (await run((client) =>
+        ROTATE(client, [key(familyId)], [presentedTokenId, nextTokenId, now]),
       )) as [string, string?, string?];
       if (status === 'rotated' || status === 'reused') {
         return { status, subject: subject as string, expiresAt: Number(expiresAt) };
@@ -181,7 +279,7 @@ export function createRedisRefreshFamilyStore(options: RedisStoreOptions): Refre
       return { status: status as 'revoked' | 'expired' | 'unknown' };
     },
     async revoke(familyId) {
-      return (await REVOKE_FAMILY(client, [key(familyId)], [])) === 1;
+      return (await run((client) => REVOKE_FAMILY(client, [key(familyId)], []))) === 1;
     },
   };
 }
@@ -202,20 +300,20 @@ return count
  * ```
  */
 export function createRedisAttemptStore(options: RedisStoreOptions): AttemptStore {
-  const { client, prefix } = resolve(options, 'createRedisAttemptStore');
+  const { run, prefix } = resolve(options, 'createRedisAttemptStore');
   const key = (name: string) => `${prefix}{a:${name}}`;
   return {
     async fail(name, windowMs, now): Promise<AttemptRecord> {
-      const count = Number(await FAIL(client, [key(name)], [now, windowMs]));
+      const count = Number(await run((client) => FAIL(client, [key(name)], [now, windowMs])));
       return { count, lastFailureAt: now };
     },
     async get(name) {
-      const [count, last] = await client.hmget(key(name), 'count', 'last');
+      const [count, last] = await run((client) => client.hmget(key(name), 'count', 'last'));
       if (count === null || count === undefined) return null;
       return { count: Number(count), lastFailureAt: Number(last) };
     },
     async reset(name) {
-      await client.del(key(name));
+      await run((client) => client.del(key(name)));
     },
   };
 }

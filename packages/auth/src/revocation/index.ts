@@ -1,5 +1,9 @@
-/** Why a token no longer counts. */
-export type RevocationReason = 'token' | 'family' | 'subject';
+/**
+ * Why a token no longer counts: its id, its refresh family or its user's sessions were
+ * revoked; or `'reset'`, the store lost its list (Redis restarted empty) after the token was
+ * issued, so whether it was revoked is unknown and it is refused until the user signs in again.
+ */
+export type RevocationReason = 'token' | 'family' | 'subject' | 'reset';
 
 /** What a revocation check needs to know about a verified token. */
 export interface RevocationQuery {
@@ -31,6 +35,18 @@ export interface RevocationStore {
   revokeSubject(sub: string, notBefore: number, expiresAt: number): Promise<void>;
   /** The reason the token is revoked, or `null`. May answer synchronously. */
   check(query: RevocationQuery): RevocationReason | null | Promise<RevocationReason | null>;
+}
+
+/**
+ * A revocation store that keeps what it is told for good (SQL), and also remembers when a
+ * revocation reached it alone because the fast store (Redis) could not take it. The layered
+ * store checks it for tokens issued before that moment.
+ */
+export interface DurableRevocationStore extends RevocationStore {
+  /** Records that a revocation written at `at` (epoch ms) is missing from the fast store. */
+  markUnreplicated(at: number): Promise<void>;
+  /** The latest time given to {@link markUnreplicated}, or 0. */
+  unreplicatedBefore(): Promise<number>;
 }
 
 /** Options of {@link createMemoryRevocationStore}. */

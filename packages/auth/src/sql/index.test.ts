@@ -12,6 +12,7 @@ import {
   createSqlApiKeyStore,
   createSqlAuditSink,
   createSqlRefreshFamilyStore,
+  createSqlRevocationStore,
   createSqlUserStore,
 } from './index.js';
 
@@ -26,7 +27,10 @@ beforeAll(async () => {
   databases.sqlite = createDatabase({ url: `sqlite:${join(sqliteDir, 'auth.db')}` });
   for (const db of Object.values(databases)) {
     const { applied } = await migrate({ db, ...authMigrations });
-    expect(applied.map((file) => file.file)).toEqual(['001_auth_schema.sql']);
+    expect(applied.map((file) => file.file)).toEqual([
+      '001_auth_schema.sql',
+      '002_revocations.sql',
+    ]);
     expect((await migrate({ db, ...authMigrations })).applied).toEqual([]);
   }
 });
@@ -157,6 +161,41 @@ describe.each(['postgres', 'sqlite'] as const)('SQL stores on %s', (driver) => {
     expect(listed[0]?.lastUsedAt).not.toBeNull();
     await a.revokeApiKey(principal, created.id);
     expect((await rejection(a.verifyApiKey(created.key))).code).toBe('TOKEN_REVOKED');
+  });
+
+  it('keeps revocations durably: ids, families and the latest cutoff, until they expire', async () => {
+    let clock = 1_800_000_000_000;
+    const store = createSqlRevocationStore(databases[driver], { now: () => clock });
+    const at = clock / 1000;
+    const sub = `revoked-${driver}`;
+    await store.revokeToken('jti-1', sub, at + 60);
+    await store.revokeFamily('fam-1', sub, at + 600);
+    await store.revokeSubject(sub, at - 100, at + 900);
+    // A later cutoff wins; an earlier one written afterwards does not undo it.
+    await store.revokeSubject(sub, at - 10, at + 900);
+    await store.revokeSubject(sub, at - 50, at + 900);
+    expect(await store.check({ jti: 'jti-1', sub, iat: at })).toBe('token');
+    expect(await store.check({ jti: 'jti-2', sub, fam: 'fam-1', iat: at })).toBe('family');
+    expect(await store.check({ jti: 'jti-2', sub, iat: at - 10 })).toBe('subject');
+    expect(await store.check({ jti: 'jti-2', sub, iat: at - 9 })).toBeNull();
+    expect(await store.check({ jti: 'jti-1', sub: 'someone-else', iat: at })).toBe('token');
+    // Past the token's expiry its row no longer counts (the token itself is refused anyway).
+    clock += 61_000;
+    expect(await store.check({ jti: 'jti-1', sub, iat: at + 1 })).toBeNull();
+    // Revoking what has already expired writes nothing.
+    await store.revokeToken('jti-old', sub, at - 1);
+    const rows = await databases[driver].many(
+      sql`select id from auth_revocations where subject = ${sub} order by id`,
+    );
+    expect(rows.map((row) => row['id'])).toEqual(['fam-1', 'jti-1', sub]);
+  });
+
+  it('remembers the latest time a revocation missed the fast store', async () => {
+    const store = createSqlRevocationStore(databases[driver]);
+    const before = await store.unreplicatedBefore();
+    await store.markUnreplicated(before + 5000);
+    await store.markUnreplicated(before + 1000);
+    expect(await store.unreplicatedBefore()).toBe(before + 5000);
   });
 
   it('writes the audit trail to its table, without secrets', async () => {

@@ -4,6 +4,7 @@ import { type Database, type Queryable, sql } from '@fairmind/db-pool';
 import type { ApiKeyRecord, ApiKeyStore } from '../apikeys/index.js';
 import type { AuditSink } from '../audit/index.js';
 import type { RefreshFamilyStore, RotateOutcome } from '../refresh/index.js';
+import type { DurableRevocationStore, RevocationReason } from '../revocation/index.js';
 import { emailTaken, normaliseEmail, type UserRecord, type UserStore } from '../users/index.js';
 
 /**
@@ -98,6 +99,93 @@ export function createSqlRefreshFamilyStore(db: Database): RefreshFamilyStore {
         set revoked_at = ${Math.floor(Date.now() / 1000)}
         where id = ${familyId} and revoked_at is null`);
       return rowCount > 0;
+    },
+  };
+}
+
+/** Options of {@link createSqlRevocationStore}. */
+export interface SqlRevocationStoreOptions {
+  /**
+   * The clock in milliseconds: rows past their `expires_at` are ignored and swept.
+   * @default Date.now
+   */
+  now?: (() => number) | undefined;
+}
+
+// Rows past their expiry are deleted on one write in this many, so the table follows the
+// tokens in circulation without a job of its own.
+const SWEEP_EVERY = 100;
+const REASONS: Readonly<Record<string, RevocationReason>> = {
+  t: 'token',
+  f: 'family',
+  s: 'subject',
+};
+
+/**
+ * Revocations in SQL (`auth_revocations`): durable, and shared by every instance on the same
+ * database. A check is one indexed lookup (primary key `(kind, id)`) of the token's id, its
+ * family and its user's cutoff. Alone it suits a deployment without Redis; with Redis, give it
+ * to {@link createLayeredRevocationStore} as the durable copy behind the Redis store.
+ *
+ * @example
+ * ```ts
+ * const auth = createAuth({ secret, revocation: createSqlRevocationStore(db) });
+ * ```
+ */
+export function createSqlRevocationStore(
+  db: Database,
+  options: SqlRevocationStoreOptions = {},
+): DurableRevocationStore {
+  const now = options.now ?? Date.now;
+  let writes = 0;
+  // A longer life or a later cutoff replaces a shorter or earlier one, never the reverse
+  // (the same rule as the Redis store's); ON CONFLICT ... DO UPDATE runs on both engines.
+  const upsert = async (
+    kind: 't' | 'f' | 's',
+    id: string,
+    subject: string,
+    notBefore: number | null,
+    expiresAt: number,
+  ) => {
+    if (expiresAt * 1000 <= now()) return;
+    await db.query(sql`insert into auth_revocations (kind, id, subject, not_before, expires_at)
+      values (${kind}, ${id}, ${subject}, ${notBefore}, ${expiresAt})
+      on conflict (kind, id) do update set
+        not_before = case when excluded.not_before > auth_revocations.not_before
+          then excluded.not_before else auth_revocations.not_before end,
+        expires_at = case when excluded.expires_at > auth_revocations.expires_at
+          then excluded.expires_at else auth_revocations.expires_at end`);
+    if (++writes % SWEEP_EVERY === 0) {
+      await db.query(
+        sql`delete from auth_revocations where expires_at <= ${Math.floor(now() / 1000)}`,
+      );
+    }
+  };
+  return {
+    revokeToken: (jti, sub, expiresAt) => upsert('t', jti, sub, null, expiresAt),
+    revokeFamily: (fam, sub, expiresAt) => upsert('f', fam, sub, null, expiresAt),
+    revokeSubject: (sub, notBefore, expiresAt) => upsert('s', sub, sub, notBefore, expiresAt),
+    async check(query) {
+      const row = await db.maybeOne<{ kind: string }>(sql`select kind from auth_revocations
+        where expires_at > ${Math.floor(now() / 1000)} and (
+          (kind = 't' and id = ${query.jti})
+          or (kind = 'f' and id = ${query.fam ?? ''})
+          or (kind = 's' and id = ${query.sub} and not_before >= ${query.iat}))
+        order by kind desc limit 1`);
+      return row === null ? null : (REASONS[row.kind] ?? 'token');
+    },
+    async markUnreplicated(at) {
+      await db.query(sql`insert into auth_revocation_state (name, value)
+        values (${'unreplicated_before'}, ${at})
+        on conflict (name) do update set value = case
+          when excluded.value > auth_revocation_state.value then excluded.value
+          else auth_revocation_state.value end`);
+    },
+    async unreplicatedBefore() {
+      const row = await db.maybeOne<{ value: Nullable }>(
+        sql`select value from auth_revocation_state where name = ${'unreplicated_before'}`,
+      );
+      return row === null ? 0 : num(row.value);
     },
   };
 }

@@ -1,0 +1,176 @@
+import { type Logger, silentLogger } from '@fairmind/core';
+import { withDeadline } from '../deadline/index.js';
+import { describe, invalid, PREFIX } from '../errors/index.js';
+import type {
+  DurableRevocationStore,
+  RevocationQuery,
+  RevocationReason,
+  RevocationStore,
+} from './index.js';
+
+/** Options of {@link createLayeredRevocationStore}. */
+export interface LayeredRevocationStoreOptions {
+  /** The fast store every instance shares, usually `createRedisRevocationStore`. */
+  fast: RevocationStore;
+  /** Where revocations are kept for good, usually `createSqlRevocationStore(db)`. */
+  durable: DurableRevocationStore;
+  /**
+   * How long a check waits for the fast store before asking the durable one, in ms: a frozen
+   * Redis costs a request this much, not a 503. `0` sets no deadline here, for a fast store
+   * that bounds its own calls (the Redis store's `timeoutMs`), saving a timer per check.
+   * @default 250
+   */
+  fastTimeoutMs?: number | undefined;
+  /**
+   * How often the durable store's "unreplicated" mark is read again, in ms: a revocation
+   * another instance could only write to the durable store is seen here within this long.
+   * @default 1000
+   */
+  refreshMs?: number | undefined;
+  /** Where the fast store's outages and recoveries go, once each. @default silentLogger */
+  logger?: Logger | undefined;
+  /** @default Date.now */
+  now?: (() => number) | undefined;
+}
+
+/**
+ * Revocations in two layers: a durable store (SQL) that holds every revocation for good, and
+ * a fast one (Redis) that answers nearly every check. The fast store is only a shortcut, so a
+ * Redis outage costs no request and loses no revocation:
+ *
+ * - a revocation is written to the durable store first (if that fails, the call fails), then
+ *   to the fast one; when the fast write fails, the durable store is told so, with the time;
+ * - a check asks the fast store, and the durable one when the fast store fails or is slower
+ *   than `fastTimeoutMs`, answers `'reset'` (Redis lost its data since the token was issued),
+ *   or the token was issued before a revocation that reached the durable store alone.
+ *
+ * @example
+ * ```ts
+ * const revocation = createLayeredRevocationStore({
+ *   fast: createRedisRevocationStore({ client: redis, logger }),
+ *   durable: createSqlRevocationStore(db),
+ *   logger,
+ * });
+ * const auth = createAuth({ secret, revocation });
+ * ```
+ */
+export function createLayeredRevocationStore(
+  options: LayeredRevocationStoreOptions,
+): RevocationStore {
+  const { fast, durable } = options;
+  if (typeof fast?.check !== 'function' || typeof durable?.markUnreplicated !== 'function') {
+    throw invalid(
+      'createLayeredRevocationStore',
+      'needs { fast: a RevocationStore, durable: a DurableRevocationStore such as createSqlRevocationStore(db) }',
+    );
+  }
+  const fastTimeoutMs = options.fastTimeoutMs ?? 250;
+  if (!Number.isInteger(fastTimeoutMs) || fastTimeoutMs < 0) {
+    throw invalid(
+      'createLayeredRevocationStore fastTimeoutMs',
+      'must be a whole number of ms, 0 or more',
+    );
+  }
+  const refreshMs = options.refreshMs ?? 1000;
+  const logger = options.logger ?? silentLogger;
+  const now = options.now ?? Date.now;
+
+  // The fast store's health, for one log line per change rather than one per request.
+  let fastFailing = false;
+  const fastFailed = (error: unknown, what: string) => {
+    if (fastFailing) return;
+    fastFailing = true;
+    logger.warn(
+      { error: describe(error) },
+      `${PREFIX} the fast revocation store failed (${what}); checking and writing revocations in the durable store until it answers again`,
+    );
+  };
+  const fastAnswered = () => {
+    if (!fastFailing) return;
+    fastFailing = false;
+    logger.info({}, `${PREFIX} the fast revocation store answers again`);
+  };
+
+  // The durable store's "unreplicated" mark (epoch ms), re-read in the background at most
+  // once per refreshMs; the first check waits for it, since until then nothing is known.
+  let unreplicated = 0;
+  let readAt = Number.NEGATIVE_INFINITY;
+  let reading: Promise<number> | undefined;
+  const readMark = (): Promise<number> => {
+    reading ??= durable
+      .unreplicatedBefore()
+      .then(
+        (value) => {
+          unreplicated = value;
+          readAt = now();
+          return value;
+        },
+        // The durable store is away too: keep the last mark; the check itself will tell.
+        () => unreplicated,
+      )
+      .finally(() => {
+        reading = undefined;
+      });
+    return reading;
+  };
+  const mark = (): number | Promise<number> => {
+    if (readAt === Number.NEGATIVE_INFINITY) return readMark();
+    if (now() - readAt >= refreshMs) void readMark();
+    return unreplicated;
+  };
+
+  async function write(what: string, toDurable: () => Promise<void>, toFast: () => Promise<void>) {
+    await toDurable();
+    try {
+      await toFast();
+      fastAnswered();
+    } catch (error) {
+      fastFailed(error, what);
+      const at = now();
+      await durable.markUnreplicated(at);
+      unreplicated = Math.max(unreplicated, at);
+    }
+  }
+
+  async function check(query: RevocationQuery): Promise<RevocationReason | null> {
+    const before = await mark();
+    let reason: RevocationReason | null;
+    try {
+      const answer = Promise.resolve(fast.check(query));
+      reason = await (fastTimeoutMs === 0
+        ? answer
+        : withDeadline(answer, fastTimeoutMs, 'the fast revocation store'));
+      fastAnswered();
+    } catch (error) {
+      fastFailed(error, 'check');
+      return durable.check(query);
+    }
+    if (reason !== null && reason !== 'reset') return reason;
+    // iat is in whole seconds, at or before the real issue time: a token issued before the
+    // mark has iat * 1000 below it.
+    if (reason === 'reset' || query.iat * 1000 < before) return durable.check(query);
+    return null;
+  }
+
+  return {
+    revokeToken: (jti, sub, expiresAt) =>
+      write(
+        'revokeToken',
+        () => durable.revokeToken(jti, sub, expiresAt),
+        () => fast.revokeToken(jti, sub, expiresAt),
+      ),
+    revokeFamily: (fam, sub, expiresAt) =>
+      write(
+        'revokeFamily',
+        () => durable.revokeFamily(fam, sub, expiresAt),
+        () => fast.revokeFamily(fam, sub, expiresAt),
+      ),
+    revokeSubject: (sub, notBefore, expiresAt) =>
+      write(
+        'revokeSubject',
+        () => durable.revokeSubject(sub, notBefore, expiresAt),
+        () => fast.revokeSubject(sub, notBefore, expiresAt),
+      ),
+    check,
+  };
+}
