@@ -62,8 +62,9 @@ function tooLarge(limit: number): FairmindError {
     'PAYLOAD_TOO_LARGE',
     413,
     `[${PKG}] The request body is larger than ${limit} bytes: send a smaller body.`,
-    // Without Connection: close, Node would read and discard the rest of a huge body after
-    // the 413 to keep the connection; closing it is cheaper.
+    // Without Connection: close, Node would read and discard the rest of a body of any size
+    // after the 413 to keep the connection. The Node adapters still read a bounded amount
+    // before closing (core's lingerBeforeClose), so a client still sending sees the 413.
     { headers: { connection: 'close' } },
   );
 }

@@ -5,6 +5,7 @@ import {
   isCompressibleType,
   mediaTypeOf,
   negotiateEncoding,
+  peekBody,
   shouldCompress,
   weakenEtag,
 } from './index.js';
@@ -250,5 +251,38 @@ describe('helpers and options', () => {
       expect(error).toMatchObject({ code: 'INVALID_OPTIONS', status: 500 });
       expect((error as Error).message).toMatch(/^\[@fairmind\/edge\] createCompressionPolicy: /);
     }
+  });
+});
+
+describe('peekBody', () => {
+  const reads = (...sizes: number[]) => {
+    const chunks = sizes.map((size) => new Uint8Array(size));
+    return async () => {
+      const value = chunks.shift();
+      return value === undefined ? { done: true } : { value };
+    };
+  };
+
+  it('reads a body that ends within the limit whole, however many pieces it comes in', async () => {
+    const peeked = await peekBody(reads(512, 0, 512), 1024);
+    expect(peeked).toMatchObject({ size: 1024, ended: true });
+    expect(peeked.chunks).toHaveLength(2);
+    expect(await peekBody(reads(), 1024)).toEqual({ chunks: [], size: 0, ended: true });
+  });
+
+  it('stops as soon as the bytes pass the limit, leaving the rest unread', async () => {
+    const read = reads(512, 513, 4096);
+    expect(await peekBody(read, 1024)).toMatchObject({ size: 1025, ended: false });
+    expect((await read()).value?.byteLength).toBe(4096);
+  });
+
+  it('gives up on a stream of empty chunks after a bounded number of reads', async () => {
+    let calls = 0;
+    const empty = async () => {
+      calls++;
+      return { value: new Uint8Array(0) };
+    };
+    expect(await peekBody(empty, 8)).toMatchObject({ size: 0, ended: false });
+    expect(calls).toBe(10);
   });
 });

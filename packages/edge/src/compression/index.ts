@@ -10,9 +10,9 @@ import {
 /**
  * The framework-free half of compression: which encoding a client gets, and whether a
  * response should be compressed at all. Body rewriting needs a native backend per runtime
- * (DESIGN.md), so the Node one lives in `@fairmind/edge/node` and the Fastify and Hono
- * adapters bring their own; all of them take their decisions from here, so a response is
- * compressed, or not, the same way on every adapter.
+ * (a generic one would have to buffer), so the Node one lives in `@fairmind/edge/node` and
+ * the Fastify and Hono adapters bring their own; all of them take their decisions from here,
+ * so a response is compressed, or not, the same way on every adapter.
  */
 
 /** A content coding this package can produce. */
@@ -405,4 +405,50 @@ export function shouldCompress(
  */
 export function weakenEtag(etag: string): string {
   return etag.startsWith('W/') ? etag : `W/${etag}`;
+}
+
+/** One read of a body: a Web stream reader's or an async iterator's result. */
+export interface BodyRead {
+  readonly done?: boolean | undefined;
+  readonly value?: Uint8Array | undefined;
+}
+
+/** What {@link peekBody} read. */
+export interface PeekedBody {
+  /** The chunks read, in order. */
+  readonly chunks: readonly Uint8Array[];
+  /** Their total size in bytes. */
+  readonly size: number;
+  /** True when the body ended within the limit, so `chunks` is all of it. */
+  readonly ended: boolean;
+}
+
+/**
+ * Reads a body of unknown length until more than `limit` bytes arrived or it ended,
+ * whichever comes first. A backend that gets a stream it must send headers for calls it with
+ * the policy's threshold: a body that ends within it goes out as it is, whole and with its
+ * length, however many pieces it came in; a longer one is compressed, its first bytes
+ * delayed by at most `threshold` bytes. `read` is a Web stream reader's `read()` or an async
+ * iterator's `next()`.
+ *
+ * @example
+ * ```ts
+ * const reader = response.body.getReader();
+ * const peeked = await peekBody(() => reader.read(), policy.threshold);
+ * if (peeked.ended) send(peeked.chunks); // small: as it is
+ * ```
+ */
+export async function peekBody(read: () => Promise<BodyRead>, limit: number): Promise<PeekedBody> {
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  // Every read that yields bytes brings the limit closer; the count also bounds a stream
+  // that keeps yielding empty chunks.
+  for (let reads = 0; size <= limit && reads <= limit + 1; reads++) {
+    const { done, value } = await read();
+    if (done) return { chunks, size, ended: true };
+    if (value === undefined || value.byteLength === 0) continue;
+    chunks.push(value);
+    size += value.byteLength;
+  }
+  return { chunks, size, ended: false };
 }

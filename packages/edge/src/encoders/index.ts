@@ -53,8 +53,16 @@ export interface NodeEncoders {
     body: Buffer,
     done: (error: Error | null, result: Buffer) => void,
   ): void;
-  /** A streaming encoder, for bodies written in pieces. */
-  createStream(encoding: ContentCoding): NodeEncoderStream;
+  /**
+   * A streaming encoder, for bodies written in pieces. With `flushEachWrite` every write is
+   * pushed out at once (zlib's `flush` option: `Z_SYNC_FLUSH`, or brotli's flush operation),
+   * so the client can decode each piece as it arrives: server-sent events, for one. The
+   * compression ratio suffers, so it is for streams whose pieces must not wait.
+   */
+  createStream(
+    encoding: ContentCoding,
+    options?: { readonly flushEachWrite?: boolean | undefined },
+  ): NodeEncoderStream;
   /**
    * Pushes out everything a streaming encoder holds, so the client can decode it now
    * (`Z_SYNC_FLUSH`, or brotli's flush operation): per server-sent event, or on `res.flush()`.
@@ -146,9 +154,16 @@ export function createNodeEncoders(
       else if (encoding === 'gzip') zlib.gzip(body, gzipFor(body.length), done);
       else zlib.deflate(body, deflateFor(body.length), done);
     },
-    createStream(encoding) {
-      if (encoding === 'br') return zlib.createBrotliCompress(brotli);
-      return encoding === 'gzip' ? zlib.createGzip(gzip) : zlib.createDeflate(deflate);
+    createStream(encoding, streamOptions) {
+      const flushEach = streamOptions?.flushEachWrite === true;
+      if (encoding === 'br') {
+        return zlib.createBrotliCompress(
+          flushEach ? { ...brotli, flush: zlib.constants.BROTLI_OPERATION_FLUSH } : brotli,
+        );
+      }
+      const options = encoding === 'gzip' ? gzip : deflate;
+      const flushing = flushEach ? { ...options, flush: zlib.constants.Z_SYNC_FLUSH } : options;
+      return encoding === 'gzip' ? zlib.createGzip(flushing) : zlib.createDeflate(flushing);
     },
     flush(stream, encoding, callback) {
       const kind =

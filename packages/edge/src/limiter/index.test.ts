@@ -4,7 +4,12 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createMemoryStore } from '../memory-store/index.js';
 import { createRedisStore } from '../redis/index.js';
 import type { RateLimitStore } from '../store/index.js';
-import { type ThrowawayRedis, throwawayRedis, useSharedRedis } from '../test-support/index.js';
+import {
+  HEALTHY_STORE_TIMEOUT_MS,
+  type ThrowawayRedis,
+  throwawayRedis,
+  useSharedRedis,
+} from '../test-support/index.js';
 import { createRateLimiter, type FailurePolicy, type RateLimitResult } from './index.js';
 
 const redis = useSharedRedis();
@@ -46,6 +51,7 @@ describe('decisions', () => {
       limit: 5,
       windowSeconds: 60,
       name: 'login',
+      timeoutMs: HEALTHY_STORE_TIMEOUT_MS,
     });
     const first = await limiter.consume(key());
     expect(first).toMatchObject({
@@ -71,7 +77,12 @@ describe('decisions', () => {
 
   it('refuses a key over its limit from the local cache, with no round trip, until it may retry', async () => {
     const store = counted(createRedisStore({ client: redis.client, prefix: redis.prefix }));
-    const limiter = createRateLimiter({ store, limit: 2, windowSeconds: 1 });
+    const limiter = createRateLimiter({
+      store,
+      limit: 2,
+      windowSeconds: 1,
+      timeoutMs: HEALTHY_STORE_TIMEOUT_MS,
+    });
     const id = key();
     await limiter.consume(id);
     await limiter.consume(id);
@@ -100,7 +111,12 @@ describe('decisions', () => {
 
   it('refuses from the cache only requests at least as dear as the one refused', async () => {
     const store = counted(createRedisStore({ client: redis.client, prefix: redis.prefix }));
-    const limiter = createRateLimiter({ store, limit: 10, windowSeconds: 60 });
+    const limiter = createRateLimiter({
+      store,
+      limit: 10,
+      windowSeconds: 60,
+      timeoutMs: HEALTHY_STORE_TIMEOUT_MS,
+    });
     const id = key();
     await limiter.consume(id, 8);
     expect(await limiter.consume(id, 3)).toMatchObject({
@@ -134,6 +150,7 @@ describe('decisions', () => {
       store: createRedisStore({ client: redis.client, prefix: redis.prefix }),
       limit: 1,
       windowSeconds: 60,
+      timeoutMs: HEALTHY_STORE_TIMEOUT_MS,
     });
     const id = key();
     await limiter.consume(id);
@@ -145,8 +162,20 @@ describe('decisions', () => {
 
   it('keeps policies apart in one store', async () => {
     const store = createRedisStore({ client: redis.client, prefix: redis.prefix });
-    const a = createRateLimiter({ store, limit: 1, windowSeconds: 60, name: 'a' });
-    const b = createRateLimiter({ store, limit: 1, windowSeconds: 60, name: 'b' });
+    const a = createRateLimiter({
+      store,
+      limit: 1,
+      windowSeconds: 60,
+      name: 'a',
+      timeoutMs: HEALTHY_STORE_TIMEOUT_MS,
+    });
+    const b = createRateLimiter({
+      store,
+      limit: 1,
+      windowSeconds: 60,
+      name: 'b',
+      timeoutMs: HEALTHY_STORE_TIMEOUT_MS,
+    });
     const id = key();
     expect((await a.consume(id)).allowed).toBe(true);
     expect((await b.consume(id)).allowed).toBe(true);

@@ -279,6 +279,29 @@ describe('response APIs', () => {
     expect(chunks.join('')).toBe('{"n":1}\n{"n":2}\n');
   });
 
+  it("with flushHeaders: 'hold', still sends a small body as it is after flushHeaders()", async () => {
+    const url = await serve(
+      (req, res) => {
+        res.setHeader('content-type', req.url === '/events' ? 'text/event-stream' : 'text/plain');
+        res.flushHeaders();
+        // Headers that need no size left at once: the event stream's are on the wire now.
+        res.write(String(res.headersSent));
+        res.end('x'.repeat(1000));
+      },
+      { flushHeaders: 'hold' },
+    );
+    const small = await rawRequest(`${url}/small`, { headers: { 'accept-encoding': BROWSER } });
+    expect(small.headers['content-encoding']).toBeUndefined();
+    expect(small.headers['content-length']).toBe('1005');
+    expect(small.body.toString()).toBe(`false${'x'.repeat(1000)}`);
+    const events = await rawRequest(`${url}/events`, { headers: { 'accept-encoding': 'gzip' } });
+    expect(events.headers['content-encoding']).toBe('gzip');
+    expect(zlib.gunzipSync(events.body).toString()).toBe(`true${'x'.repeat(1000)}`);
+    expect(() => createNodeCompression({ flushHeaders: 'now' as unknown as 'send' })).toThrow(
+      /flushHeaders must be one of 'send', 'hold'/,
+    );
+  });
+
   it('holds nothing back from a body that will not be compressed', async () => {
     const gates: Array<() => void> = [];
     const url = await serve(async (req, res) => {

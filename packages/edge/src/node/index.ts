@@ -16,7 +16,7 @@ import {
   type NodeEncoderStream,
   type NodeEncoders,
 } from '../encoders/index.js';
-import { functionOption, integerOption, optionsObject } from '../options/index.js';
+import { functionOption, integerOption, oneOfOption, optionsObject } from '../options/index.js';
 
 export * from '../encoders/index.js';
 
@@ -45,6 +45,18 @@ export interface NodeCompressionOptions extends CompressionPolicyOptions, NodeEn
    * @default (type) => type === 'text/event-stream'
    */
   flushOnWrite?: ((mediaType: string) => boolean) | undefined;
+  /**
+   * What `res.flushHeaders()` does while the decision still waits on the body's size.
+   * `'send'` decides at once, as for a large body, and sends the headers: the application
+   * asked for them now. `'hold'` keeps them until the decision is made as for any body
+   * written in pieces (more than `threshold` bytes, or the end), so a small body still goes
+   * out as it is; it is for servers that call `flushHeaders()` themselves before every
+   * streamed body, as @hono/node-server does. Either way, headers whose decision needs no
+   * size (server-sent events, a `Content-Length`, a body that will not be compressed) go
+   * out at once.
+   * @default 'send'
+   */
+  flushHeaders?: 'send' | 'hold' | undefined;
 }
 
 /**
@@ -84,6 +96,7 @@ interface Settings {
   readonly encoders: NodeEncoders;
   readonly syncThreshold: number;
   readonly flushOnWrite: (mediaType: string) => boolean;
+  readonly holdFlushedHeaders: boolean;
 }
 
 const PENDING = 0;
@@ -150,7 +163,6 @@ class ResponseCompressor {
   #heldBytes = 0;
   #stream: NodeEncoderStream | undefined;
   #encoding: ContentCoding | null = null;
-  #flushEach = false;
 
   constructor(req: IncomingMessage, res: ServerResponse, settings: Settings) {
     this.#req = req;
@@ -276,6 +288,7 @@ class ResponseCompressor {
 
   flushHeaders(): void {
     if (this.#state === PENDING) {
+      if (this.#settings.holdFlushedHeaders && !this.#mustDecide()) return;
       this.#decide(undefined);
       this.#drainHeld();
     }
@@ -345,8 +358,10 @@ class ResponseCompressor {
     // The compressed length is unknown until the end: the response goes out chunked.
     res.removeHeader('content-length');
     const type = res.getHeader('content-type');
-    this.#flushEach = typeof type === 'string' && this.#settings.flushOnWrite(mediaTypeOf(type));
-    this.#startStream(decision.encoding);
+    this.#startStream(
+      decision.encoding,
+      typeof type === 'string' && this.#settings.flushOnWrite(mediaTypeOf(type)),
+    );
   }
 
   #markEncoded(encoding: ContentCoding): void {
@@ -357,9 +372,9 @@ class ResponseCompressor {
     if (typeof etag === 'string') res.setHeader('etag', weakenEtag(etag));
   }
 
-  #startStream(encoding: ContentCoding): void {
+  #startStream(encoding: ContentCoding, flushEachWrite: boolean): void {
     const res = this.#res;
-    const stream = this.#settings.encoders.createStream(encoding);
+    const stream = this.#settings.encoders.createStream(encoding, { flushEachWrite });
     this.#stream = stream;
     this.#state = STREAMING;
     // A client that goes away mid-body must not leave a zlib handle (native memory) behind.
@@ -390,10 +405,7 @@ class ResponseCompressor {
   }
 
   #writeStream(buffer: Buffer, callback: Callback | undefined): boolean {
-    const stream = this.#stream as NodeEncoderStream;
-    const ok = stream.write(buffer, callback);
-    if (this.#flushEach) this.#flushStream();
-    return ok;
+    return (this.#stream as NodeEncoderStream).write(buffer, callback);
   }
 
   #flushStream(): void {
@@ -448,6 +460,8 @@ export function createNodeCompression(options?: NodeCompressionOptions): NodeCom
     flushOnWrite:
       functionOption<(mediaType: string) => boolean>(factory, 'flushOnWrite', opts.flushOnWrite) ??
       ((mediaType) => mediaType === 'text/event-stream'),
+    holdFlushedHeaders:
+      oneOfOption(factory, 'flushHeaders', opts.flushHeaders, ['send', 'hold'], 'send') === 'hold',
   };
   return function compressResponse(req, res, next) {
     new ResponseCompressor(req, res, settings);

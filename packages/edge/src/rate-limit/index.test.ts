@@ -9,6 +9,7 @@ import { createRateLimiter } from '../limiter/index.js';
 import { createMemoryStore } from '../memory-store/index.js';
 import { createRedisStore } from '../redis/index.js';
 import {
+  HEALTHY_STORE_TIMEOUT_MS,
   serveNode,
   type TestServer,
   throwawayRedis,
@@ -40,7 +41,15 @@ async function serve(chain: Middleware[]): Promise<string> {
 }
 
 async function limited(options: RateLimitOptions = {}): Promise<string> {
-  return serve([rateLimit({ store: redisStore(), limit: 5, windowSeconds: 60, ...options })]);
+  return serve([
+    rateLimit({
+      store: redisStore(),
+      limit: 5,
+      windowSeconds: 60,
+      timeoutMs: HEALTHY_STORE_TIMEOUT_MS,
+      ...options,
+    }),
+  ]);
 }
 
 async function statuses(
@@ -110,6 +119,7 @@ describe('5 per 60 s', () => {
         store: createRedisStore({ client: own, prefix }),
         limit: 5,
         windowSeconds: 60,
+        timeoutMs: HEALTHY_STORE_TIMEOUT_MS,
       }),
     );
     const startAt = Date.now() + 1_500;
@@ -195,6 +205,7 @@ describe('who is counted', () => {
         store: redisStore(),
         limit: 2,
         windowSeconds: 60,
+        timeoutMs: HEALTHY_STORE_TIMEOUT_MS,
         key: { state: 'auth.userId' },
       }),
     ]);

@@ -1,4 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { silentLogger } from '@fairmind/core';
+import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { createMemoryStore } from '../memory-store/index.js';
 import type { RateLimitAlgorithm, StoreDecision } from '../store/index.js';
@@ -157,6 +159,22 @@ describe('scripts', () => {
     expect(
       typeof (redis.client as unknown as Record<string, unknown>)['fairmindRateLimitWindowV1'],
     ).toBe('function');
+  });
+
+  it("gives the client it is given an 'error' listener, and logs once per connection change", () => {
+    const warnings: string[] = [];
+    const logger = {
+      ...silentLogger,
+      warn: (_obj: object, msg?: string) => warnings.push(msg ?? ''),
+    };
+    const client = new Redis({ lazyConnect: true });
+    expect(client.listenerCount('error')).toBe(0);
+    createRedisStore({ client, logger });
+    expect(client.listenerCount('error')).toBe(1);
+    client.emit('error', new Error('ECONNREFUSED'));
+    client.emit('error', new Error('ECONNREFUSED'));
+    expect(warnings).toEqual([expect.stringContaining('[@fairmind/edge] Redis connection failed')]);
+    client.disconnect();
   });
 
   it('refuses bad options by name', () => {

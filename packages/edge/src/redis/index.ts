@@ -1,3 +1,4 @@
+import { type Logger, silentLogger, watchRedisClient } from '@fairmind/core';
 import type { Cluster, Redis } from 'ioredis';
 import { oneOfOption, optionError, optionsObject } from '../options/index.js';
 import {
@@ -113,6 +114,13 @@ export interface RedisRateLimitStoreOptions {
    * @default 'sliding-window'
    */
   algorithm?: RateLimitAlgorithm | undefined;
+  /**
+   * Where the client's connection state changes go: one warning when Redis becomes
+   * unreachable, one line when it is back. The client gets an `'error'` listener either way,
+   * so ioredis never prints "Unhandled error event" for it.
+   * @default silentLogger
+   */
+  logger?: Logger | undefined;
 }
 
 // The hash tag is the whole logical key, so `}` or `{` inside a client-chosen key must not
@@ -158,6 +166,7 @@ export function createRedisStore(options: RedisRateLimitStoreOptions): RateLimit
     throw optionError(factory, 'prefix must be a string such as "fm:rl:".');
   }
   const algorithm = oneOfOption(factory, 'algorithm', opts.algorithm, ALGORITHMS, 'sliding-window');
+  watchRedisClient(client, { logger: opts.logger ?? silentLogger, name: '@fairmind/edge' });
   const base = `${opts.prefix ?? 'fm:rl:'}${algorithm === 'sliding-log' ? 'log' : 'sw'}:`;
   const { name, lua } = COMMANDS[algorithm];
   const commands = client as unknown as Record<string, ScriptCommand | undefined>;
