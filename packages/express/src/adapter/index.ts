@@ -8,6 +8,7 @@ import {
   type Handler,
   isFairmindError,
   type Logger,
+  logRequestFailure,
   type Middleware,
   problemReply,
   silentLogger,
@@ -113,10 +114,10 @@ function clientError(error: unknown): unknown {
  */
 export function problemHandler(options: { logger?: Logger | undefined } = {}): ErrorRequestHandler {
   const logger = options.logger ?? silentLogger;
-  return function fairmindProblemHandler(error: unknown, _req, res, next) {
+  return function fairmindProblemHandler(error: unknown, req, res, next) {
     if (res.headersSent) return next(error);
     const reply = problemReply(clientError(error));
-    if (reply.status >= 500) logger.error({ err: error }, '[@fairmind/express] request failed');
+    logRequestFailure(logger, '@fairmind/express', reply.status, error, exchangeOf(req));
     writeReply(res, reply);
   };
 }

@@ -9,6 +9,7 @@ import {
   type HeaderRecord,
   invalidOptions,
   type Logger,
+  logRequestFailure,
   type Middleware,
   mergeHeader,
   problemReply,
@@ -17,7 +18,7 @@ import {
   runMiddleware,
   silentLogger,
 } from '@fairmind/core';
-import { nodeExchange, observeFinish } from '@fairmind/core/node';
+import { lingerBeforeClose, nodeExchange, observeFinish } from '@fairmind/core/node';
 import type {
   FastifyInstance,
   FastifyPluginCallback,
@@ -99,16 +100,14 @@ function applyHeaders(reply: FastifyReply, headers: Readonly<HeaderRecord>): voi
 /**
  * Sends a contract {@link Reply}. The body goes as a Buffer: Fastify would append
  * `; charset=utf-8` to a JSON media type sent as a string, and the problem media type is
- * exactly `application/problem+json`.
+ * exactly `application/problem+json`. A reply that closes the connection (a 413) lets the
+ * client finish sending first (`lingerBeforeClose`).
  */
 function sendReply(reply: FastifyReply, result: Reply): FastifyReply {
   reply.code(result.status);
   applyHeaders(reply, result.headers);
+  if (result.headers['connection']?.toLowerCase() === 'close') lingerBeforeClose(reply.request.raw);
   return reply.send(result.body === null ? undefined : Buffer.from(result.body));
-}
-
-function logFailure(logger: Logger, status: number, error: unknown): void {
-  if (status >= 500) logger.error({ err: error }, `[${PKG}] request failed`);
 }
 
 /**
@@ -126,9 +125,9 @@ export function problemErrorHandler(
   options: { logger?: Logger | undefined } = {},
 ): (error: unknown, request: FastifyRequest, reply: FastifyReply) => FastifyReply {
   const logger = options.logger ?? silentLogger;
-  return function fairmindErrorHandler(error, _request, reply) {
+  return function fairmindErrorHandler(error, request, reply) {
     const problem = problemReply(asProblemError(error));
-    logFailure(logger, problem.status, error);
+    logRequestFailure(logger, PKG, problem.status, error, exchanges.get(request));
     return sendReply(reply, problem);
   };
 }
@@ -173,7 +172,9 @@ function runChain(
     // Fastify keeps the Content-Length in the reply's own header store, not on `res`.
     observeFinish(reply.raw, decision.onFinish, startedAt, () => reply.getHeader('content-length'));
     if (decision.reply) {
-      if (decision.error !== undefined) logFailure(logger, decision.reply.status, decision.error);
+      if (decision.error !== undefined) {
+        logRequestFailure(logger, PKG, decision.reply.status, decision.error, exchange);
+      }
       sendReply(reply, decision.reply);
       return;
     }
@@ -227,7 +228,7 @@ export function frameworkErrorHandler(
   return function fairmindFrameworkError(error, request, reply) {
     const answer = (failure: unknown) => {
       const problem = problemReply(asProblemError(failure));
-      logFailure(logger, problem.status, failure);
+      logRequestFailure(logger, PKG, problem.status, failure, exchanges.get(request));
       sendReply(reply, problem);
     };
     const badUrl = (error as { code?: unknown }).code === 'FST_ERR_BAD_URL';

@@ -135,6 +135,9 @@ describe('compression in onSend', () => {
   it('validates its options at creation', () => {
     expect(() => createCompressionHook({ brotliQuality: 12 })).toThrow(/brotliQuality/);
     expect(() => createCompressionHook({ threshold: -1 })).toThrow(/threshold/);
+    expect(() =>
+      createCompressionHook({ flushOnWrite: 'text/event-stream' as unknown as () => boolean }),
+    ).toThrow(/flushOnWrite/);
     expect(() => createCompressionHook(null as unknown as FastifyCompressionOptions)).toThrow(
       /options object/,
     );

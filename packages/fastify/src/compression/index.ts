@@ -5,6 +5,8 @@ import {
   type CompressionPolicyOptions,
   type ContentCoding,
   createCompressionPolicy,
+  mediaTypeOf,
+  peekBody,
   weakenEtag,
 } from '@fairmind/edge';
 import { createNodeEncoders } from '@fairmind/edge/node';
@@ -45,6 +47,13 @@ export interface FastifyCompressionOptions extends CompressionPolicyOptions {
    * @default 65536
    */
   syncThreshold?: number | undefined;
+  /**
+   * Media types (lower-case, without parameters) whose stream payloads are flushed through
+   * the encoder at every chunk, so each piece reaches the client as the stream produces it
+   * rather than when the encoder's buffer fills or the stream ends.
+   * @default (type) => type === 'text/event-stream'
+   */
+  flushOnWrite?: ((mediaType: string) => boolean) | undefined;
 }
 
 function integer(name: string, value: unknown, fallback: number, min: number, max: number): number {
@@ -84,6 +93,19 @@ function classify(payload: unknown): Payload {
   return { kind: 'opaque' };
 }
 
+function toBytes(chunk: unknown): Uint8Array {
+  return typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Uint8Array);
+}
+
+// The chunks read while deciding, then the rest of the stream as it comes.
+async function* replay(
+  chunks: readonly Uint8Array[],
+  rest: AsyncIterable<unknown>,
+): AsyncGenerator<unknown> {
+  yield* chunks;
+  yield* rest;
+}
+
 function addVary(reply: FastifyReply): void {
   const current = reply.getHeader('vary');
   if (current === undefined) {
@@ -119,8 +141,17 @@ export function createCompressionHook(options: FastifyCompressionOptions = {}): 
   }
   const policy = createCompressionPolicy(options);
   const syncThreshold = integer('syncThreshold', options.syncThreshold, 64 * 1024, 0, 2 ** 31);
+  if (options.flushOnWrite !== undefined && typeof options.flushOnWrite !== 'function') {
+    throw invalidOptions(PKG, 'compression.flushOnWrite must be a function of the media type.');
+  }
+  const flushOnWrite = options.flushOnWrite ?? ((mediaType) => mediaType === 'text/event-stream');
   // The same encoders as the Express and node:http backend, so the bytes are the same too.
   const encoders = createNodeEncoders(options, 'compression');
+
+  // Fastify watches the stream it is given (the encoder) and ends the response on its error;
+  // pipeline destroys both ends, so its callback has nothing left to do.
+  const encodeStream = (source: Readable, encoding: ContentCoding, flushEachWrite: boolean) =>
+    pipeline(source, encoders.createStream(encoding, { flushEachWrite }), () => {});
 
   return function fairmindCompression(
     request: FastifyRequest,
@@ -148,16 +179,34 @@ export function createCompressionHook(options: FastifyCompressionOptions = {}): 
       done(null, payload);
       return;
     }
-    markEncoded(reply, encoding);
     if (body.kind === 'stream') {
-      // Fastify watches the stream it is given (the encoder) and ends the response on its
-      // error; pipeline destroys both ends, so the callback has nothing left to do.
-      done(
-        null,
-        pipeline(body.stream, encoders.createStream(encoding), () => {}),
-      );
+      const type = reply.getHeader('content-type');
+      const flushEachWrite = typeof type === 'string' && flushOnWrite(mediaTypeOf(type));
+      if (flushEachWrite || reply.getHeader('content-length') !== undefined) {
+        markEncoded(reply, encoding);
+        done(null, encodeStream(body.stream, encoding, flushEachWrite));
+        return;
+      }
+      // The threshold is on the whole body, however it is written: a stream of unknown length
+      // is read until it passes the threshold or ends, and one that ends within it is sent
+      // whole, as it is, with its length.
+      const iterator: AsyncIterator<unknown> = body.stream[Symbol.asyncIterator]();
+      const read = async () => {
+        const next = await iterator.next();
+        return next.done ? { done: true } : { value: toBytes(next.value) };
+      };
+      peekBody(read, policy.threshold).then((peeked) => {
+        if (peeked.ended) {
+          done(null, Buffer.concat(peeked.chunks));
+          return;
+        }
+        const rest = { [Symbol.asyncIterator]: () => iterator };
+        markEncoded(reply, encoding);
+        done(null, encodeStream(Readable.from(replay(peeked.chunks, rest)), encoding, false));
+      }, done);
       return;
     }
+    markEncoded(reply, encoding);
     const bytes = typeof body.data === 'string' ? Buffer.from(body.data) : body.data;
     if (bytes.length <= syncThreshold) {
       done(null, encoders.compressSync(encoding, bytes));

@@ -9,6 +9,7 @@ import {
   type HeaderRecord,
   invalidOptions,
   type Logger,
+  logRequestFailure,
   type Middleware,
   mergeHeader,
   problemReply,
@@ -17,7 +18,7 @@ import {
   runMiddleware,
   silentLogger,
 } from '@fairmind/core';
-import { observeFinish } from '@fairmind/core/node';
+import { lingerBeforeClose, observeFinish } from '@fairmind/core/node';
 import type { Context, Env, ErrorHandler, Hono, MiddlewareHandler, NotFoundHandler } from 'hono';
 import type { BlankSchema } from 'hono/types';
 import {
@@ -200,10 +201,6 @@ function replaceResponse(c: Context, response: Response): void {
   c.res = response;
 }
 
-function logFailure(logger: Logger, status: number, error: unknown): void {
-  if (status >= 500) logger.error({ err: error }, `[${PKG}] request failed`);
-}
-
 function resolveOptions(options: FairmindHonoOptions) {
   if (typeof options !== 'object' || options === null) {
     throw invalidOptions(PKG, 'fairmind() takes an options object with at least clientAddress.');
@@ -283,7 +280,9 @@ export function fairmind(options: FairmindHonoOptions): MiddlewareHandler<Fairmi
 
     let response: Response;
     if (decision.reply) {
-      if (decision.error !== undefined) logFailure(logger, decision.reply.status, decision.error);
+      if (decision.error !== undefined) {
+        logRequestFailure(logger, PKG, decision.reply.status, decision.error, exchange);
+      }
       response = toResponse(decision.reply);
     } else {
       try {
@@ -293,7 +292,7 @@ export function fairmind(options: FairmindHonoOptions): MiddlewareHandler<Fairmi
         // Hono catches what routes throw and hands it to onError, but not what a notFound
         // handler throws (where mount() puts the application): answer that here.
         const reply = problemReply(asProblemError(error));
-        logFailure(logger, reply.status, error);
+        logRequestFailure(logger, PKG, reply.status, error, exchange);
         response = toResponse(reply);
       }
       response = withHeaders(response, decision.headers);
@@ -306,6 +305,12 @@ export function fairmind(options: FairmindHonoOptions): MiddlewareHandler<Fairmi
     if (outgoing === undefined) {
       replaceResponse(c, observed(response, request.method, decision.onFinish, startedAt));
     } else {
+      // A client still sending a body this answer refuses must get to read it (a 413).
+      if (response.headers.get('connection')?.toLowerCase() === 'close') {
+        lingerBeforeClose(
+          (c.env as { incoming: Parameters<typeof lingerBeforeClose>[0] }).incoming,
+        );
+      }
       observeFinish(outgoing, decision.onFinish, startedAt);
       replaceResponse(c, response);
     }
@@ -348,9 +353,9 @@ export function handle(handler: Handler<Request>): (c: Context) => Promise<Respo
  */
 export function problemHandler(options: { logger?: Logger | undefined } = {}): ErrorHandler {
   const logger = options.logger ?? silentLogger;
-  return function fairmindProblemHandler(error) {
+  return function fairmindProblemHandler(error, c) {
     const reply = problemReply(asProblemError(error));
-    logFailure(logger, reply.status, error);
+    logRequestFailure(logger, PKG, reply.status, error, exchanges.get(c));
     return toResponse(reply);
   };
 }

@@ -142,6 +142,21 @@ describe('createResponseCompression', () => {
     );
     expect(() => createResponseCompression({ bufferLimit: 1.5 })).toThrow(/bufferLimit/);
     expect(() => createResponseCompression({ threshold: -1 })).toThrow(/threshold/);
+    expect(() =>
+      createResponseCompression({ flushOnWrite: 'text/event-stream' as unknown as () => boolean }),
+    ).toThrow(/flushOnWrite/);
+  });
+
+  it('sends the types of flushOnWrite uncompressed, since the Web rewrite cannot flush', async () => {
+    const ndjson = createResponseCompression({
+      flushOnWrite: (type) => type === 'application/x-ndjson',
+    });
+    const response = await ndjson(
+      request('gzip'),
+      new Response(big, { headers: { 'content-type': 'application/x-ndjson' } }),
+    );
+    expect(response.headers.get('content-encoding')).toBeNull();
+    expect(await response.text()).toBe(big);
   });
 });
 

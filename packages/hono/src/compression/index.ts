@@ -4,6 +4,7 @@ import {
   type ContentCoding,
   createCompressionPolicy,
   isCompressibleType,
+  peekBody,
   weakenEtag,
 } from '@fairmind/edge';
 
@@ -32,7 +33,12 @@ export interface CompressionEncoder {
    * `Response` alone: reading a response's body in order to rewrite it takes the server off
    * its fast path, which writes a string or buffer body straight to the socket.
    */
-  readonly nodeBackend?: ((policy: CompressionPolicyOptions) => NodeAttach) | undefined;
+  readonly nodeBackend?: ((policy: NodeBackendOptions) => NodeAttach) | undefined;
+}
+
+/** What a Node backend is given: the policy's options and the types flushed per write. */
+export interface NodeBackendOptions extends CompressionPolicyOptions {
+  readonly flushOnWrite: (mediaType: string) => boolean;
 }
 
 /** Compression attached to one Node request and response (see `nodeBackend`). */
@@ -80,6 +86,14 @@ export interface HonoCompressionOptions extends CompressionPolicyOptions {
    * @default 65536
    */
   bufferLimit?: number | undefined;
+  /**
+   * Media types (lower-case, without parameters) whose every chunk must reach the client as
+   * the body produces it. A Node backend (`nodeEncoder()` on @hono/node-server) compresses
+   * them and flushes the encoder per chunk; the Web rewrite cannot flush, so it sends them
+   * uncompressed.
+   * @default (type) => type === 'text/event-stream'
+   */
+  flushOnWrite?: ((mediaType: string) => boolean) | undefined;
 }
 
 /**
@@ -112,27 +126,6 @@ function resolveEncoder(value: unknown): CompressionEncoder {
     );
   }
   return encoder as CompressionEncoder;
-}
-
-interface Peeked {
-  readonly chunks: Uint8Array[];
-  readonly size: number;
-  /** Set when the body goes on past what was read. */
-  readonly reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
-}
-
-// Reads until more than `limit` bytes arrived or the body ended, whichever is first.
-async function peek(body: ReadableStream<Uint8Array>, limit: number): Promise<Peeked> {
-  const reader = body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  while (size <= limit) {
-    const { done, value } = await reader.read();
-    if (done) return { chunks, size, reader: undefined };
-    chunks.push(value);
-    size += value.byteLength;
-  }
-  return { chunks, size, reader };
 }
 
 function concat(chunks: readonly Uint8Array[], size: number): Uint8Array {
@@ -204,7 +197,16 @@ export function createResponseCompression(
   if (typeof options !== 'object' || options === null) {
     throw invalidOptions(PKG, 'compression must be an options object or false.');
   }
-  const { encoder: encoderOption, bufferLimit: limitOption, ...policyOptions } = options;
+  const {
+    encoder: encoderOption,
+    bufferLimit: limitOption,
+    flushOnWrite: flushOption,
+    ...policyOptions
+  } = options;
+  if (flushOption !== undefined && typeof flushOption !== 'function') {
+    throw invalidOptions(PKG, 'compression.flushOnWrite must be a function of the media type.');
+  }
+  const flushOnWrite = flushOption ?? ((mediaType: string) => mediaType === 'text/event-stream');
   const encoder = resolveEncoder(encoderOption);
   const requested = createCompressionPolicy(policyOptions);
   const encodings = requested.encodings.filter((coding) => encoder.encodings.includes(coding));
@@ -219,8 +221,8 @@ export function createResponseCompression(
   const policy = createCompressionPolicy({
     ...policyOptions,
     encodings,
-    // Neither encoder flushes per event, so a compressed event stream would hold events back.
-    filter: (mediaType) => mediaType !== 'text/event-stream' && filter(mediaType),
+    // The Web rewrite cannot flush an encoder per chunk: compressed, these would be held back.
+    filter: (mediaType) => !flushOnWrite(mediaType) && filter(mediaType),
   });
   if (
     limitOption !== undefined &&
@@ -262,8 +264,9 @@ export function createResponseCompression(
     let stream: ReadableStream<Uint8Array> = body;
     const length = declaredLength(headers);
     if (length === undefined) {
-      const peeked = await peek(body, policy.threshold);
-      if (peeked.reader === undefined) {
+      const reader = body.getReader();
+      const peeked = await peekBody(() => reader.read(), policy.threshold);
+      if (peeked.ended) {
         // The whole body is in hand and no larger than the threshold: send it as it is.
         headers.set('content-length', String(peeked.size));
         return rebuilt(
@@ -272,7 +275,7 @@ export function createResponseCompression(
           headers,
         );
       }
-      stream = replay(peeked.chunks, peeked.reader);
+      stream = replay(peeked.chunks, reader);
     }
 
     headers.set('content-encoding', encoding);
@@ -284,8 +287,8 @@ export function createResponseCompression(
     headers.delete('content-length');
     return rebuilt(response, encoder.stream(stream, encoding), headers);
   };
-  // The Node backend gets the same policy, with the user's own filter (it flushes server-sent
-  // events per write, so it need not keep them uncompressed).
-  const node = encoder.nodeBackend?.({ ...policyOptions, encodings });
+  // The Node backend gets the same policy, with the user's own filter: it flushes the types of
+  // flushOnWrite per write, so it need not keep them uncompressed.
+  const node = encoder.nodeBackend?.({ ...policyOptions, encodings, flushOnWrite });
   return node === undefined ? compressResponse : Object.assign(compressResponse, { node });
 }

@@ -95,9 +95,11 @@ export function nodeEncoder(options: NodeEncoderOptions = {}): CompressionEncode
       return body.pipeThrough(pair as unknown as ReadableWritablePair<Uint8Array, Uint8Array>);
     },
     // On @hono/node-server the adapter compresses at the Node response with the same backend
-    // as Express and node:http (@fairmind/edge/node): same bytes, same rules.
+    // as Express and node:http (@fairmind/edge/node): same bytes, same rules. The server calls
+    // flushHeaders() before every stream whose first chunk is not ready yet; that is not the
+    // application asking for its headers, so it must not decide a small body's compression.
     nodeBackend(policy): NodeAttach {
-      const compress = createNodeCompression({ ...policy, ...options });
+      const compress = createNodeCompression({ ...policy, ...options, flushHeaders: 'hold' });
       return (incoming, outgoing) =>
         compress(incoming as IncomingMessage, outgoing as ServerResponse);
     },

@@ -4,6 +4,7 @@ import {
   type Exchange,
   type Handler,
   type Logger,
+  logRequestFailure,
   type Middleware,
   problemReply,
   type Reply,
@@ -49,9 +50,7 @@ export function exchangeOf(req: IncomingMessage): Exchange | undefined {
   return exchanges.get(req);
 }
 
-function logFailure(logger: Logger, reply: Reply, error: unknown): void {
-  if (reply.status >= 500) logger.error({ err: error }, '[@fairmind/node] request failed');
-}
+const PKG = '@fairmind/node';
 
 /**
  * The shared Node bridge of the Node-based adapters (node:http, Express): one place that
@@ -87,7 +86,9 @@ export function createNodeBridge(options: NodeAdapterOptions = {}): NodeBridge {
     const apply = (decision: Decision): boolean => {
       observeFinish(res, decision.onFinish, startedAt);
       if (decision.reply) {
-        if (decision.error !== undefined) logFailure(logger, decision.reply, decision.error);
+        if (decision.error !== undefined) {
+          logRequestFailure(logger, PKG, decision.reply.status, decision.error, current);
+        }
         writeReply(res, decision.reply);
         return false;
       }
@@ -115,7 +116,7 @@ export async function respond(
     reply = await handler(exchange, req);
   } catch (error) {
     reply = problemReply(error);
-    logFailure(logger, reply, error);
+    logRequestFailure(logger, PKG, reply.status, error, exchange);
   }
   if (!res.headersSent) writeReply(res, reply);
 }
@@ -150,7 +151,7 @@ export function createRequestListener(
     };
     const fail = (error: unknown) => {
       // Only a bug in the bridge gets here; the client still gets a problem, never a hang.
-      logger.error({ err: error }, '[@fairmind/node] request failed outside the handler');
+      logRequestFailure(logger, PKG, 500, error, exchanges.get(req));
       if (!res.headersSent) writeReply(res, problemReply(error));
       else res.destroy();
     };
