@@ -14,4 +14,10 @@ const app = express();
 app.disable('x-powered-by');
 mount(app, platform, { logger });
 
-serveUntilShutdown(app.listen(config.port, config.host), { config, logger, lifecycle, name });
+serveUntilShutdown(app.listen(config.port, config.host), {
+  config,
+  logger,
+  lifecycle,
+  platform,
+  name,
+});

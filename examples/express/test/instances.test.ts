@@ -14,6 +14,11 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const ADMIN = { email: 'admin@example.com', password: 'admin-password-1' };
 const pgDatabase = useTestDatabase();
 
+/** example-express as a child process, in the test environment, with `env` on top. */
+function example(env: Record<string, string>): Promise<ServerProcess> {
+  return startServer({ script: 'src/main.ts', cwd: root, env: { NODE_ENV: 'test', ...env } });
+}
+
 async function post(base: string, path: string, body: unknown, token?: string) {
   const response = await fetch(`${base}${path}`, {
     method: 'POST',
@@ -57,9 +62,11 @@ describe('two example-express processes sharing PostgreSQL and Redis', () => {
       RATE_LIMIT_REQUESTS: '40',
       RATE_LIMIT_WINDOW: '60',
     };
-    // One at a time: both run the migrations and the admin bootstrap at start.
-    a = await startServer({ script: 'src/main.ts', cwd: root, env });
-    b = await startServer({ script: 'src/main.ts', cwd: root, env });
+    // At once, as a deployment starts them: both run the migrations and the admin bootstrap.
+    [a, b] = await Promise.all([
+      startServer({ script: 'src/main.ts', cwd: root, env }),
+      startServer({ script: 'src/main.ts', cwd: root, env }),
+    ]);
   });
 
   afterAll(async () => {
@@ -118,16 +125,11 @@ describe('two example-express processes sharing PostgreSQL and Redis', () => {
 
 describe('SIGTERM under a load of slow requests', () => {
   it('completes every accepted request and exits 0', async () => {
-    const server = await startServer({
-      script: 'src/main.ts',
-      cwd: root,
-      env: {
-        NODE_ENV: 'test',
-        LOG_LEVEL: 'info',
-        DATABASE_URL: 'sqlite::memory:',
-        FAIRMIND_ADMIN_EMAIL: ADMIN.email,
-        FAIRMIND_ADMIN_PASSWORD: ADMIN.password,
-      },
+    const server = await example({
+      LOG_LEVEL: 'info',
+      DATABASE_URL: 'sqlite::memory:',
+      FAIRMIND_ADMIN_EMAIL: ADMIN.email,
+      FAIRMIND_ADMIN_PASSWORD: ADMIN.password,
     });
     try {
       // A login hashes with bcrypt at cost 12: a few hundred ms each, queued in the workers.
@@ -167,16 +169,11 @@ describe('platform details on one SQLite instance', () => {
   let token: string;
 
   beforeAll(async () => {
-    server = await startServer({
-      script: 'src/main.ts',
-      cwd: root,
-      env: {
-        NODE_ENV: 'test',
-        LOG_LEVEL: 'warn',
-        DATABASE_URL: 'sqlite::memory:',
-        FAIRMIND_ADMIN_EMAIL: ADMIN.email,
-        FAIRMIND_ADMIN_PASSWORD: ADMIN.password,
-      },
+    server = await example({
+      LOG_LEVEL: 'warn',
+      DATABASE_URL: 'sqlite::memory:',
+      FAIRMIND_ADMIN_EMAIL: ADMIN.email,
+      FAIRMIND_ADMIN_PASSWORD: ADMIN.password,
     });
     token = (await post(server.base, '/auth/login', ADMIN)).json['accessToken'] as string;
   });
@@ -219,18 +216,13 @@ describe('platform details on one SQLite instance', () => {
 
 describe('RATE_LIMIT_BY=principal', () => {
   it('counts an authenticated user and each API key apart from the IP', async () => {
-    const server = await startServer({
-      script: 'src/main.ts',
-      cwd: root,
-      env: {
-        NODE_ENV: 'test',
-        LOG_LEVEL: 'silent',
-        DATABASE_URL: 'sqlite::memory:',
-        FAIRMIND_ADMIN_EMAIL: ADMIN.email,
-        FAIRMIND_ADMIN_PASSWORD: ADMIN.password,
-        RATE_LIMIT_REQUESTS: '3',
-        RATE_LIMIT_BY: 'principal',
-      },
+    const server = await example({
+      LOG_LEVEL: 'silent',
+      DATABASE_URL: 'sqlite::memory:',
+      FAIRMIND_ADMIN_EMAIL: ADMIN.email,
+      FAIRMIND_ADMIN_PASSWORD: ADMIN.password,
+      RATE_LIMIT_REQUESTS: '3',
+      RATE_LIMIT_BY: 'principal',
     });
     try {
       const token = (await post(server.base, '/auth/login', ADMIN)).json['accessToken'] as string;
@@ -251,5 +243,77 @@ describe('RATE_LIMIT_BY=principal', () => {
     } finally {
       await server.stop('SIGKILL');
     }
+  });
+});
+
+describe('example-express on PostgreSQL while Redis is killed, then restarted empty', () => {
+  // Revocations are durable in SQL: neither the outage nor the empty restart (no persistence)
+  // costs a request or brings a logged-out token back.
+  let redis: RedisServer;
+  let server: ServerProcess;
+
+  beforeAll(async () => {
+    redis = await startRedisServer();
+    server = await example({
+      LOG_LEVEL: 'warn',
+      DATABASE_URL: pgDatabase.url,
+      REDIS_URL: redis.url,
+      JWT_SECRET: 'a-shared-secret-of-at-least-32-characters',
+    });
+  });
+
+  afterAll(async () => {
+    await server?.stop('SIGKILL');
+    await redis?.stop();
+  });
+
+  async function login() {
+    const { status, json } = await post(server.base, '/auth/login', ADMIN);
+    expect(status).toBe(200);
+    return { access: json['accessToken'] as string, refresh: json['refreshToken'] as string };
+  }
+  const me = async (token: string) => (await get(server.base, '/auth/me', token)).status;
+
+  it('serves every request during the outage, and no logged-out token comes back', async () => {
+    const kept = await login();
+    const loggedOutBefore = await login();
+    const loggedOutDuring = await login();
+    expect((await post(server.base, '/auth/logout', {}, loggedOutBefore.access)).status).toBe(204);
+
+    await redis.kill();
+
+    // Authenticated reads: verification checks the revocations in SQL.
+    const reads = await Promise.all(
+      Array.from({ length: 20 }, (_, index) =>
+        get(server.base, index % 2 === 0 ? '/auth/me' : '/api/v1/models', kept.access),
+      ),
+    );
+    expect(reads.map((answer) => answer.status)).toEqual(Array(20).fill(200));
+    expect(await me(loggedOutBefore.access)).toBe(401);
+    // Logout, refresh and login write to SQL (failed logins are counted in this process).
+    expect((await post(server.base, '/auth/logout', {}, loggedOutDuring.access)).status).toBe(204);
+    expect(await me(loggedOutDuring.access)).toBe(401);
+    const refreshed = await post(server.base, '/auth/refresh', { refreshToken: kept.refresh });
+    expect(refreshed.status).toBe(200);
+    const wrong = await post(server.base, '/auth/login', { ...ADMIN, password: 'not it, no' });
+    expect(wrong.status).toBe(401);
+    const during = await login();
+    expect(await me(during.access)).toBe(200);
+
+    // Redis comes back with nothing in it.
+    await redis.restart();
+    let healthy = false;
+    for (let attempt = 0; attempt < 50 && !healthy; attempt++) {
+      const health = (await (await fetch(`${server.base}/health`)).json()) as { status: string };
+      healthy = health.status === 'ok';
+      if (!healthy) await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    expect(healthy).toBe(true);
+    // Neither the token logged out before the outage (lost with Redis's data) nor the one
+    // logged out during it (written to SQL alone) is accepted; the others still are.
+    expect(await me(loggedOutBefore.access)).toBe(401);
+    expect(await me(loggedOutDuring.access)).toBe(401);
+    expect(await me(refreshed.json['accessToken'] as string)).toBe(200);
+    expect(await me(during.access)).toBe(200);
   });
 });

@@ -26,5 +26,6 @@ serveUntilShutdown(app.server.listen(config.port, config.host), {
   config,
   logger,
   lifecycle,
+  platform,
   name,
 });

@@ -23,4 +23,4 @@ mount(app, platform, {
 });
 
 const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }) as Server;
-serveUntilShutdown(server, { config, logger, lifecycle, name });
+serveUntilShutdown(server, { config, logger, lifecycle, platform, name });

@@ -1,19 +1,9 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { loadConfig } from '@fairmind/core';
 import { createLogger } from '@fairmind/core/logger';
 import { createMetricsRegistry } from '@fairmind/core/metrics';
-import { mount as mountExpress } from '@fairmind/express';
-import { frameworkErrorHandler, mount as mountFastify } from '@fairmind/fastify';
-import { mount as mountHono } from '@fairmind/hono';
-import { nodeClientAddress, nodeEncoder } from '@fairmind/hono/node';
-import { createRequestListener } from '@fairmind/node';
-import { type ConformanceTarget, describeConformance } from '@fairmind/testing';
-import { serve } from '@hono/node-server';
-import express from 'express';
-import Fastify from 'fastify';
-import { Hono } from 'hono';
+import { describeConformance } from '@fairmind/testing';
 import { createPlatform, type Platform } from './app/index.js';
+import { conformanceTargets } from './test-support/index.js';
 
 const ADMIN = { email: 'admin@example.com', password: 'admin-password-1' };
 
@@ -39,65 +29,10 @@ async function freshPlatform(): Promise<Platform> {
   return platform;
 }
 
-function listening(server: Server): Promise<string> {
-  return new Promise((resolve) => {
-    const done = () => resolve(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
-    if (server.listening) done();
-    else server.once('listening', done);
-  });
-}
-
-function closing(server: Server, platform: Platform) {
-  return async () => {
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
-    await platform.close();
-  };
-}
-
-const targets: ConformanceTarget[] = [
-  {
-    name: 'node:http',
-    async start() {
-      const platform = await freshPlatform();
-      const server = createServer(createRequestListener(platform)).listen(0, '127.0.0.1');
-      return { base: await listening(server), close: closing(server, platform) };
-    },
-  },
-  {
-    name: 'express',
-    async start() {
-      const platform = await freshPlatform();
-      const app = express();
-      mountExpress(app, platform);
-      const server = app.listen(0, '127.0.0.1');
-      return { base: await listening(server), close: closing(server, platform) };
-    },
-  },
-  {
-    name: 'fastify',
-    async start() {
-      const platform = await freshPlatform();
-      const app = Fastify({ logger: false, frameworkErrors: frameworkErrorHandler(platform) });
-      mountFastify(app, platform);
-      await app.listen({ port: 0, host: '127.0.0.1' });
-      return { base: await listening(app.server), close: closing(app.server, platform) };
-    },
-  },
-  {
-    name: 'hono',
-    async start() {
-      const platform = await freshPlatform();
-      const app = new Hono();
-      mountHono(app, platform, {
-        clientAddress: nodeClientAddress,
-        compression: { encoder: nodeEncoder() },
-      });
-      const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }) as Server;
-      return { base: await listening(server), close: closing(server, platform) };
-    },
-  },
-];
+const targets = conformanceTargets(async () => {
+  const platform = await freshPlatform();
+  return { ...platform, close: () => platform.close() };
+});
 
 describeConformance('the platform through every adapter', targets, async (call) => {
   await call('live', 'GET', '/health/live');

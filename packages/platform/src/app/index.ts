@@ -5,20 +5,18 @@ import {
   type Auth,
   authOptionsFromConfig,
   createAuth,
+  createFallbackAttemptStore,
+  createLayeredRevocationStore,
   createLoggerAuditSink,
   createMemoryAttemptStore,
-  createMemoryRevocationStore,
 } from '@fairmind/auth';
-import {
-  createRedisAttemptStore,
-  createRedisRefreshFamilyStore,
-  createRedisRevocationStore,
-} from '@fairmind/auth/redis';
+import { createRedisAttemptStore, createRedisRevocationStore } from '@fairmind/auth/redis';
 import {
   authMigrations,
   createSqlApiKeyStore,
   createSqlAuditSink,
   createSqlRefreshFamilyStore,
+  createSqlRevocationStore,
   createSqlUserStore,
 } from '@fairmind/auth/sql';
 import { type Cache, createCache } from '@fairmind/cache';
@@ -28,11 +26,13 @@ import {
   type FairmindConfig,
   FairmindError,
   type Handler,
+  isFairmindError,
   type Logger,
   type Middleware,
   requestPath,
+  watchRedisClient,
 } from '@fairmind/core';
-import { createDatabase, type Database, migrate } from '@fairmind/db-pool';
+import { createDatabase, type Database, migrate, sql } from '@fairmind/db-pool';
 import {
   type BodySource,
   cors,
@@ -108,7 +108,36 @@ function migrationsDir(): string {
 
 export const platformMigrations = { dir: migrationsDir(), table: 'schema_migrations' } as const;
 
+// The advisory lock the first-admin bootstrap takes on PostgreSQL ('FMAD'); a constant
+// shared by every instance, distinct from the migrations' locks.
+const FIRST_ADMIN_LOCK = 0x464d4144;
+
 const PUBLIC_PATHS = /^\/(?:health(?:\/|$)|metrics$)/;
+
+const PRIVATE = 'private, no-cache';
+
+function hasCacheControl(headers: Readonly<Record<string, string>> | undefined): boolean {
+  return (
+    headers !== undefined && Object.keys(headers).some((n) => n.toLowerCase() === 'cache-control')
+  );
+}
+
+/**
+ * The same 4xx error, with `Cache-Control: private, no-cache` unless it names one itself.
+ * 5xx answers are never stored without explicit freshness, and are thrown on untouched so
+ * that their log line keeps the original error.
+ */
+function privateError(error: unknown): unknown {
+  if (!isFairmindError(error) || error.status >= 500 || hasCacheControl(error.headers)) {
+    return error;
+  }
+  return new FairmindError(error.code, error.status, error.message, {
+    cause: error.cause,
+    details: error.details,
+    expose: error.expose,
+    headers: { ...error.headers, 'cache-control': PRIVATE },
+  });
+}
 
 /**
  * Wires the four packages into the FairMind HTTP API of `HTTP-API.md`: PostgreSQL or SQLite
@@ -141,7 +170,7 @@ export function createPlatform(options: PlatformOptions): Platform {
         lazyConnect: false,
       })
     : undefined;
-  redis?.on('error', (error) => logger.warn({ err: error }, '[@fairmind/platform] Redis error'));
+  if (redis) watchRedisClient(redis, { logger, name: '@fairmind/platform' });
 
   const cache = createCache({
     ...(config.redis.url ? { redis: config.redis.url } : {}),
@@ -151,18 +180,30 @@ export function createPlatform(options: PlatformOptions): Platform {
     registry,
   });
 
+  // The database is the record of every session and revocation; Redis only makes them fast
+  // and shares the login counters. A Redis outage then costs no request: checks fall back to
+  // SQL, logout and refresh write to SQL, failed logins are counted in this process.
   const users = createSqlUserStore(db);
+  const durableRevocations = createSqlRevocationStore(db);
+  // Well inside auth's 1 s store deadline, so a frozen Redis falls back rather than fails.
+  const redisStores = redis ? { client: redis, logger, timeoutMs: 250 } : undefined;
   const auth = createAuth({
     ...authOptionsFromConfig(config),
     users,
     apiKeys: createSqlApiKeyStore(db),
-    refreshFamilies: redis
-      ? createRedisRefreshFamilyStore({ client: redis })
-      : createSqlRefreshFamilyStore(db),
-    revocation: redis
-      ? createRedisRevocationStore({ client: redis })
-      : createMemoryRevocationStore(),
-    attempts: redis ? createRedisAttemptStore({ client: redis }) : createMemoryAttemptStore(),
+    refreshFamilies: createSqlRefreshFamilyStore(db),
+    revocation: redisStores
+      ? createLayeredRevocationStore({
+          fast: createRedisRevocationStore(redisStores),
+          durable: durableRevocations,
+          // The Redis store's own 250 ms deadline bounds the fast path.
+          fastTimeoutMs: 0,
+          logger,
+        })
+      : durableRevocations,
+    attempts: redisStores
+      ? createFallbackAttemptStore({ primary: createRedisAttemptStore(redisStores), logger })
+      : createMemoryAttemptStore(),
     audit: [createSqlAuditSink(db), createLoggerAuditSink(logger)],
     logger,
     registry,
@@ -212,7 +253,7 @@ export function createPlatform(options: PlatformOptions): Platform {
     limit: config.rateLimit.requests,
     windowSeconds: config.rateLimit.windowSeconds,
     store: redis
-      ? createRedisStore({ client: redis, prefix: 'fairmind:rl:' })
+      ? createRedisStore({ client: redis, prefix: 'fairmind:rl:', logger })
       : createMemoryStore(),
     clientIp,
     key: rateLimitKey,
@@ -239,7 +280,7 @@ export function createPlatform(options: PlatformOptions): Platform {
     ...(byPrincipal ? [platformAuthenticate, limiter] : [limiter, platformAuthenticate]),
   ];
 
-  const handler: Handler<BodySource> = async function platformHandler(exchange, body) {
+  const dispatch: Handler<BodySource> = async function dispatch(exchange, body) {
     const path = requestPath(exchange.request.url);
     const match = router.match(exchange.request.method, path);
     if (match.kind === 'not-found') {
@@ -278,6 +319,46 @@ export function createPlatform(options: PlatformOptions): Platform {
     return route.handle(createContext(exchange, params, body));
   };
 
+  /**
+   * Creates the first admin while the user table is empty, once across every instance that
+   * starts at the same moment: the count and the insert run in one transaction under a lock
+   * (an advisory lock on PostgreSQL, BEGIN IMMEDIATE on SQLite), so the second instance waits,
+   * then finds the admin instead of failing on the unique email.
+   */
+  async function bootstrapAdmin(admin: { email: string; password: string }): Promise<void> {
+    const created = await db.transaction(
+      async (tx) => {
+        if (db.driver === 'postgres') {
+          await tx.query(sql`select pg_advisory_xact_lock(${FIRST_ADMIN_LOCK}::bigint)`);
+        }
+        if ((await users.count()) > 0) return false;
+        await auth.createUser({ email: admin.email, password: admin.password, role: 'admin' });
+        return true;
+      },
+      { sqliteMode: 'immediate' },
+    );
+    if (created) {
+      logger.info({ email: admin.email }, '[@fairmind/platform] created the first admin');
+    } else {
+      logger.info(
+        { email: admin.email },
+        '[@fairmind/platform] the first admin already exists (made by another instance or an earlier start): FAIRMIND_ADMIN_EMAIL and FAIRMIND_ADMIN_PASSWORD are ignored',
+      );
+    }
+  }
+  // HTTP-API.md: an answer to an authenticated request is the caller's alone, unless its
+  // route says otherwise (token and API-key answers are no-store). Errors too: a 404 or a 403
+  // is as much about the caller as a 200.
+  const handler: Handler<BodySource> = async function platformHandler(exchange, body) {
+    try {
+      const reply = await dispatch(exchange, body);
+      if (exchange.state.auth === undefined || hasCacheControl(reply.headers)) return reply;
+      return { ...reply, headers: { ...reply.headers, 'cache-control': PRIVATE } };
+    } catch (error) {
+      throw exchange.state.auth === undefined ? error : privateError(error);
+    }
+  };
+
   let started = false;
   return {
     middleware,
@@ -290,11 +371,7 @@ export function createPlatform(options: PlatformOptions): Platform {
       started = true;
       await migrate({ db, dir: authMigrations.dir, table: authMigrations.table, logger });
       await migrate({ db, dir: platformMigrations.dir, table: platformMigrations.table, logger });
-      const admin = config.admin;
-      if (admin && (await users.count()) === 0) {
-        await auth.createUser({ email: admin.email, password: admin.password, role: 'admin' });
-        logger.info({ email: admin.email }, '[@fairmind/platform] created the first admin');
-      }
+      if (config.admin) await bootstrapAdmin(config.admin);
       await db.health();
       logger.info(
         {
@@ -303,7 +380,7 @@ export function createPlatform(options: PlatformOptions): Platform {
           rateLimit: redis ? 'redis' : 'memory',
           revocation: redis ? 'redis' : 'memory',
         },
-        `[@fairmind/platform] ready: database on ${db.driver === 'postgres' ? 'PostgreSQL' : 'SQLite'}, cache, rate limits and revocation ${redis ? 'on Redis' : 'in memory'}`,
+        `[@fairmind/platform] ready: database on ${db.driver === 'postgres' ? 'PostgreSQL' : 'SQLite'}, revocations in SQL${redis ? ' with Redis in front' : ''}, cache and rate limits ${redis ? 'on Redis' : 'in memory'}`,
       );
     },
     async close() {

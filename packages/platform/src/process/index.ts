@@ -3,10 +3,17 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseEnv } from 'node:util';
-import { type FairmindConfig, FairmindError, type Logger, loadConfig } from '@fairmind/core';
+import {
+  type FairmindConfig,
+  FairmindError,
+  isFairmindError,
+  type Logger,
+  loadConfig,
+} from '@fairmind/core';
 import { createLifecycle, type Lifecycle } from '@fairmind/core/lifecycle';
 import { createLogger } from '@fairmind/core/logger';
 import { createMetricsRegistry, type Registry } from '@fairmind/core/metrics';
+import { answerParserErrors } from '@fairmind/core/node';
 import { createPlatform, type Platform } from '../app/index.js';
 
 /** Everything a server process needs around the platform. */
@@ -130,7 +137,7 @@ function readEnvFile(options: StartPlatformProcessOptions): EnvFileReport | unde
  * const { config, logger, lifecycle, platform } = await startPlatformProcess({ name: 'api' });
  * const app = express();
  * mount(app, platform, { logger });
- * serveUntilShutdown(app.listen(config.port, config.host), { config, logger, lifecycle, name: 'api' });
+ * serveUntilShutdown(app.listen(config.port, config.host), { config, logger, lifecycle, platform, name: 'api' });
  * ```
  */
 export async function startPlatformProcess(
@@ -168,11 +175,35 @@ export async function startPlatformProcess(
   try {
     await platform.start();
   } catch (error) {
-    logger.error({ err: error }, `[${name}] could not start the platform`);
+    // A wrong setting (a database that does not exist, a refused password) is the operator's
+    // to fix and its message says how: a stack would only bury it.
+    const misconfigured = configurationError(error);
+    if (misconfigured) {
+      logger.error(
+        { code: misconfigured.code },
+        `[${name}] could not start, check the configuration: ${misconfigured.message}`,
+      );
+    } else {
+      logger.error({ err: error }, `[${name}] could not start the platform`);
+    }
     await lifecycle.close('start-up failed');
     process.exit(1);
   }
   return { config, logger, registry, lifecycle, platform };
+}
+
+/**
+ * The configuration error behind `error`, if that is what it is: a {@link FairmindError} coded
+ * `CONFIG_INVALID` or `<PACKAGE>_CONFIG_INVALID` (db-pool's `DB_CONFIG_INVALID`), itself or
+ * among its first causes.
+ */
+function configurationError(error: unknown): FairmindError | undefined {
+  let current = error;
+  for (let depth = 0; depth < 5 && current instanceof Error; depth++) {
+    if (isFairmindError(current) && /(?:^|_)CONFIG_INVALID$/.test(current.code)) return current;
+    current = current.cause;
+  }
+  return undefined;
 }
 
 /** Options of {@link serveUntilShutdown} beyond what {@link startPlatformProcess} returns. */
@@ -190,17 +221,34 @@ export interface ServeUntilShutdownOptions {
    * @default 1000
    */
   idleGraceMs?: number | undefined;
+  /**
+   * The platform being served. Requests Node's HTTP parser refuses (a malformed request
+   * line or header, headers over 16 KiB, `Content-Length` with `Transfer-Encoding`, a bad
+   * chunk size, an unknown `Expect`) then run through its middleware and get a problem
+   * document with the security headers and a request id, and a request-log line; without it
+   * they still get a problem document, but none of those.
+   * @default undefined
+   */
+  platform?: Pick<Platform, 'middleware'> | undefined;
 }
 
 /**
- * Logs where `server` listens (or why it could not), and on SIGTERM or SIGINT stops accepting,
+ * Answers what the HTTP parser refuses with a problem document (through the platform's
+ * middleware when `platform` is given: `answerParserErrors` from `@fairmind/core/node`),
+ * logs where `server` listens (or why it could not), and on SIGTERM or SIGINT stops accepting,
  * lets in-flight requests finish, closes idle keep-alive sockets after `idleGraceMs`, and past
  * the drain deadline cuts the rest; then the platform closes and the process exits 0 (1 if
  * the drain failed).
  *
  * @example
  * ```ts
- * serveUntilShutdown(app.listen(config.port, config.host), { config, logger, lifecycle, name: 'api' });
+ * serveUntilShutdown(app.listen(config.port, config.host), {
+ *   config,
+ *   logger,
+ *   lifecycle,
+ *   platform,
+ *   name: 'api',
+ * });
  * ```
  */
 export function serveUntilShutdown(
@@ -216,6 +264,7 @@ export function serveUntilShutdown(
       `[@fairmind/platform] serveUntilShutdown: idleGraceMs must be at least 1 and shorter than the drain deadline (${lifecycle.drainTimeoutMs} ms), got ${String(idleGraceMs)}.`,
     );
   }
+  answerParserErrors(server, { middleware: context.platform?.middleware, logger });
   const announce = () =>
     logger.info(
       { port: config.port, host: config.host, env: config.env },

@@ -17,6 +17,9 @@ export const PERMISSIONS = [
   'apikeys:create',
 ] as const;
 
+// RFC 6749 section 5.1: an answer holding tokens must not be stored by any cache.
+const NO_STORE = { 'cache-control': 'no-store' } as const;
+
 const loginSchema = z
   .object({ email: z.string().max(320), password: z.string().max(1024) })
   .strict();
@@ -75,7 +78,7 @@ export function authRoutes({ auth, users, clientIp }: Deps): Array<[string, stri
         permission: null,
         async handle({ exchange, body }) {
           const credentials = await body(loginSchema);
-          return json(200, await auth.login(credentials, context(exchange)));
+          return json(200, await auth.login(credentials, context(exchange)), NO_STORE);
         },
       },
     ],
@@ -86,7 +89,7 @@ export function authRoutes({ auth, users, clientIp }: Deps): Array<[string, stri
         permission: null,
         async handle({ exchange, body }) {
           const { refreshToken } = await body(refreshSchema);
-          return json(200, await auth.refresh(refreshToken, context(exchange)));
+          return json(200, await auth.refresh(refreshToken, context(exchange)), NO_STORE);
         },
       },
     ],
@@ -164,15 +167,20 @@ export function authRoutes({ auth, users, clientIp }: Deps): Array<[string, stri
         async handle({ exchange, body }) {
           const input = await body(createApiKeySchema);
           const key = await auth.createApiKey(principalOf(exchange), input, context(exchange));
-          return json(201, {
-            id: key.id,
-            name: key.name,
-            key: key.key,
-            prefix: key.prefix,
-            scopes: key.scopes,
-            expiresAt: key.expiresAt,
-            createdAt: key.createdAt,
-          });
+          return json(
+            201,
+            {
+              id: key.id,
+              name: key.name,
+              key: key.key,
+              prefix: key.prefix,
+              scopes: key.scopes,
+              expiresAt: key.expiresAt,
+              createdAt: key.createdAt,
+            },
+            // The key is shown this once; no cache may keep a copy.
+            NO_STORE,
+          );
         },
       },
     ],
