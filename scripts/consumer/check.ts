@@ -20,7 +20,7 @@ import {
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type DocBlock, docBlocks, moduleSource, sourceLine } from './docs.js';
+import { brokenLinks, type DocBlock, docBlocks, moduleSource, sourceLine } from './docs.js';
 import { npmEnv, startLocalRegistry } from './registry.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -391,6 +391,9 @@ const guides = [
 ].filter((file) => existsSync(file));
 const blocks = new Map<string, DocBlock>();
 for (const file of guides) {
+  for (const link of brokenLinks(file, existsSync)) {
+    problems.push(`${relative(root, file)} links to ${link}`);
+  }
   for (const block of docBlocks(file)) {
     const slug = relative(root, file).replace(/[^a-zA-Z0-9]+/g, '-');
     blocks.set(`doc-${slug}-${block.line}.ts`, { ...block, file: relative(root, file) });

@@ -62,3 +62,42 @@ export function sourceLine(block: DocBlock, generatedLine: number): string {
   if (inBlock >= 1 && inBlock <= block.code.length) return `${block.file}:${block.line + inBlock}`;
   return `${block.file}:${block.line} (its prelude)`;
 }
+
+/** GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens. */
+export function anchorOf(heading: string): string {
+  return heading
+    .trim()
+    .toLowerCase()
+    .replace(/[`*_]/g, '')
+    .replace(/[^\p{Letter}\p{Number} -]/gu, '')
+    .replace(/ /g, '-');
+}
+
+/**
+ * Links in `file` that point nowhere: a relative path to a file that does not exist, or an
+ * anchor no heading of the target makes. Guides drift from the repository the way code
+ * blocks drift from the API; this catches the first, the compile catches the second.
+ */
+export function brokenLinks(file: string, exists: (path: string) => boolean): string[] {
+  const text = readFileSync(file, 'utf8');
+  const outsideCode = text.replace(/```[\s\S]*?```/g, '').replace(/`[^`\n]*`/g, '');
+  const broken: string[] = [];
+  for (const match of outsideCode.matchAll(/\]\(([^)\s]+)\)/g)) {
+    const target = match[1] as string;
+    if (/^[a-z]+:/i.test(target)) continue;
+    const [path, anchor] = target.split('#') as [string, string | undefined];
+    const resolved = path === '' ? file : new URL(path, `file://${file}`).pathname;
+    if (!exists(resolved)) {
+      broken.push(`${target} (no such file)`);
+      continue;
+    }
+    if (anchor === undefined || !resolved.endsWith('.md')) continue;
+    const headings = readFileSync(resolved, 'utf8')
+      .replace(/```[\s\S]*?```/g, '')
+      .split('\n')
+      .filter((line) => /^#{1,6} /.test(line))
+      .map((line) => anchorOf(line.replace(/^#+ /, '')));
+    if (!headings.includes(anchor)) broken.push(`${target} (no such heading)`);
+  }
+  return broken;
+}
