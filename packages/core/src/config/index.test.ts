@@ -86,6 +86,7 @@ describe('loadConfig defaults', () => {
       rateLimit: { requests: 1000, windowSeconds: 60, by: 'ip' },
       cors: { origins: [] },
       trustedProxies: [],
+      drainTimeoutMs: 10_000,
     });
     // exactOptionalPropertyTypes: absent settings are absent keys, not `undefined` values.
     expect('url' in config.database).toBe(false);
@@ -113,6 +114,7 @@ describe('loadConfig defaults', () => {
       'RATE_LIMIT_BY',
       'CORS_ORIGINS',
       'TRUSTED_PROXIES',
+      'SHUTDOWN_TIMEOUT',
       'FAIRMIND_ADMIN_EMAIL',
       'FAIRMIND_ADMIN_PASSWORD',
     ];
@@ -188,6 +190,9 @@ describe('each variable', () => {
     ['DATABASE_TIMEOUT', { DATABASE_TIMEOUT: '5' }, (c) => c.database.timeoutMs, 5000],
     ['DATABASE_TIMEOUT (fraction)', { DATABASE_TIMEOUT: '2.5' }, (c) => c.database.timeoutMs, 2500],
     ['DATABASE_TIMEOUT (.5)', { DATABASE_TIMEOUT: '.5' }, (c) => c.database.timeoutMs, 500],
+    ['SHUTDOWN_TIMEOUT (default)', {}, (c) => c.drainTimeoutMs, 10_000],
+    ['SHUTDOWN_TIMEOUT', { SHUTDOWN_TIMEOUT: '25' }, (c) => c.drainTimeoutMs, 25_000],
+    ['SHUTDOWN_TIMEOUT (fraction)', { SHUTDOWN_TIMEOUT: '0.25' }, (c) => c.drainTimeoutMs, 250],
     [
       'REDIS_URL',
       { REDIS_URL: 'redis://:pw@cache:6379/0' },
@@ -251,6 +256,8 @@ describe('each variable', () => {
     ['DATABASE_TIMEOUT', { DATABASE_TIMEOUT: '1e3' }, /positive number of seconds/],
     ['DATABASE_TIMEOUT', { DATABASE_TIMEOUT: '30s' }, /positive number of seconds/],
     ['DATABASE_TIMEOUT', { DATABASE_TIMEOUT: '3000000' }, /at most 2147483/],
+    ['SHUTDOWN_TIMEOUT', { SHUTDOWN_TIMEOUT: '-1' }, /positive number of seconds/],
+    ['SHUTDOWN_TIMEOUT', { SHUTDOWN_TIMEOUT: '10s' }, /positive number of seconds/],
     ['REDIS_URL', { REDIS_URL: 'http://cache:6379' }, /redis:\/\/ or rediss:\/\//],
     ['REDIS_URL', { REDIS_URL: 'cache:6379' }, /redis:\/\/ or rediss:\/\//],
     ['REDIS_TTL', { REDIS_TTL: '0' }, /positive whole number of seconds/],

@@ -273,6 +273,19 @@ function jwtSecret(value: string): string {
   return value;
 }
 
+// Timeouts are given in seconds, as the seed's DATABASE_TIMEOUT is, and may be fractional;
+// setTimeout cannot wait longer than MAX_TIMEOUT_MS.
+function seconds(value: string): number | Invalid {
+  const amount = Number(value);
+  if (!/^(?:\d+(?:\.\d*)?|\.\d+)$/.test(value) || amount <= 0 || amount * 1000 > MAX_TIMEOUT_MS) {
+    return new Invalid(
+      `must be a positive number of seconds such as 30 or 2.5, at most ` +
+        `${Math.floor(MAX_TIMEOUT_MS / 1000)} ${shown(value)}`,
+    );
+  }
+  return amount;
+}
+
 const shape = {
   NODE_ENV: variable('development' as const, oneOf(NODE_ENVS, ' (staging servers use production)')),
   PORT: variable(3000, integer(0, 65535)),
@@ -281,20 +294,7 @@ const shape = {
   DATABASE_URL: variable(undefined, databaseUrl),
   DATABASE_POOL_SIZE: variable(20, integer(1, 1000)),
   DATABASE_MAX_OVERFLOW: variable(30, integer(0, 1000)),
-  DATABASE_TIMEOUT: variable(30, (value: string): number | Invalid => {
-    const seconds = Number(value);
-    if (
-      !/^(?:\d+(?:\.\d*)?|\.\d+)$/.test(value) ||
-      seconds <= 0 ||
-      seconds * 1000 > MAX_TIMEOUT_MS
-    ) {
-      return new Invalid(
-        `must be a positive number of seconds such as 30 or 2.5, at most ` +
-          `${Math.floor(MAX_TIMEOUT_MS / 1000)} ${shown(value)}`,
-      );
-    }
-    return seconds;
-  }),
+  DATABASE_TIMEOUT: variable(30, seconds),
   REDIS_URL: variable(undefined, redisUrl),
   REDIS_TTL: variable(3600, integer(1, Number.MAX_SAFE_INTEGER, ' of seconds')),
   JWT_SECRET: variable(undefined, jwtSecret, { secret: true }),
@@ -312,6 +312,7 @@ const shape = {
   TRUSTED_PROXIES: variable([] as readonly string[], trustedProxies),
   FAIRMIND_ADMIN_EMAIL: variable(undefined, adminEmail),
   FAIRMIND_ADMIN_PASSWORD: variable(undefined, adminPassword, { secret: true }),
+  SHUTDOWN_TIMEOUT: variable(10, seconds),
 };
 
 type Variable = keyof typeof shape;
@@ -492,6 +493,13 @@ export interface FairmindConfig {
      */
     timeoutMs: number;
   };
+  /**
+   * `SHUTDOWN_TIMEOUT` (seconds, may be fractional) in milliseconds: how long a SIGTERM
+   * drain may take before the requests still running are cut and the process exits 1.
+   * Keep it below your orchestrator's grace period (Kubernetes' is 30 s).
+   * @default 10000
+   */
+  drainTimeoutMs: number;
   redis: {
     /** `REDIS_URL` (redis:// or rediss://); absent means in-memory cache and rate limits. */
     url?: string;
@@ -705,6 +713,7 @@ export function loadConfig(options: LoadConfigOptions = {}): FairmindConfig {
     },
     cors: { origins: env.CORS_ORIGINS },
     trustedProxies: env.TRUSTED_PROXIES,
+    drainTimeoutMs: Math.max(1, Math.round(env.SHUTDOWN_TIMEOUT * 1000)),
   };
   if (env.FAIRMIND_ADMIN_EMAIL !== undefined && env.FAIRMIND_ADMIN_PASSWORD !== undefined) {
     config.admin = { email: env.FAIRMIND_ADMIN_EMAIL, password: env.FAIRMIND_ADMIN_PASSWORD };

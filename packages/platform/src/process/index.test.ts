@@ -18,11 +18,16 @@ afterEach(async () => {
   }
 });
 
-async function serve(idleGraceMs?: number) {
-  const server = createServer((_req, res) => {
-    res.setHeader('content-type', 'text/plain');
-    res.end('served');
-  });
+function served(_req: IncomingMessage, res: ServerResponse): void {
+  res.setHeader('content-type', 'text/plain');
+  res.end('served');
+}
+
+async function serve(
+  idleGraceMs?: number,
+  handler: (req: IncomingMessage, res: ServerResponse) => void = served,
+) {
+  const server = createServer(handler);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   // No signals: the test closes the lifecycle itself, as a signal would.
@@ -37,6 +42,26 @@ async function serve(idleGraceMs?: number) {
   });
   open.push({ server, lifecycle });
   return { server, lifecycle, port };
+}
+
+/**
+ * A server whose one request is left running until the test answers it, kept-alive for a
+ * minute, and that request sent; `headersFirst` sends the status line and headers at once.
+ */
+async function slowRequest(idleGraceMs: number, headersFirst: boolean) {
+  let running: ServerResponse | undefined;
+  const { server, lifecycle, port } = await serve(idleGraceMs, (_req, res) => {
+    if (headersFirst) res.writeHead(200).flushHeaders();
+    running = res;
+  });
+  server.keepAliveTimeout = 60_000;
+  const socket = await acceptedSocket(server, port);
+  const reply = received(socket);
+  socket.write('GET /slow HTTP/1.1\r\nHost: test\r\n\r\n');
+  for (let turn = 0; turn < 1000 && running === undefined; turn++) {
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  return { server, lifecycle, reply, finish: () => running?.end('late') };
 }
 
 /** A connection the server has accepted, with nothing sent on it yet. */
@@ -109,24 +134,27 @@ describe('serveUntilShutdown', () => {
   });
 
   it('drops a socket that goes idle after the grace, without waiting for keep-alive', async () => {
-    let finish: (() => void) | undefined;
-    const { server, lifecycle, port } = await serve(50);
-    server.removeAllListeners('request');
-    server.on('request', (_req: IncomingMessage, res: ServerResponse) => {
-      // Begun before the signal, answered after the grace: it goes out kept-alive.
-      finish = () => res.end('late');
-    });
-    server.keepAliveTimeout = 60_000;
-    const socket = await acceptedSocket(server, port);
-    const reply = received(socket);
-    socket.write('GET /slow HTTP/1.1\r\nHost: test\r\n\r\n');
-    for (let turn = 0; turn < 1000 && finish === undefined; turn++) {
-      await new Promise((resolve) => setImmediate(resolve));
-    }
+    // Begun before the signal with its headers sent kept-alive, answered after the grace.
+    const { lifecycle, reply, finish } = await slowRequest(50, true);
     const closed = lifecycle.close('SIGTERM');
     await new Promise((resolve) => setTimeout(resolve, 120));
-    finish?.();
-    expect((await reply).endsWith('late')).toBe(true);
+    finish();
+    const text = await reply;
+    expect(text).toMatch(/\r\nConnection: keep-alive\r\n/i);
+    // Sent chunked, its headers having gone before its length was known.
+    expect(text.endsWith('4\r\nlate\r\n0\r\n\r\n')).toBe(true);
+    expect(await closed).toBe(true);
+  });
+
+  it('tells a response begun before the signal, headers not yet sent, to close its connection', async () => {
+    // A grace as long as the drain allows: only the response's own header ends the socket.
+    const { server, lifecycle, reply, finish } = await slowRequest(9_000, false);
+    const closed = lifecycle.close('SIGTERM');
+    await untilClosed(server);
+    finish();
+    const text = await reply;
+    expect(text).toMatch(/\r\nConnection: close\r\n/i);
+    expect(text.endsWith('late')).toBe(true);
     expect(await closed).toBe(true);
   });
 

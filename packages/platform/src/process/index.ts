@@ -30,8 +30,9 @@ export interface StartPlatformProcessOptions {
   /** The service name in logs and metrics, such as `'example-express'`. */
   name: string;
   /**
-   * How long in-flight requests may take to finish after SIGTERM.
-   * @default 10_000
+   * How long in-flight requests may take to finish after SIGTERM; overrides the
+   * configuration's `drainTimeoutMs` (`SHUTDOWN_TIMEOUT`).
+   * @default config.drainTimeoutMs (10_000)
    */
   drainTimeoutMs?: number | undefined;
   /**
@@ -169,7 +170,10 @@ export async function startPlatformProcess(
     );
   }
   const registry = createMetricsRegistry({ labels: { service: name } });
-  const lifecycle = createLifecycle({ logger, drainTimeoutMs: options.drainTimeoutMs ?? 10_000 });
+  const lifecycle = createLifecycle({
+    logger,
+    drainTimeoutMs: options.drainTimeoutMs ?? config.drainTimeoutMs,
+  });
   const platform = createPlatform({ config, logger, registry, draining: () => lifecycle.closing });
   lifecycle.onClose('platform', () => platform.close());
   try {
@@ -276,12 +280,24 @@ export function serveUntilShutdown(
     logger.error({ err: error }, `[${name}] could not listen: is the port in use? Set PORT.`);
     void lifecycle.close('listen failed').then(() => process.exit(1));
   });
+  // The responses under way, so that a drain can tell them to end their connection too:
+  // sent kept-alive, each would hold the drain open until the next idle sweep.
+  const inFlight = new Set<ServerResponse>();
+  let draining = false;
+  server.prependListener('request', (_req: IncomingMessage, res: ServerResponse) => {
+    if (draining) {
+      res.setHeader('connection', 'close');
+      return;
+    }
+    inFlight.add(res);
+    res.once('close', () => inFlight.delete(res));
+  });
   lifecycle.onClose('http', (signal) => {
     return new Promise<void>((resolve, reject) => {
-      // Every response from now on ends its connection, so kept-alive clients move on.
-      server.prependListener('request', (_req: IncomingMessage, res: ServerResponse) =>
-        res.setHeader('connection', 'close'),
-      );
+      // Every response not yet begun ends its connection, so kept-alive clients move on.
+      draining = true;
+      for (const res of inFlight) if (!res.headersSent) res.setHeader('connection', 'close');
+      inFlight.clear();
       // Sockets still idle after the grace are dropped, and so, one grace later at most, is
       // any that goes idle afterwards (a response begun before the signal, sent kept-alive).
       const sweep = setInterval(() => server.closeIdleConnections(), idleGraceMs);
