@@ -11,5 +11,8 @@ export default defineProject({
     globalSetup: ['./src/global-setup.ts'],
     pool: 'forks',
     sequence: { groupOrder: 0 },
+    // Its tests start, stop and restart private PostgreSQL and Redis servers.
+    testTimeout: 30_000,
+    hookTimeout: 30_000,
   },
 });
