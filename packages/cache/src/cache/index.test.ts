@@ -254,8 +254,16 @@ describe('getMany / setMany', () => {
   }
 
   it('keeps order, mixes L1 and L2 hits, and costs one round trip each', async () => {
-    const a = createCache({ redis: server.url, namespace: 'rt' });
-    const b = createCache({ redis: server.url, namespace: 'rt' });
+    const a = createCache({
+      redis: server.url,
+      namespace: 'rt',
+      commandTimeoutMs: HEALTHY_COMMAND_TIMEOUT_MS,
+    });
+    const b = createCache({
+      redis: server.url,
+      namespace: 'rt',
+      commandTimeoutMs: HEALTHY_COMMAND_TIMEOUT_MS,
+    });
     caches.track(a);
     caches.track(b);
     await Promise.all([a.ready(), b.ready()]);
@@ -300,7 +308,11 @@ describe('getMany / setMany', () => {
   });
 
   it('invalidates a tag in one command however many entries carry it', async () => {
-    const cache = createCache({ redis: server.url, namespace: 'tagwork' });
+    const cache = createCache({
+      redis: server.url,
+      namespace: 'tagwork',
+      commandTimeoutMs: HEALTHY_COMMAND_TIMEOUT_MS,
+    });
     caches.track(cache);
     await cache.ready();
     await cache.setMany(
@@ -319,7 +331,11 @@ describe('getMany / setMany', () => {
   });
 
   it('deletes several keys in one call', async () => {
-    const cache = createCache({ redis: server.url, namespace: 'del' });
+    const cache = createCache({
+      redis: server.url,
+      namespace: 'del',
+      commandTimeoutMs: HEALTHY_COMMAND_TIMEOUT_MS,
+    });
     caches.track(cache);
     await cache.ready();
     await cache.setMany([
@@ -684,7 +700,11 @@ describe('status, stats and metrics', () => {
   it('uses a client it is given and leaves it open', async () => {
     const client = new Redis(caches.url, { enableOfflineQueue: false });
     await new Promise((resolve) => client.once('ready', resolve));
-    const cache = createCache({ redis: client, namespace: namespace() });
+    const cache = createCache({
+      redis: client,
+      namespace: namespace(),
+      commandTimeoutMs: HEALTHY_COMMAND_TIMEOUT_MS,
+    });
     await cache.ready();
     await cache.set('k', 'v');
     expect(await cache.get('k')).toBe('v');

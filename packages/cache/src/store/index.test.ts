@@ -2,7 +2,7 @@ import { createMetricsRegistry } from '@fairmind/core/metrics';
 import { type RedisServer, startRedisServer } from '@fairmind/testing';
 import { Cluster, Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { useRedisServer } from '../cache/fixtures.js';
+import { HEALTHY_COMMAND_TIMEOUT_MS, useRedisServer } from '../cache/fixtures.js';
 import { type Cache, type CacheOptions, createCache } from '../cache/index.js';
 import { groupBySlot } from './index.js';
 
@@ -238,8 +238,16 @@ describe('Redis Cluster', () => {
   });
 
   it('groups keys by slot, keeps tags in one slot and clears through every master', async () => {
-    const a = createCache({ redis: cluster, namespace: 'cl' });
-    const b = createCache({ redis: cluster, namespace: 'cl' });
+    const a = createCache({
+      redis: cluster,
+      namespace: 'cl',
+      commandTimeoutMs: HEALTHY_COMMAND_TIMEOUT_MS,
+    });
+    const b = createCache({
+      redis: cluster,
+      namespace: 'cl',
+      commandTimeoutMs: HEALTHY_COMMAND_TIMEOUT_MS,
+    });
     opened.push(a, b);
     await Promise.all([a.ready(), b.ready()]);
     expect(a.status()).toMatchObject({ mode: 'redis', redis: 'ready', bus: 'subscribed' });
@@ -254,7 +262,11 @@ describe('Redis Cluster', () => {
     expect(await b.getMany(['k0', 'k1', 'k2'])).toEqual([undefined, undefined, 2]);
 
     await a.invalidateTags(['cl-tag']);
-    const c = createCache({ redis: cluster, namespace: 'cl' });
+    const c = createCache({
+      redis: cluster,
+      namespace: 'cl',
+      commandTimeoutMs: HEALTHY_COMMAND_TIMEOUT_MS,
+    });
     opened.push(c);
     await c.ready();
     expect(await c.get('k3')).toBeUndefined();
