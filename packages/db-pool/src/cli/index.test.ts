@@ -33,13 +33,18 @@ function run(args: string[], options: { cwd?: string; url?: string } = {}): Prom
   return runTypeScript(cli, { args, cwd: options.cwd ?? tmpdir(), env });
 }
 
+// Each run() is a cold Node process that compiles the CLI through tsx: about 2.5 s idle, and
+// a test runs up to six. 14 s of the 30 s default on an idle machine became a timeout on a
+// loaded one; what is under test is what the CLI prints and exits with, not how fast it starts.
+const CLI_TEST = { timeout: 120_000 };
+
 const files = {
   '001_users.sql': 'create table users (id integer primary key, email text not null);',
   '002_posts.sql': 'create table posts (id integer primary key, user_id integer);',
   '010_index.sql': '-- fairmind:no-transaction\ncreate index posts_user on posts (user_id);',
 };
 
-describe('fairmind-migrate usage', () => {
+describe('fairmind-migrate usage', CLI_TEST, () => {
   it('prints help with --help and exits 0', async () => {
     const result = await run(['--help']);
     expect(result.code).toBe(0);
@@ -63,7 +68,7 @@ describe('fairmind-migrate usage', () => {
   });
 });
 
-describe('fairmind-migrate on SQLite', () => {
+describe('fairmind-migrate on SQLite', CLI_TEST, () => {
   it('plans, applies, reports status, and fails on an edited file with exit 1', async () => {
     const cwd = await workDir(files);
     const url = `sqlite:${join(cwd, 'app.db')}`;
@@ -143,7 +148,7 @@ describe('fairmind-migrate on SQLite', () => {
   });
 });
 
-describe('fairmind-migrate on PostgreSQL', () => {
+describe('fairmind-migrate on PostgreSQL', CLI_TEST, () => {
   it('applies and reports status from DATABASE_URL', async () => {
     const cwd = await workDir(files);
     const url = pgDatabase.url;
