@@ -127,6 +127,41 @@ export function isFairmindError(value: unknown): value is FairmindError {
   );
 }
 
+/**
+ * The first error in `error`'s cause chain, `error` itself first, that `matches`: drivers and
+ * callers wrap errors, and what decides the answer (a SQLSTATE, a configuration error) is
+ * often a few causes down. At most `depth` errors are looked at, so a cycle cannot hang it.
+ *
+ * @param depth how many errors of the chain to look at
+ * @default depth 10
+ * @example
+ * ```ts
+ * const refused = findCause(error, (cause) => (cause as NodeJS.ErrnoException).code === 'ECONNREFUSED');
+ * ```
+ */
+export function findCause<T extends Error>(
+  error: unknown,
+  matches: (cause: Error) => cause is T,
+  depth?: number,
+): T | undefined;
+export function findCause(
+  error: unknown,
+  matches: (cause: Error) => boolean,
+  depth?: number,
+): Error | undefined;
+export function findCause(
+  error: unknown,
+  matches: (cause: Error) => boolean,
+  depth = 10,
+): Error | undefined {
+  let current = error;
+  for (let seen = 0; seen < depth && current instanceof Error; seen++) {
+    if (matches(current)) return current;
+    current = current.cause;
+  }
+  return undefined;
+}
+
 /** An RFC 9457 problem details object as the toolkit sends it. */
 export interface ProblemDetails {
   type: string;

@@ -2,9 +2,10 @@ import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { FairmindError, type Logger, silentLogger } from '@fairmind/core';
+import { FairmindError, findCause, type Logger, silentLogger } from '@fairmind/core';
 import type { Database, Driver, Queryable } from '../database/index.js';
 import { type SqlStatement, sql } from '../sql/index.js';
+import { splitPostgresStatements } from './split-statements.js';
 
 /** Options of {@link migrate}, {@link planMigrations} and {@link migrationStatus}. */
 export interface MigrateOptions {
@@ -443,13 +444,13 @@ function rootCause(error: unknown): unknown {
 }
 
 function sqlStateOf(error: unknown): string | undefined {
-  for (let current = error, depth = 0; current instanceof Error && depth < 10; depth++) {
-    const state =
-      (current as { sqlState?: unknown }).sqlState ?? (current as { code?: unknown }).code;
-    if (typeof state === 'string' && /^[0-9A-Z]{5}$/.test(state)) return state;
-    current = current.cause;
-  }
-  return undefined;
+  const found = findCause(error, (cause) => sqlStateIn(cause) !== undefined);
+  return found === undefined ? undefined : sqlStateIn(found);
+}
+
+function sqlStateIn(error: Error): string | undefined {
+  const state = (error as { sqlState?: unknown }).sqlState ?? (error as { code?: unknown }).code;
+  return typeof state === 'string' && /^[0-9A-Z]{5}$/.test(state) ? state : undefined;
 }
 
 function describe(error: unknown): string {
@@ -713,92 +714,4 @@ async function runOutsideTransaction(
 
 function isMigrationError(error: unknown): boolean {
   return error instanceof FairmindError && error.code.startsWith('MIGRATION_');
-}
-
-/**
- * Splits a PostgreSQL script on top-level semicolons, skipping those inside quotes
- * (`'...'`, `E'...'`, `"..."`), dollar quotes (`$body$...$body$`) and comments. Pieces with
- * nothing but blanks and comments are dropped. `BEGIN ATOMIC ... END` function bodies are
- * not understood; keep them in transactional files.
- */
-function splitPostgresStatements(script: string): string[] {
-  const statements: string[] = [];
-  let start = 0;
-  let hasCode = false;
-  let index = 0;
-  const length = script.length;
-  const push = (end: number) => {
-    if (hasCode) statements.push(script.slice(start, end).trim());
-    start = end + 1;
-    hasCode = false;
-  };
-  while (index < length) {
-    const char = script[index];
-    const next = script[index + 1];
-    if (char === '-' && next === '-') {
-      const end = script.indexOf('\n', index);
-      index = end === -1 ? length : end + 1;
-      continue;
-    }
-    if (char === '/' && next === '*') {
-      let depth = 1;
-      index += 2;
-      while (index < length && depth > 0) {
-        if (script[index] === '/' && script[index + 1] === '*') {
-          depth++;
-          index += 2;
-        } else if (script[index] === '*' && script[index + 1] === '/') {
-          depth--;
-          index += 2;
-        } else {
-          index++;
-        }
-      }
-      continue;
-    }
-    if (char === ';') {
-      push(index);
-      index++;
-      continue;
-    }
-    if (char !== undefined && !/\s/.test(char)) hasCode = true;
-    if (char === "'" || char === '"') {
-      const previous = script[index - 1];
-      const escapes =
-        char === "'" && (previous === 'E' || previous === 'e') && !isWordChar(script[index - 2]);
-      index++;
-      while (index < length) {
-        const current = script[index];
-        if (escapes && current === '\\') {
-          index += 2;
-          continue;
-        }
-        if (current === char) {
-          if (script[index + 1] === char) {
-            index += 2;
-            continue;
-          }
-          break;
-        }
-        index++;
-      }
-      index++;
-      continue;
-    }
-    if (char === '$' && !isWordChar(script[index - 1])) {
-      const tag = /^\$(?:[A-Za-z_][A-Za-z0-9_]*)?\$/.exec(script.slice(index, index + 64));
-      if (tag) {
-        const end = script.indexOf(tag[0], index + tag[0].length);
-        index = end === -1 ? length : end + tag[0].length;
-        continue;
-      }
-    }
-    index++;
-  }
-  push(length);
-  return statements;
-}
-
-function isWordChar(char: string | undefined): boolean {
-  return char !== undefined && /[A-Za-z0-9_$]/.test(char);
 }

@@ -6,6 +6,7 @@ import { parseEnv } from 'node:util';
 import {
   type FairmindConfig,
   FairmindError,
+  findCause,
   isFairmindError,
   type Logger,
   loadConfig,
@@ -202,12 +203,12 @@ export async function startPlatformProcess(
  * among its first causes.
  */
 function configurationError(error: unknown): FairmindError | undefined {
-  let current = error;
-  for (let depth = 0; depth < 5 && current instanceof Error; depth++) {
-    if (isFairmindError(current) && /(?:^|_)CONFIG_INVALID$/.test(current.code)) return current;
-    current = current.cause;
-  }
-  return undefined;
+  return findCause(
+    error,
+    (cause): cause is FairmindError =>
+      isFairmindError(cause) && /(?:^|_)CONFIG_INVALID$/.test(cause.code),
+    5,
+  );
 }
 
 /** Options of {@link serveUntilShutdown} beyond what {@link startPlatformProcess} returns. */

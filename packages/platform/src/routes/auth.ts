@@ -2,7 +2,7 @@ import type { Auth, Principal, UserStore } from '@fairmind/auth';
 import { type ClientIpResolver, type Exchange, FairmindError } from '@fairmind/core';
 import { z } from 'zod';
 import { decodeCursor, listQuerySchema, toPage } from '../pagination/index.js';
-import { json, noContent, parseWith, queryObject, type Route } from './index.js';
+import { json, noContent, parseWith, queryObject, type Route, requirePrincipal } from './index.js';
 
 /** Every permission of HTTP-API.md, so `/auth/me` lists concrete ones, never wildcards. */
 export const PERMISSIONS = [
@@ -41,7 +41,7 @@ const createApiKeySchema = z
  * `models:read` must not list or revoke its owner's other keys.
  */
 function keyManager(auth: Auth, exchange: Exchange): Principal {
-  const principal = principalOf(exchange);
+  const principal = requirePrincipal(exchange);
   if (principal.type === 'api_key' && !auth.can(principal, 'apikeys:create')) {
     throw new FairmindError(
       'FORBIDDEN',
@@ -49,13 +49,6 @@ function keyManager(auth: Auth, exchange: Exchange): Principal {
       'This API key may not manage API keys: use a key with the apikeys:create scope, or sign in.',
     );
   }
-  return principal;
-}
-
-function principalOf(exchange: Exchange): Principal {
-  const principal = exchange.state.auth;
-  if (!principal)
-    throw new FairmindError('UNAUTHENTICATED', 401, 'Send a bearer access token or an X-API-Key.');
   return principal;
 }
 
@@ -100,7 +93,7 @@ export function authRoutes({ auth, users, clientIp }: Deps): Array<[string, stri
         permission: 'authenticated',
         async handle({ exchange, body }) {
           // The body is optional: an empty one logs out the access token and its family.
-          if (principalOf(exchange).type === 'api_key') {
+          if (requirePrincipal(exchange).type === 'api_key') {
             throw new FairmindError(
               'VALIDATION_FAILED',
               400,
@@ -113,7 +106,7 @@ export function authRoutes({ auth, users, clientIp }: Deps): Array<[string, stri
               ? length !== '0'
               : exchange.request.headers.get('transfer-encoding') !== null;
           const { refreshToken } = hasBody ? await body(logoutSchema) : {};
-          await auth.logout(principalOf(exchange), {
+          await auth.logout(requirePrincipal(exchange), {
             ...context(exchange),
             ...(refreshToken === undefined ? {} : { refreshToken }),
           });
@@ -127,7 +120,7 @@ export function authRoutes({ auth, users, clientIp }: Deps): Array<[string, stri
       {
         permission: 'authenticated',
         async handle({ exchange }) {
-          const principal = principalOf(exchange);
+          const principal = requirePrincipal(exchange);
           const user = await users.findById(principal.id);
           if (!user)
             throw new FairmindError(
@@ -153,7 +146,7 @@ export function authRoutes({ auth, users, clientIp }: Deps): Array<[string, stri
           const input = await body(createUserSchema);
           const user = await auth.createUser(input, {
             ...context(exchange),
-            actorId: principalOf(exchange).id,
+            actorId: requirePrincipal(exchange).id,
           });
           return json(201, user);
         },
@@ -166,7 +159,7 @@ export function authRoutes({ auth, users, clientIp }: Deps): Array<[string, stri
         permission: 'apikeys:create',
         async handle({ exchange, body }) {
           const input = await body(createApiKeySchema);
-          const key = await auth.createApiKey(principalOf(exchange), input, context(exchange));
+          const key = await auth.createApiKey(requirePrincipal(exchange), input, context(exchange));
           return json(
             201,
             {

@@ -1,6 +1,4 @@
-import type { Principal } from '@fairmind/auth';
 import type { Cache } from '@fairmind/cache';
-import { FairmindError } from '@fairmind/core';
 import { type Database, sql } from '@fairmind/db-pool';
 import { z } from 'zod';
 import type { AssessmentRepository } from '../assessments/index.js';
@@ -8,7 +6,7 @@ import { createAssessmentSchema } from '../assessments/index.js';
 import { computeDashboard } from '../dashboard/index.js';
 import { createModelSchema, type ModelRepository, updateModelSchema } from '../models/index.js';
 import { decodeCursor, listQuerySchema, toPage } from '../pagination/index.js';
-import { json, noContent, parseWith, queryObject, type Route, type RouteContext } from './index.js';
+import { json, noContent, parseWith, queryObject, type Route, requirePrincipal } from './index.js';
 
 interface Deps {
   db: Database;
@@ -26,13 +24,6 @@ const auditQuerySchema = listQuerySchema
 const DASHBOARD = 'dashboard';
 const MODELS = 'models';
 const assessmentsTag = (modelId: string) => `assessments:${modelId}`;
-
-function actor({ exchange }: RouteContext): Principal {
-  const principal = exchange.state.auth;
-  if (!principal)
-    throw new FairmindError('UNAUTHENTICATED', 401, 'Send a bearer access token or an X-API-Key.');
-  return principal;
-}
 
 interface AuditRow {
   id: string;
@@ -77,7 +68,7 @@ export function governanceRoutes({
         permission: 'models:write',
         async handle(context) {
           const input = await context.body(createModelSchema);
-          const model = await models.create(input, actor(context).id);
+          const model = await models.create(input, requirePrincipal(context.exchange).id);
           await cache.invalidateTags([MODELS, DASHBOARD]);
           return json(201, model);
         },
@@ -127,7 +118,11 @@ export function governanceRoutes({
         async handle(context) {
           const id = context.params['id'] as string;
           const input = await context.body(createAssessmentSchema);
-          const assessment = await assessments.create(id, input, actor(context).id);
+          const assessment = await assessments.create(
+            id,
+            input,
+            requirePrincipal(context.exchange).id,
+          );
           await cache.invalidateTags([DASHBOARD, assessmentsTag(id)]);
           return json(201, assessment);
         },

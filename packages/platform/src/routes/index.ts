@@ -1,3 +1,4 @@
+import type { Principal } from '@fairmind/auth';
 import {
   type Exchange,
   FairmindError,
@@ -28,6 +29,17 @@ export interface Route {
    */
   readonly permission: string | 'authenticated' | null;
   readonly handle: (context: RouteContext) => Promise<Reply>;
+}
+
+/** Who is asking: the principal authentication set, or a 401 telling the client how to sign in. */
+export function requirePrincipal(exchange: Exchange): Principal {
+  const principal = exchange.state.auth;
+  if (principal === undefined) {
+    throw new FairmindError('UNAUTHENTICATED', 401, 'Send a bearer access token or an X-API-Key.', {
+      headers: { 'WWW-Authenticate': 'Bearer' },
+    });
+  }
+  return principal;
 }
 
 /** The JSON body limit of HTTP-API.md. */
