@@ -12,7 +12,7 @@ import {
   type MiddlewareDeps,
 } from '../middleware/index.js';
 import type { PasswordHasher, PasswordHasherOptions } from '../passwords/index.js';
-import type { Decision, Principal, Rbac, RbacOptions } from '../rbac/index.js';
+import type { PermissionDecision, Principal, Rbac, RbacOptions } from '../rbac/index.js';
 import type { RefreshFamilyStore } from '../refresh/index.js';
 import type { RevocationStore } from '../revocation/index.js';
 import type { UserStore } from '../users/index.js';
@@ -231,7 +231,7 @@ export interface Auth {
   /** Whether the principal may (role and, for API keys, scopes). */
   can(principal: Principal, permission: string): boolean;
   /** Like {@link can}, with the reason of a denial. */
-  check(principal: Principal, permission: string): Decision;
+  check(principal: Principal, permission: string): PermissionDecision;
   /** Middleware: `Authorization: Bearer` or `X-API-Key` to `exchange.state.auth`, else 401. */
   authenticate(options?: AuthenticateOptions): Middleware;
   /** Middleware: 403 unless the principal has every permission. */
@@ -274,7 +274,7 @@ export function createAuth(options: AuthOptions): Auth {
   const { login } = createLogin({ ...context, issueTokens });
   const { logout, logoutEverywhere } = createLogout(context);
   const { createUser, updateUser, deleteUser } = createUserAdmin({ ...context, logoutEverywhere });
-  const check = (principal: Principal, permission: string): Decision =>
+  const check = (principal: Principal, permission: string): PermissionDecision =>
     rbac.checkPrincipal(principal, permission);
   const { createApiKey, listApiKeys, revokeApiKey } = createApiKeyAdmin({ ...context, check });
 

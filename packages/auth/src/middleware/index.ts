@@ -1,6 +1,6 @@
 import { type Exchange, type Middleware, requestPath } from '@fairmind/core';
 import { forbidden, invalid, unauthenticated } from '../errors/index.js';
-import type { Decision, Principal } from '../rbac/index.js';
+import type { PermissionDecision, Principal } from '../rbac/index.js';
 
 declare module '@fairmind/core' {
   interface FairmindState {
@@ -13,7 +13,7 @@ declare module '@fairmind/core' {
 export interface MiddlewareDeps {
   verifyAccessToken(token: string): Promise<Principal>;
   verifyApiKey(key: string): Promise<Principal>;
-  check(principal: Principal, permission: string): Decision;
+  check(principal: Principal, permission: string): PermissionDecision;
   hasRole(role: string): boolean;
   /** Records a denial in the audit trail. */
   denied(principal: Principal, exchange: Exchange, details: Record<string, string>): Promise<void>;

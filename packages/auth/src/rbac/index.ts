@@ -55,7 +55,7 @@ export const DEFAULT_ROLES = {
 } as const satisfies RoleTable;
 
 /** A decision and, when denied, why. */
-export interface Decision {
+export interface PermissionDecision {
   readonly allowed: boolean;
   /** Why it was denied (for logs and the audit trail), or `undefined`. */
   readonly reason?: string;
@@ -116,7 +116,7 @@ export interface Rbac {
   /** The role names. */
   readonly roles: readonly string[];
   /** Whether `role` grants `permission`, and why not. An unknown role is denied with a reason. */
-  check(role: string, permission: string): Decision;
+  check(role: string, permission: string): PermissionDecision;
   /** Shorthand for `check(role, permission).allowed`. */
   can(role: string, permission: string): boolean;
   /** Every grant of a role after inheritance (wildcards as written), or `undefined` if unknown. */
@@ -127,7 +127,7 @@ export interface Rbac {
    * Whether a principal may do something: its role must grant it and, for an API key, so
    * must the key's scopes.
    */
-  checkPrincipal(principal: Principal, permission: string): Decision;
+  checkPrincipal(principal: Principal, permission: string): PermissionDecision;
 }
 
 const PERMISSION = /^(?:\*|[a-z][a-z0-9_.-]*:(?:\*|[a-z][a-z0-9_.-]*))$/;
@@ -206,7 +206,7 @@ export function createRbac(options: RbacOptions = {}): Rbac {
   };
   for (const name of Object.keys(table)) resolve(name, []);
 
-  const check = (role: string, permission: string): Decision => {
+  const check = (role: string, permission: string): PermissionDecision => {
     const entry = typeof role === 'string' ? resolved.get(role) : undefined;
     if (entry === undefined)
       return { allowed: false, reason: `unknown role ${JSON.stringify(role)}` };
@@ -222,7 +222,7 @@ export function createRbac(options: RbacOptions = {}): Rbac {
     };
   };
 
-  const checkPrincipal = (principal: Principal, permission: string): Decision => {
+  const checkPrincipal = (principal: Principal, permission: string): PermissionDecision => {
     const byRole = check(principal.role, permission);
     if (!byRole.allowed || principal.scopes === undefined) return byRole;
     if (grantsCover(principal.scopes, permission)) return byRole;

@@ -11,7 +11,7 @@ import type { RevocationReason, RevocationStore } from '../revocation/index.js';
 export type RedisClient = Redis | Cluster;
 
 /** Options shared by the Redis stores. */
-export interface RedisStoreOptions {
+export interface RedisAuthStoreOptions {
   /** The ioredis client (or Cluster), created and closed by the caller. */
   client: RedisClient;
   /**
@@ -46,7 +46,7 @@ interface Resolved {
   run<T>(command: (client: RedisClient) => Promise<T>): Promise<T>;
 }
 
-function resolve(options: RedisStoreOptions, what: string): Resolved {
+function resolve(options: RedisAuthStoreOptions, what: string): Resolved {
   const client = options?.client;
   if (typeof client?.evalsha !== 'function' || typeof client.mget !== 'function') {
     throw invalid(`${what} client`, 'must be an ioredis client or Cluster (new Redis(url))');
@@ -159,7 +159,7 @@ const EPOCH_CHECK_MS = 1000;
  * const auth = createAuth({ secret, revocation });
  * ```
  */
-export function createRedisRevocationStore(options: RedisStoreOptions): RevocationStore {
+export function createRedisRevocationStore(options: RedisAuthStoreOptions): RevocationStore {
   const { run, prefix, now } = resolve(options, 'createRedisRevocationStore');
   const base = (sub: string) => `${prefix}{u:${sub}}:`;
   const epochKey = `${prefix}{epoch}`;
@@ -250,7 +250,7 @@ return 1
  * const auth = createAuth({ secret, refreshFamilies });
  * ```
  */
-export function createRedisRefreshFamilyStore(options: RedisStoreOptions): RefreshFamilyStore {
+export function createRedisRefreshFamilyStore(options: RedisAuthStoreOptions): RefreshFamilyStore {
   const { run, prefix } = resolve(options, 'createRedisRefreshFamilyStore');
   const key = (id: string) => `${prefix}{f:${id}}`;
   return {
@@ -299,7 +299,7 @@ return count
  * const auth = createAuth({ secret, users, attempts: createRedisAttemptStore({ client: redis }) });
  * ```
  */
-export function createRedisAttemptStore(options: RedisStoreOptions): AttemptStore {
+export function createRedisAttemptStore(options: RedisAuthStoreOptions): AttemptStore {
   const { run, prefix } = resolve(options, 'createRedisAttemptStore');
   const key = (name: string) => `${prefix}{a:${name}}`;
   return {
