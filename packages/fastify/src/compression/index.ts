@@ -1,16 +1,16 @@
 import { pipeline, Readable } from 'node:stream';
 import type { ReadableStream as NodeWebReadableStream } from 'node:stream/web';
-import { type HeaderRecord, invalidOptions, mergeHeader } from '@fairmind/core';
+import { invalidOptions } from '@fairmind/core';
 import {
   type CompressionPolicyOptions,
   type ContentCoding,
   createCompressionPolicy,
   mediaTypeOf,
   peekBody,
-  weakenEtag,
 } from '@fairmind/edge';
-import { createNodeEncoders } from '@fairmind/edge/node';
+import { createNodeEncoders, markEncoded } from '@fairmind/edge/node';
 import type { FastifyReply, FastifyRequest, onSendHookHandler } from 'fastify';
+import { replyHeaders } from '../reply/index.js';
 
 /**
  * Fastify's compression backend: an `onSend` hook that rewrites the payload Fastify is about
@@ -106,25 +106,6 @@ async function* replay(
   yield* rest;
 }
 
-function addVary(reply: FastifyReply): void {
-  const current = reply.getHeader('vary');
-  if (current === undefined) {
-    reply.header('vary', 'Accept-Encoding');
-    return;
-  }
-  const merged: HeaderRecord = { vary: Array.isArray(current) ? current.join(', ') : `${current}` };
-  mergeHeader(merged, 'vary', 'Accept-Encoding');
-  reply.header('vary', merged['vary']);
-}
-
-function markEncoded(reply: FastifyReply, encoding: ContentCoding): void {
-  reply.header('content-encoding', encoding);
-  // Fastify recomputes the length of a buffer payload; a stream has none.
-  reply.removeHeader('content-length');
-  const etag = reply.getHeader('etag');
-  if (typeof etag === 'string') reply.header('etag', weakenEtag(etag));
-}
-
 /**
  * The `onSend` hook that compresses responses, with options resolved once. The plugin adds
  * it for you; use it alone to compress without the rest of the adapter.
@@ -173,7 +154,8 @@ export function createCompressionHook(options: FastifyCompressionOptions = {}): 
       },
       request.headers['accept-encoding'],
     );
-    if (decision.vary) addVary(reply);
+    const headers = replyHeaders(reply);
+    if (decision.vary) markEncoded(headers, null);
     const { encoding } = decision;
     if (encoding === null) {
       done(null, payload);
@@ -183,7 +165,7 @@ export function createCompressionHook(options: FastifyCompressionOptions = {}): 
       const type = reply.getHeader('content-type');
       const flushEachWrite = typeof type === 'string' && flushOnWrite(mediaTypeOf(type));
       if (flushEachWrite || reply.getHeader('content-length') !== undefined) {
-        markEncoded(reply, encoding);
+        markEncoded(headers, encoding);
         done(null, encodeStream(body.stream, encoding, flushEachWrite));
         return;
       }
@@ -201,12 +183,12 @@ export function createCompressionHook(options: FastifyCompressionOptions = {}): 
           return;
         }
         const rest = { [Symbol.asyncIterator]: () => iterator };
-        markEncoded(reply, encoding);
+        markEncoded(headers, encoding);
         done(null, encodeStream(Readable.from(replay(peeked.chunks, rest)), encoding, false));
       }, done);
       return;
     }
-    markEncoded(reply, encoding);
+    markEncoded(headers, encoding);
     const bytes = typeof body.data === 'string' ? Buffer.from(body.data) : body.data;
     if (bytes.length <= syncThreshold) {
       done(null, encoders.compressSync(encoding, bytes));
