@@ -21,6 +21,7 @@ import type { CompressionEncoder, NodeAttach } from '../web/index.js';
 
 export { markEncoded } from '../encoded/index.js';
 export * from '../encoders/index.js';
+export * from '../payload/index.js';
 
 /**
  * The compression backend for `node:http` and Express, which share Node's `ServerResponse`.
