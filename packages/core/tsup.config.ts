@@ -7,6 +7,7 @@ export default defineConfig(
     logger: 'src/logger/index.ts',
     metrics: 'src/metrics/index.ts',
     lifecycle: 'src/lifecycle/index.ts',
+    adapter: 'src/adapter/index.ts',
     node: 'src/node/index.ts',
   }),
 );

@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders, IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
+import { applyHeaders } from '../adapter/index.js';
 import {
   type Decision,
   type Exchange,
@@ -9,7 +10,6 @@ import {
   type HeaderReader,
   type HeaderRecord,
   type Middleware,
-  mergeHeader,
   problemReply,
   type Reply,
   type RequestView,
@@ -54,26 +54,8 @@ export function nodeExchange(req: IncomingMessage, state: FairmindState = {}): E
   };
 }
 
-/**
- * Puts contract headers on a Node response that has not been sent yet, combining list
- * headers (`Vary`) with what the application already set.
- */
-export function applyHeaders(res: ServerResponse, headers: Readonly<HeaderRecord>): void {
-  for (const name in headers) {
-    const value = headers[name];
-    if (value === undefined) continue;
-    const existing = res.getHeader(name);
-    if (existing === undefined) {
-      res.setHeader(name, value);
-    } else {
-      const merged: HeaderRecord = {
-        [name]: Array.isArray(existing) ? existing.join(', ') : String(existing),
-      };
-      mergeHeader(merged, name, value);
-      res.setHeader(name, merged[name] as string);
-    }
-  }
-}
+// One implementation for every adapter; exported here too, where Node users have found it.
+export { applyHeaders } from '../adapter/index.js';
 
 /** Options of {@link lingerBeforeClose}. */
 export interface LingerOptions {

@@ -1,4 +1,5 @@
 import { FairmindError, type Middleware } from '@fairmind/core';
+import { concat } from '../bytes/index.js';
 import {
   integerOption,
   optionError,
@@ -112,17 +113,6 @@ function isNodeReadable(source: unknown): source is NodeReadable {
 
 function toBytes(chunk: Uint8Array | string): Uint8Array {
   return typeof chunk === 'string' ? new TextEncoder().encode(chunk) : chunk;
-}
-
-function concat(chunks: readonly Uint8Array[], total: number): Uint8Array {
-  if (chunks.length === 1) return chunks[0] as Uint8Array;
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return out;
 }
 
 // A Node stream is read with listeners rather than for-await: leaving a for-await early

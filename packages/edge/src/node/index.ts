@@ -1,5 +1,5 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
-import { applyHeaders } from '@fairmind/core/node';
+import { Duplex } from 'node:stream';
 import {
   type CompressionDecision,
   type CompressionPolicy,
@@ -8,8 +8,8 @@ import {
   createCompressionPolicy,
   mediaTypeOf,
   type ResponseHeaderSource,
-  weakenEtag,
 } from '../compression/index.js';
+import { markEncoded } from '../encoded/index.js';
 import {
   createNodeEncoders,
   type NodeEncoderOptions,
@@ -17,8 +17,11 @@ import {
   type NodeEncoders,
 } from '../encoders/index.js';
 import { functionOption, integerOption, oneOfOption, optionsObject } from '../options/index.js';
+import type { CompressionEncoder, NodeAttach } from '../web/index.js';
 
+export { markEncoded } from '../encoded/index.js';
 export * from '../encoders/index.js';
+export * from '../payload/index.js';
 
 /**
  * The compression backend for `node:http` and Express, which share Node's `ServerResponse`.
@@ -258,7 +261,7 @@ class ResponseCompressor {
     }
     const size = typeof body === 'string' ? Buffer.byteLength(body, encoding) : body.length;
     const decision = this.#policyDecision(size);
-    if (decision.vary) applyHeaders(res, { vary: 'Accept-Encoding' });
+    if (decision.vary) this.#markEncoded(decision.encoding);
     const encodingChosen = decision.encoding;
     if (encodingChosen === null) {
       if (this.#bodyAllowed() && res.getHeader('transfer-encoding') === undefined) {
@@ -267,7 +270,6 @@ class ResponseCompressor {
       return this.#end.call(res, body, encoding, callback);
     }
     if (typeof body === 'string') body = Buffer.from(body, encoding);
-    this.#markEncoded(encodingChosen);
     if (body.length <= this.#settings.syncThreshold) {
       const compressed = this.#settings.encoders.compressSync(encodingChosen, body);
       res.setHeader('content-length', compressed.length);
@@ -349,14 +351,12 @@ class ResponseCompressor {
   #decide(size: number | undefined): void {
     const res = this.#res;
     const decision = this.#policyDecision(size);
-    if (decision.vary) applyHeaders(res, { vary: 'Accept-Encoding' });
+    // Without a Content-Length (markEncoded drops it) the response goes out chunked.
+    if (decision.vary) this.#markEncoded(decision.encoding);
     if (decision.encoding === null) {
       this.#state = IDENTITY;
       return;
     }
-    this.#markEncoded(decision.encoding);
-    // The compressed length is unknown until the end: the response goes out chunked.
-    res.removeHeader('content-length');
     const type = res.getHeader('content-type');
     this.#startStream(
       decision.encoding,
@@ -364,12 +364,9 @@ class ResponseCompressor {
     );
   }
 
-  #markEncoded(encoding: ContentCoding): void {
-    const res = this.#res;
+  #markEncoded(encoding: ContentCoding | null): void {
     this.#encoding = encoding;
-    res.setHeader('content-encoding', encoding);
-    const etag = res.getHeader('etag');
-    if (typeof etag === 'string') res.setHeader('etag', weakenEtag(etag));
+    markEncoded(this.#res, encoding);
   }
 
   #startStream(encoding: ContentCoding, flushEachWrite: boolean): void {
@@ -466,5 +463,47 @@ export function createNodeCompression(options?: NodeCompressionOptions): NodeCom
   return function compressResponse(req, res, next) {
     new ResponseCompressor(req, res, settings);
     next?.();
+  };
+}
+
+/**
+ * An encoder on node:zlib for `createResponseCompression` (`@fairmind/edge/web`): br, gzip
+ * and deflate, with the same encoders, so the same bytes, as {@link createNodeCompression}.
+ * A whole body (at most `bufferLimit`, 64 KiB by default) is compressed synchronously, which
+ * blocks for less than a round trip through the thread pool would; streams go through a zlib
+ * stream. Its `nodeBackend` compresses at the Node response instead, for servers that hand
+ * the Node request and response over (@hono/node-server's `c.env`).
+ *
+ * @throws {FairmindError} `INVALID_OPTIONS` naming a bad option.
+ * @example
+ * ```ts
+ * const compress = createResponseCompression({ encoder: nodeWebEncoder({ brotliQuality: 5 }) });
+ * ```
+ */
+export function nodeWebEncoder(
+  options?: NodeEncoderOptions,
+  factory = 'nodeWebEncoder',
+): CompressionEncoder {
+  const encoders = createNodeEncoders(options, factory);
+  return {
+    encodings: ['br', 'gzip', 'deflate'],
+    whole(bytes, encoding) {
+      return encoders.compressSync(
+        encoding,
+        Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+      );
+    },
+    stream(body, encoding) {
+      const pair = Duplex.toWeb(encoders.createStream(encoding));
+      return body.pipeThrough(pair as unknown as ReadableWritablePair<Uint8Array, Uint8Array>);
+    },
+    // A server that calls flushHeaders() before every stream whose first chunk is not ready
+    // yet (@hono/node-server does) is not the application asking for its headers: that must
+    // not decide a small body's compression.
+    nodeBackend(policy): NodeAttach {
+      const compress = createNodeCompression({ ...policy, ...options, flushHeaders: 'hold' });
+      return (incoming, outgoing) =>
+        compress(incoming as IncomingMessage, outgoing as ServerResponse);
+    },
   };
 }

@@ -1,18 +1,17 @@
 import type { IncomingMessage } from 'node:http';
 import {
   type AuthOf,
-  codeForStatus,
   type Exchange,
-  FairmindError,
   type FairmindState,
   type Handler,
-  isFairmindError,
   type Logger,
-  logRequestFailure,
-  type Middleware,
-  problemReply,
   silentLogger,
 } from '@fairmind/core';
+import {
+  type Mountable as ContractMountable,
+  failureReply,
+  liftClientError,
+} from '@fairmind/core/adapter';
 import { nodeExchange, writeReply } from '@fairmind/core/node';
 import { createNodeBridge, exchangeOf, type NodeAdapterOptions, respond } from '@fairmind/node';
 import type { ErrorRequestHandler, Request, RequestHandler } from 'express';
@@ -94,18 +93,10 @@ export function handle(
  * 4xx `status` and `expose: true`; it keeps its status instead of becoming a 500.
  */
 function clientError(error: unknown): unknown {
-  if (isFairmindError(error) || typeof error !== 'object' || error === null) return error;
-  const { status, statusCode, expose, message } = error as {
-    status?: unknown;
-    statusCode?: unknown;
-    expose?: unknown;
-    message?: unknown;
-  };
-  const code = typeof status === 'number' ? status : statusCode;
-  if (typeof code !== 'number' || code < 400 || code > 499) return error;
-  const detail =
-    expose === true && typeof message === 'string' ? message : 'The request is not valid.';
-  return new FairmindError(codeForStatus(code), code, detail, { cause: error });
+  return liftClientError(error, ({ status, statusCode, expose, message }) => ({
+    status: typeof status === 'number' ? status : statusCode,
+    message: expose === true && typeof message === 'string' ? message : 'The request is not valid.',
+  }));
 }
 
 /**
@@ -116,17 +107,12 @@ export function problemHandler(options: { logger?: Logger | undefined } = {}): E
   const logger = options.logger ?? silentLogger;
   return function fairmindProblemHandler(error: unknown, req, res, next) {
     if (res.headersSent) return next(error);
-    const reply = problemReply(clientError(error));
-    logRequestFailure(logger, '@fairmind/express', reply.status, error, exchangeOf(req));
-    writeReply(res, reply);
+    writeReply(res, failureReply('@fairmind/express', logger, error, exchangeOf(req), clientError));
   };
 }
 
 /** What {@link mount} needs: contract middleware and a handler, as the platform has them. */
-export interface Mountable {
-  readonly middleware: readonly Middleware[];
-  readonly handler: Handler<IncomingMessage>;
-}
+export type Mountable = ContractMountable<IncomingMessage>;
 
 /**
  * Mounts a whole application written on the contract (the FairMind platform) on an Express

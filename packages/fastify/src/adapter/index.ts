@@ -3,21 +3,23 @@ import {
   type AuthOf,
   type Decision,
   type Exchange,
-  FairmindError,
   type FairmindState,
   type Handler,
-  type HeaderRecord,
   invalidOptions,
   type Logger,
-  logRequestFailure,
   type Middleware,
-  mergeHeader,
-  problemReply,
   type Reply,
-  requestPath,
   runMiddleware,
   silentLogger,
 } from '@fairmind/core';
+import {
+  applyHeaders,
+  type Mountable as ContractMountable,
+  failureReply,
+  middlewareChain,
+  notFoundReply,
+  shortReply,
+} from '@fairmind/core/adapter';
 import { lingerBeforeClose, nodeExchange, observeFinish } from '@fairmind/core/node';
 import type {
   FastifyInstance,
@@ -29,6 +31,7 @@ import type {
 import fp from 'fastify-plugin';
 import { createCompressionHook, type FastifyCompressionOptions } from '../compression/index.js';
 import { asProblemError } from '../problems/index.js';
+import { replyHeaders } from '../reply/index.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -80,23 +83,6 @@ function expose(request: FastifyRequest, exchange: Exchange): Exchange {
   return exchange;
 }
 
-/** Sets contract headers on a reply, combining list headers (`Vary`) with those already set. */
-function applyHeaders(reply: FastifyReply, headers: Readonly<HeaderRecord>): void {
-  for (const name in headers) {
-    const value = headers[name] as string;
-    const existing = reply.getHeader(name);
-    if (existing === undefined) {
-      reply.header(name, value);
-    } else {
-      const merged: HeaderRecord = {
-        [name]: Array.isArray(existing) ? existing.join(', ') : String(existing),
-      };
-      mergeHeader(merged, name, value);
-      reply.header(name, merged[name]);
-    }
-  }
-}
-
 /**
  * Sends a contract {@link Reply}. The body goes as a Buffer: Fastify would append
  * `; charset=utf-8` to a JSON media type sent as a string, and the problem media type is
@@ -105,7 +91,7 @@ function applyHeaders(reply: FastifyReply, headers: Readonly<HeaderRecord>): voi
  */
 function sendReply(reply: FastifyReply, result: Reply): FastifyReply {
   reply.code(result.status);
-  applyHeaders(reply, result.headers);
+  applyHeaders(replyHeaders(reply), result.headers);
   if (result.headers['connection']?.toLowerCase() === 'close') lingerBeforeClose(reply.request.raw);
   return reply.send(result.body === null ? undefined : Buffer.from(result.body));
 }
@@ -126,9 +112,8 @@ export function problemErrorHandler(
 ): (error: unknown, request: FastifyRequest, reply: FastifyReply) => FastifyReply {
   const logger = options.logger ?? silentLogger;
   return function fairmindErrorHandler(error, request, reply) {
-    const problem = problemReply(asProblemError(error));
-    logRequestFailure(logger, PKG, problem.status, error, exchanges.get(request));
-    return sendReply(reply, problem);
+    const exchange = exchanges.get(request);
+    return sendReply(reply, failureReply(PKG, logger, error, exchange, asProblemError));
   };
 }
 
@@ -141,13 +126,7 @@ export function problemErrorHandler(
  * ```
  */
 export function notFoundHandler(request: FastifyRequest, reply: FastifyReply): FastifyReply {
-  const path = requestPath(request.raw.url ?? '/');
-  return sendReply(
-    reply,
-    problemReply(
-      new FairmindError('NOT_FOUND', 404, `No route for ${request.method} ${path}: check the URL.`),
-    ),
-  );
+  return sendReply(reply, notFoundReply(request.method, request.raw.url ?? '/'));
 }
 
 /**
@@ -171,14 +150,12 @@ function runChain(
     request.auth = (exchange.state as { auth?: AuthOf }).auth ?? null;
     // Fastify keeps the Content-Length in the reply's own header store, not on `res`.
     observeFinish(reply.raw, decision.onFinish, startedAt, () => reply.getHeader('content-length'));
-    if (decision.reply) {
-      if (decision.error !== undefined) {
-        logRequestFailure(logger, PKG, decision.reply.status, decision.error, exchange);
-      }
-      sendReply(reply, decision.reply);
+    const short = shortReply(PKG, logger, decision, exchange);
+    if (short) {
+      sendReply(reply, short);
       return;
     }
-    applyHeaders(reply, decision.headers);
+    applyHeaders(replyHeaders(reply), decision.headers);
     proceed();
   };
   const decision = runMiddleware(chain, exchange);
@@ -227,9 +204,8 @@ export function frameworkErrorHandler(
   }
   return function fairmindFrameworkError(error, request, reply) {
     const answer = (failure: unknown) => {
-      const problem = problemReply(asProblemError(failure));
-      logRequestFailure(logger, PKG, problem.status, failure, exchanges.get(request));
-      sendReply(reply, problem);
+      const exchange = exchanges.get(request);
+      sendReply(reply, failureReply(PKG, logger, failure, exchange, asProblemError));
     };
     const badUrl = (error as { code?: unknown }).code === 'FST_ERR_BAD_URL';
     const proceed =
@@ -252,15 +228,8 @@ interface Settings {
 }
 
 function resolveOptions(options: FairmindFastifyOptions): Settings {
-  if (options.middleware !== undefined && !Array.isArray(options.middleware)) {
-    throw invalidOptions(PKG, 'middleware must be an array of contract middleware.');
-  }
-  const chain = [...(options.middleware ?? [])];
-  if (chain.some((middleware) => typeof middleware !== 'function')) {
-    throw invalidOptions(PKG, 'every entry of middleware must be a function.');
-  }
   return {
-    chain,
+    chain: middlewareChain(PKG, options.middleware),
     logger: options.logger ?? silentLogger,
     compression:
       options.compression === false ? undefined : createCompressionHook(options.compression ?? {}),
@@ -332,10 +301,7 @@ export function handle(handler: Handler<IncomingMessage>): RouteHandlerMethod {
 }
 
 /** What {@link mount} needs: contract middleware and a handler, as the platform has them. */
-export interface Mountable {
-  readonly middleware: readonly Middleware[];
-  readonly handler: Handler<IncomingMessage>;
-}
+export type Mountable = ContractMountable<IncomingMessage>;
 
 // The methods an HTTP API answers; any other (TRACE, CONNECT, WebDAV) gets the 404 problem.
 const METHODS = ['DELETE', 'GET', 'HEAD', 'OPTIONS', 'PATCH', 'POST', 'PUT'];

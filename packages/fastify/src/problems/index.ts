@@ -1,4 +1,4 @@
-import { codeForStatus, FairmindError, isFairmindError } from '@fairmind/core';
+import { liftClientError } from '@fairmind/core/adapter';
 
 /**
  * A thrown value as the error the problem document is made from: a `FairmindError` as it is;
@@ -13,16 +13,8 @@ import { codeForStatus, FairmindError, isFairmindError } from '@fairmind/core';
  * ```
  */
 export function asProblemError(error: unknown): unknown {
-  if (isFairmindError(error)) return error;
-  const status = (error as { statusCode?: unknown } | null)?.statusCode;
-  if (typeof status !== 'number' || !Number.isInteger(status) || status < 400 || status > 499) {
-    return error;
-  }
-  const message = error instanceof Error ? error.message : '';
-  return new FairmindError(
-    codeForStatus(status),
-    status,
-    `[@fairmind/fastify] ${message || 'The request was refused'}: fix it and send it again.`,
-    { cause: error },
-  );
+  return liftClientError(error, (thrown) => ({
+    status: thrown['statusCode'],
+    message: `[@fairmind/fastify] ${(error instanceof Error && error.message) || 'The request was refused'}: fix it and send it again.`,
+  }));
 }

@@ -4,28 +4,31 @@ import {
   type Exchange,
   FairmindError,
   type FairmindState,
-  type FinishInfo,
   type Handler,
-  type HeaderRecord,
   invalidOptions,
   type Logger,
-  logRequestFailure,
   type Middleware,
-  mergeHeader,
-  problemReply,
-  type Reply,
-  requestPath,
   runMiddleware,
   silentLogger,
 } from '@fairmind/core';
+import {
+  type Mountable as ContractMountable,
+  failureReply,
+  middlewareChain,
+  notFoundReply,
+  shortReply,
+  toResponse,
+  withHeaders,
+} from '@fairmind/core/adapter';
 import { lingerBeforeClose, observeFinish } from '@fairmind/core/node';
-import type { Context, Env, ErrorHandler, Hono, MiddlewareHandler, NotFoundHandler } from 'hono';
-import type { BlankSchema } from 'hono/types';
 import {
   createResponseCompression,
-  type HonoCompressionOptions,
+  observeResponse,
   type ResponseCompression,
-} from '../compression/index.js';
+} from '@fairmind/edge/web';
+import type { Context, Env, ErrorHandler, Hono, MiddlewareHandler, NotFoundHandler } from 'hono';
+import type { BlankSchema } from 'hono/types';
+import type { HonoCompressionOptions } from '../compression/index.js';
 import { asProblemError } from '../problems/index.js';
 
 /** What the adapter puts on the context: `c.get('auth')` and `c.get('fairmind')`. */
@@ -81,103 +84,7 @@ export function exchangeOf(c: Context): Exchange | undefined {
   return exchanges.get(c);
 }
 
-/** A contract {@link Reply} as a Web `Response`, with its exact `Content-Length`. */
-export function toResponse(reply: Reply): Response {
-  const headers = new Headers(reply.headers);
-  if (reply.body === null) return new Response(null, { status: reply.status, headers });
-  const body = new TextEncoder().encode(reply.body);
-  headers.set('content-length', String(body.byteLength));
-  return new Response(body, { status: reply.status, headers });
-}
-
-/**
- * Puts contract headers on a finished response: a header the application set itself wins,
- * list headers (`Vary`) combine. A response with immutable headers (`Response.redirect()`,
- * a `fetch()` result) is copied first.
- */
-function withHeaders(response: Response, headers: Readonly<HeaderRecord>): Response {
-  let target = response;
-  for (const name in headers) {
-    let value = headers[name] as string;
-    const existing = target.headers.get(name);
-    if (existing !== null) {
-      // Merged this way round, the application's value wins unless the header is a list.
-      const merged: HeaderRecord = { [name]: value };
-      mergeHeader(merged, name, existing);
-      value = merged[name] as string;
-      if (value === existing) continue;
-    }
-    try {
-      target.headers.set(name, value);
-    } catch (error) {
-      if (!(error instanceof TypeError) || target !== response) throw error;
-      target = new Response(response.body, response);
-      target.headers.set(name, value);
-    }
-  }
-  return target;
-}
-
-/**
- * Reports the response to the `onFinish` callbacks once its body has been read to the end
- * (or cancelled: the client went away). That works on every runtime, where a server's
- * "finish" event exists only on Node. A HEAD response's body is dropped by Hono unread, so it
- * is reported at once.
- */
-function observed(
-  response: Response,
-  method: string,
-  callbacks: ReadonlyArray<(info: FinishInfo) => void>,
-  startedAt: number,
-): Response {
-  if (callbacks.length === 0) return response;
-  const report = (bytes: number, aborted: boolean) => {
-    const info: FinishInfo = {
-      status: response.status,
-      bytes,
-      durationMs: performance.now() - startedAt,
-      aborted,
-    };
-    for (const callback of callbacks) callback(info);
-  };
-  const body = response.body;
-  if (body === null || method === 'HEAD') {
-    report(0, false);
-    return response;
-  }
-  const reader = body.getReader();
-  let bytes = 0;
-  let reported = false;
-  const once = (aborted: boolean) => {
-    if (reported) return;
-    reported = true;
-    report(bytes, aborted);
-  };
-  const stream = new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      let chunk: ReadableStreamReadResult<Uint8Array>;
-      try {
-        chunk = await reader.read();
-      } catch (error) {
-        once(true);
-        controller.error(error);
-        return;
-      }
-      if (chunk.done) {
-        controller.close();
-        once(false);
-      } else {
-        bytes += chunk.value.byteLength;
-        controller.enqueue(chunk.value);
-      }
-    },
-    cancel(reason) {
-      once(true);
-      return reader.cancel(reason);
-    },
-  });
-  return new Response(stream, response);
-}
+export { toResponse } from '@fairmind/core/adapter';
 
 /**
  * The Node response behind the context on @hono/node-server (`c.env.outgoing`), found by its
@@ -212,13 +119,7 @@ function resolveOptions(options: FairmindHonoOptions) {
         "nodeClientAddress from '@fairmind/hono/node' on @hono/node-server.",
     );
   }
-  if (options.middleware !== undefined && !Array.isArray(options.middleware)) {
-    throw invalidOptions(PKG, 'middleware must be an array of contract middleware.');
-  }
-  const chain = [...(options.middleware ?? [])];
-  if (chain.some((middleware) => typeof middleware !== 'function')) {
-    throw invalidOptions(PKG, 'every entry of middleware must be a function.');
-  }
+  const chain = middlewareChain(PKG, options.middleware);
   const compress: ResponseCompression | undefined =
     options.compression === false
       ? undefined
@@ -278,12 +179,10 @@ export function fairmind(options: FairmindHonoOptions): MiddlewareHandler<Fairmi
     const decision: Decision = pending instanceof Promise ? await pending : pending;
     c.set('auth', (exchange.state as { auth?: AuthOf }).auth);
 
+    const short = shortReply(PKG, logger, decision, exchange);
     let response: Response;
-    if (decision.reply) {
-      if (decision.error !== undefined) {
-        logRequestFailure(logger, PKG, decision.reply.status, decision.error, exchange);
-      }
-      response = toResponse(decision.reply);
+    if (short) {
+      response = toResponse(short);
     } else {
       try {
         await next();
@@ -291,9 +190,7 @@ export function fairmind(options: FairmindHonoOptions): MiddlewareHandler<Fairmi
       } catch (error) {
         // Hono catches what routes throw and hands it to onError, but not what a notFound
         // handler throws (where mount() puts the application): answer that here.
-        const reply = problemReply(asProblemError(error));
-        logRequestFailure(logger, PKG, reply.status, error, exchange);
-        response = toResponse(reply);
+        response = toResponse(failureReply(PKG, logger, error, exchange, asProblemError));
       }
       response = withHeaders(response, decision.headers);
     }
@@ -303,7 +200,7 @@ export function fairmind(options: FairmindHonoOptions): MiddlewareHandler<Fairmi
     // (it writes a string or buffer body straight to the socket) and cost more than the rest
     // of the request. Elsewhere the counting stream is the only portable way to know.
     if (outgoing === undefined) {
-      replaceResponse(c, observed(response, request.method, decision.onFinish, startedAt));
+      replaceResponse(c, observeResponse(response, request.method, decision.onFinish, startedAt));
     } else {
       // A client still sending a body this answer refuses must get to read it (a 413).
       if (response.headers.get('connection')?.toLowerCase() === 'close') {
@@ -354,9 +251,7 @@ export function handle(handler: Handler<Request>): (c: Context) => Promise<Respo
 export function problemHandler(options: { logger?: Logger | undefined } = {}): ErrorHandler {
   const logger = options.logger ?? silentLogger;
   return function fairmindProblemHandler(error, c) {
-    const reply = problemReply(asProblemError(error));
-    logRequestFailure(logger, PKG, reply.status, error, exchanges.get(c));
-    return toResponse(reply);
+    return toResponse(failureReply(PKG, logger, error, exchanges.get(c), asProblemError));
   };
 }
 
@@ -369,19 +264,11 @@ export function problemHandler(options: { logger?: Logger | undefined } = {}): E
  * ```
  */
 export const notFoundHandler: NotFoundHandler = function fairmindNotFound(c) {
-  const path = requestPath(c.req.url);
-  return toResponse(
-    problemReply(
-      new FairmindError('NOT_FOUND', 404, `No route for ${c.req.method} ${path}: check the URL.`),
-    ),
-  );
+  return toResponse(notFoundReply(c.req.method, c.req.url));
 };
 
 /** What {@link mount} needs: contract middleware and a handler, as the platform has them. */
-export interface Mountable {
-  readonly middleware: readonly Middleware[];
-  readonly handler: Handler<Request>;
-}
+export type Mountable = ContractMountable<Request>;
 
 /**
  * Mounts a whole application written on the contract (the FairMind platform) on a Hono app:

@@ -1,4 +1,4 @@
-import { codeForStatus, FairmindError, isFairmindError } from '@fairmind/core';
+import { liftClientError } from '@fairmind/core/adapter';
 
 // Headers of an HTTPException's own response worth keeping on the problem (a 401 from
 // basicAuth carries WWW-Authenticate); its body and framing are replaced.
@@ -26,17 +26,9 @@ function headersOf(response: unknown): Record<string, string> | undefined {
  * ```
  */
 export function asProblemError(error: unknown): unknown {
-  if (isFairmindError(error)) return error;
-  const status = (error as { status?: unknown } | null)?.status;
-  if (typeof status !== 'number' || !Number.isInteger(status) || status < 400 || status > 499) {
-    return error;
-  }
-  const message = error instanceof Error ? error.message : '';
-  const headers = headersOf((error as { res?: unknown }).res);
-  return new FairmindError(
-    codeForStatus(status),
-    status,
-    `[@fairmind/hono] ${message || 'The request was refused'}: fix it and send it again.`,
-    headers === undefined ? { cause: error } : { cause: error, headers },
-  );
+  return liftClientError(error, (thrown) => ({
+    status: thrown['status'],
+    message: `[@fairmind/hono] ${(error instanceof Error && error.message) || 'The request was refused'}: fix it and send it again.`,
+    headers: headersOf(thrown['res']),
+  }));
 }

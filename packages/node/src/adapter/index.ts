@@ -11,7 +11,8 @@ import {
   runMiddleware,
   silentLogger,
 } from '@fairmind/core';
-import { applyHeaders, nodeExchange, observeFinish, writeReply } from '@fairmind/core/node';
+import { applyHeaders, failureReply, shortReply } from '@fairmind/core/adapter';
+import { nodeExchange, observeFinish, writeReply } from '@fairmind/core/node';
 import { createNodeCompression, type NodeCompressionOptions } from '@fairmind/edge/node';
 
 /** Options of {@link createNodeBridge} and {@link createRequestListener}. */
@@ -85,11 +86,9 @@ export function createNodeBridge(options: NodeAdapterOptions = {}): NodeBridge {
     const current = exchange;
     const apply = (decision: Decision): boolean => {
       observeFinish(res, decision.onFinish, startedAt);
-      if (decision.reply) {
-        if (decision.error !== undefined) {
-          logRequestFailure(logger, PKG, decision.reply.status, decision.error, current);
-        }
-        writeReply(res, decision.reply);
+      const reply = shortReply(PKG, logger, decision, current);
+      if (reply) {
+        writeReply(res, reply);
         return false;
       }
       applyHeaders(res, decision.headers);
@@ -115,8 +114,7 @@ export async function respond(
   try {
     reply = await handler(exchange, req);
   } catch (error) {
-    reply = problemReply(error);
-    logRequestFailure(logger, PKG, reply.status, error, exchange);
+    reply = failureReply(PKG, logger, error, exchange);
   }
   if (!res.headersSent) writeReply(res, reply);
 }

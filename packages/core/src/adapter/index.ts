@@ -1,0 +1,243 @@
+import {
+  type Decision,
+  type Exchange,
+  type Handler,
+  type HeaderRecord,
+  invalidOptions,
+  type Middleware,
+  mergeHeader,
+  problemReply,
+  type Reply,
+  requestPath,
+} from '../contract/index.js';
+import { codeForStatus, FairmindError, isFairmindError } from '../errors/index.js';
+import { type Logger, logRequestFailure } from '../log/index.js';
+
+/**
+ * What the framework adapters share, written once so that a response is the same whichever
+ * framework sends it. Nothing here imports Node: the Hono adapter runs on Web runtimes.
+ */
+
+/** What an adapter's `mount()` needs: contract middleware and a handler, as the platform has them. */
+export interface Mountable<Body = unknown> {
+  readonly middleware: readonly Middleware[];
+  readonly handler: Handler<Body>;
+}
+
+/**
+ * Response headers as every adapter can reach them: a Node `ServerResponse` as it is, a
+ * Fastify reply or Web `Headers` through a small view ({@link webHeaderTarget}).
+ */
+export interface HeaderTarget {
+  getHeader(name: string): string | number | readonly string[] | null | undefined;
+  setHeader(name: string, value: string): unknown;
+  removeHeader(name: string): unknown;
+}
+
+/**
+ * Puts contract headers on a response that has not been sent yet; list headers (`Vary`)
+ * combine with what is already there. Which side wins a header that is not a list depends on
+ * when the adapter applies them: `'incoming'` (the default) when they go on before the
+ * application writes its own, `'existing'` when they go on a response the application already
+ * finished, whose own value must win.
+ *
+ * @example
+ * ```ts
+ * applyHeaders(res, decision.headers);
+ * applyHeaders(webHeaderTarget(response.headers), decision.headers, 'existing');
+ * ```
+ */
+export function applyHeaders(
+  target: Pick<HeaderTarget, 'getHeader' | 'setHeader'>,
+  headers: Readonly<HeaderRecord>,
+  wins: 'incoming' | 'existing' = 'incoming',
+): void {
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined) continue;
+    const existing = target.getHeader(name);
+    if (existing === undefined || existing === null) {
+      target.setHeader(name, value);
+      continue;
+    }
+    const current = Array.isArray(existing) ? existing.join(', ') : String(existing);
+    const merged: HeaderRecord = { [name]: wins === 'incoming' ? current : value };
+    mergeHeader(merged, name, wins === 'incoming' ? value : current);
+    // An unchanged header is not set again: Web headers may be immutable.
+    if (merged[name] !== existing) target.setHeader(name, merged[name] as string);
+  }
+}
+
+/**
+ * Web `Headers` as a {@link HeaderTarget}.
+ *
+ * @example
+ * ```ts
+ * applyHeaders(webHeaderTarget(response.headers), { vary: 'Accept-Encoding' });
+ * ```
+ */
+export function webHeaderTarget(headers: Headers): HeaderTarget {
+  return {
+    getHeader: (name) => headers.get(name),
+    setHeader: (name, value) => headers.set(name, value),
+    removeHeader: (name) => headers.delete(name),
+  };
+}
+
+/** What a framework's client error says, read by {@link liftClientError}. */
+export interface ClientErrorView {
+  readonly status: unknown;
+  /** What the problem's `detail` says. */
+  readonly message: string;
+  readonly headers?: Readonly<HeaderRecord> | undefined;
+}
+
+/**
+ * A thrown value as the error a problem reply is made from: a framework's own client error
+ * (bad JSON, a failed validation, an unsupported media type), read by `read`, becomes a
+ * `FairmindError` that keeps its 4xx; anything else is returned as it is, which
+ * `problemReply` turns into a 500 that says nothing of the cause.
+ *
+ * @example
+ * ```ts
+ * const lifted = liftClientError(error, (e) => ({ status: e['statusCode'], message: String(e['message']) }));
+ * ```
+ */
+export function liftClientError(
+  error: unknown,
+  read: (error: Readonly<Record<string, unknown>>) => ClientErrorView,
+): unknown {
+  if (isFairmindError(error) || typeof error !== 'object' || error === null) return error;
+  const view = read(error as Readonly<Record<string, unknown>>);
+  const { status } = view;
+  if (typeof status !== 'number' || !Number.isInteger(status) || status < 400 || status > 499) {
+    return error;
+  }
+  return new FairmindError(
+    codeForStatus(status),
+    status,
+    view.message,
+    view.headers === undefined ? { cause: error } : { cause: error, headers: view.headers },
+  );
+}
+
+/**
+ * The problem reply for a failure, logged when it tells the client less than an operator
+ * needs (see `logRequestFailure`): every adapter's error handler answers through this.
+ *
+ * @example
+ * ```ts
+ * writeReply(res, failureReply('@fairmind/express', logger, error, exchange, lift));
+ * ```
+ */
+export function failureReply(
+  pkg: string,
+  logger: Logger,
+  error: unknown,
+  exchange: Exchange | undefined,
+  lift: (error: unknown) => unknown = (value) => value,
+): Reply {
+  const reply = problemReply(lift(error));
+  logRequestFailure(logger, pkg, reply.status, error, exchange);
+  return reply;
+}
+
+/**
+ * The 404 `NOT_FOUND` problem for a request no route matched, naming the method and path
+ * (without the query, which may carry tokens).
+ *
+ * @example
+ * ```ts
+ * app.setNotFoundHandler((request, reply) => send(reply, notFoundReply(request.method, request.url)));
+ * ```
+ */
+export function notFoundReply(method: string, url: string): Reply {
+  return problemReply(
+    new FairmindError(
+      'NOT_FOUND',
+      404,
+      `No route for ${method} ${requestPath(url)}: check the URL.`,
+    ),
+  );
+}
+
+/**
+ * The `middleware` option of an adapter, checked: a copy of the array, so the chain cannot be
+ * changed after the adapter started.
+ *
+ * @throws {FairmindError} `INVALID_OPTIONS` when it is not an array of functions.
+ * @example
+ * ```ts
+ * const chain = middlewareChain('@fairmind/fastify', options.middleware);
+ * ```
+ */
+export function middlewareChain(pkg: string, value: unknown): Middleware[] {
+  if (value !== undefined && !Array.isArray(value)) {
+    throw invalidOptions(pkg, 'middleware must be an array of contract middleware.');
+  }
+  const chain = [...((value as readonly Middleware[] | undefined) ?? [])];
+  if (chain.some((middleware) => typeof middleware !== 'function')) {
+    throw invalidOptions(pkg, 'every entry of middleware must be a function.');
+  }
+  return chain;
+}
+
+/**
+ * A contract {@link Reply} as a Web `Response`, with its exact `Content-Length`.
+ *
+ * @example
+ * ```ts
+ * return toResponse(jsonReply(200, { ok: true }));
+ * ```
+ */
+export function toResponse(reply: Reply): Response {
+  const headers = new Headers(reply.headers);
+  if (reply.body === null) return new Response(null, { status: reply.status, headers });
+  const body = new TextEncoder().encode(reply.body);
+  headers.set('content-length', String(body.byteLength));
+  return new Response(body, { status: reply.status, headers });
+}
+
+/**
+ * Puts contract headers on a finished Web `Response`: a header the application set itself
+ * wins, list headers (`Vary`) combine. A response with immutable headers
+ * (`Response.redirect()`, a `fetch()` result) is copied first.
+ *
+ * @example
+ * ```ts
+ * c.res = withHeaders(c.res, decision.headers);
+ * ```
+ */
+export function withHeaders(response: Response, headers: Readonly<HeaderRecord>): Response {
+  try {
+    applyHeaders(webHeaderTarget(response.headers), headers, 'existing');
+    return response;
+  } catch (error) {
+    // Immutable headers refuse the first change, so nothing was set before the copy.
+    if (!(error instanceof TypeError)) throw error;
+    const copy = new Response(response.body, response);
+    applyHeaders(webHeaderTarget(copy.headers), headers, 'existing');
+    return copy;
+  }
+}
+
+/**
+ * The reply a middleware answered with, logged when it says less than an operator needs;
+ * `undefined` when the request goes on to the application.
+ *
+ * @example
+ * ```ts
+ * const reply = shortReply('@fairmind/node', logger, decision, exchange);
+ * if (reply) return writeReply(res, reply);
+ * ```
+ */
+export function shortReply(
+  pkg: string,
+  logger: Logger,
+  decision: Decision,
+  exchange: Exchange,
+): Reply | undefined {
+  const { reply, error } = decision;
+  if (reply && error !== undefined) logRequestFailure(logger, pkg, reply.status, error, exchange);
+  return reply;
+}
