@@ -10,13 +10,6 @@ import type { BodySource } from '@fairmind/edge';
 import type { Router } from '../router/index.js';
 import { createContext, type Route, requirePrincipal } from '../routes/index.js';
 
-declare module '@fairmind/core' {
-  interface FairmindState {
-    /** The matched route pattern, for the request-duration histogram's `route` label. */
-    route?: string;
-  }
-}
-
 const PRIVATE = 'private, no-cache';
 
 function hasCacheControl(headers: Readonly<Record<string, string>> | undefined): boolean {

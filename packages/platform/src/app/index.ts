@@ -64,6 +64,15 @@ export interface Platform {
   close(): Promise<void>;
 }
 
+// Part of the public types: an application reading `exchange.state.route` (the request log's
+// route label, docs/edge.md) compiles against this augmentation.
+declare module '@fairmind/core' {
+  interface FairmindState {
+    /** The matched route pattern, for the request-duration histogram's `route` label. */
+    route?: string;
+  }
+}
+
 /**
  * Wires the four packages into the FairMind HTTP API of `HTTP-API.md`: PostgreSQL or SQLite
  * by `DATABASE_URL`, Redis or memory by `REDIS_URL`.
