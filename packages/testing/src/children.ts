@@ -34,6 +34,14 @@ export function readLogTail(file: string): string {
   }
 }
 
+/** Resolves once `child` has started, with the error that kept it from starting, if any. */
+export function spawnOutcome(child: ChildProcess): Promise<Error | undefined> {
+  return new Promise((resolve) => {
+    child.once('spawn', () => resolve(undefined));
+    child.once('error', resolve);
+  });
+}
+
 export function isRunning(child: ChildProcess): boolean {
   return child.exitCode === null && child.signalCode === null;
 }

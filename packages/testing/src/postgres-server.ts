@@ -19,6 +19,7 @@ import {
   isRunning,
   onTestProcessExit,
   readLogTail,
+  spawnOutcome,
   terminate,
 } from './children.js';
 import { freePort } from './redis-server.js';
@@ -106,10 +107,7 @@ export async function startPostgresServer(
       { ...(owner ?? {}), stdio: ['ignore', log, log] },
     );
     closeSync(log);
-    const spawnError = await new Promise<Error | undefined>((resolve) => {
-      child.once('spawn', () => resolve(undefined));
-      child.once('error', resolve);
-    });
+    const spawnError = await spawnOutcome(child);
     if (spawnError !== undefined || child.pid === undefined) {
       throw testingError(`could not start postgres (${describeError(spawnError)}).`, spawnError);
     }

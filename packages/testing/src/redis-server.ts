@@ -10,6 +10,7 @@ import {
   isRunning,
   onTestProcessExit,
   readLogTail,
+  spawnOutcome,
   terminate,
 } from './children.js';
 import { describeError, sleep, testingError } from './util.js';
@@ -101,10 +102,7 @@ async function launch(port: number, options: LaunchOptions): Promise<Instance> {
   ];
   // Output goes to a file, not a pipe, so an open pipe never keeps the test process alive.
   const child = spawn(binary, args, { stdio: 'ignore' });
-  const spawnError = await new Promise<Error | undefined>((resolve) => {
-    child.once('spawn', () => resolve(undefined));
-    child.once('error', resolve);
-  });
+  const spawnError = await spawnOutcome(child);
   if (spawnError !== undefined || child.pid === undefined) {
     rmSync(dir, { recursive: true, force: true });
     const notFound = (spawnError as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
