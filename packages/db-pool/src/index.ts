@@ -3,12 +3,46 @@ import type { Database } from './database/index.js';
 import { createPostgresDatabase, type PostgresDatabaseOptions } from './postgres/index.js';
 import { createSqliteDatabase, type SqliteDatabaseOptions } from './sqlite/index.js';
 
-export * from './database/index.js';
-export * from './errors/index.js';
-export * from './migrate/index.js';
-export * from './postgres/index.js';
-export * from './sql/index.js';
-export * from './sqlite/index.js';
+export type {
+  Database,
+  Driver,
+  HealthOptions,
+  HealthReport,
+  IsolationLevel,
+  PoolStatus,
+  Queryable,
+  QueryResult,
+  Row,
+  StreamOptions,
+  TransactionOptions,
+} from './database/index.js';
+export {
+  DatabaseError,
+  type DatabaseErrorKind,
+  type PoolSnapshot,
+  PoolTimeoutError,
+} from './errors/index.js';
+export {
+  loadMigrations,
+  type MigrateOptions,
+  type MigrationFile,
+  type MigrationStatusEntry,
+  migrate,
+  migrationStatus,
+  planMigrations,
+} from './migrate/index.js';
+export { createPostgresDatabase, type PostgresDatabaseOptions } from './postgres/index.js';
+export {
+  type CompiledStatement,
+  compile,
+  type Dialect,
+  type SqlIdentifier,
+  type SqlRaw,
+  SqlStatement,
+  type SqlTag,
+  sql,
+} from './sql/index.js';
+export { createSqliteDatabase, type SqliteDatabaseOptions } from './sqlite/index.js';
 
 /** Options of {@link createDatabase}: the PostgreSQL options, with SQLite's where they apply. */
 export type DatabaseOptions = Omit<PostgresDatabaseOptions, 'url'> &

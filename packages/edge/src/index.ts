@@ -1,11 +1,64 @@
-export * from './body/index.js';
-export * from './circuit-breaker/index.js';
-export * from './compression/index.js';
-export * from './cors/index.js';
-export * from './limiter/index.js';
-export * from './memory-store/index.js';
-export * from './paths/index.js';
-export * from './rate-limit/index.js';
-export * from './request-log/index.js';
-export * from './security-headers/index.js';
-export * from './store/index.js';
+export {
+  type BodyLimitOptions,
+  type BodySource,
+  bodyLimit,
+  type ReadBodyOptions,
+  type ReadJsonBodyOptions,
+  readBody,
+  readJsonBody,
+} from './body/index.js';
+export {
+  type CircuitBreaker,
+  type CircuitBreakerOptions,
+  type CircuitState,
+  createCircuitBreaker,
+} from './circuit-breaker/index.js';
+export {
+  type BodyRead,
+  type CompressionCandidate,
+  type CompressionDecision,
+  type CompressionPolicy,
+  type CompressionPolicyOptions,
+  type CompressionReason,
+  type ContentCoding,
+  createCompressionPolicy,
+  negotiateEncoding,
+  type PeekedBody,
+  peekBody,
+  type ResponseHeaderSource,
+  shouldCompress,
+  weakenEtag,
+} from './compression/index.js';
+export { type CorsOptions, cors } from './cors/index.js';
+export {
+  createRateLimiter,
+  type DecisionSource,
+  type FailurePolicy,
+  type RateLimiter,
+  type RateLimiterOptions,
+  type RateLimitResult,
+} from './limiter/index.js';
+export { createMemoryStore, type MemoryStoreOptions } from './memory-store/index.js';
+export {
+  type RateLimitCost,
+  type RateLimitKey,
+  type RateLimitOptions,
+  type RouteRateLimit,
+  rateLimit,
+} from './rate-limit/index.js';
+export { type RequestLogOptions, requestLog } from './request-log/index.js';
+export {
+  buildCsp,
+  type CspDirectives,
+  type CspOptions,
+  type HstsOptions,
+  type SecurityHeadersMiddleware,
+  type SecurityHeadersOptions,
+  securityHeaders,
+} from './security-headers/index.js';
+export type {
+  RateLimitAlgorithm,
+  RateLimitStore,
+  StoreDecision,
+  StoreRequest,
+} from './store/index.js';

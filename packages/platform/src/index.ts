@@ -1,8 +1,18 @@
-export * from './app/index.js';
-export * from './assessments/index.js';
-export * from './dashboard/index.js';
-export * from './models/index.js';
-export * from './pagination/index.js';
-export * from './process/index.js';
-export * from './router/index.js';
-export * from './routes/index.js';
+export {
+  createPlatform,
+  type Platform,
+  type PlatformOptions,
+  platformMigrations,
+} from './app/index.js';
+export type { Assessment } from './assessments/index.js';
+export type { Dashboard } from './dashboard/index.js';
+export { type Model, type RiskLevel, riskLevels } from './models/index.js';
+export {
+  type EnvFileReport,
+  loadEnvFile,
+  type PlatformProcess,
+  type ServeUntilShutdownOptions,
+  type StartPlatformProcessOptions,
+  serveUntilShutdown,
+  startPlatformProcess,
+} from './process/index.js';

@@ -7,13 +7,14 @@ import type { AttemptRecord, AttemptStore } from '../lockout/index.js';
 import type { RefreshFamilyStore, RotateOutcome } from '../refresh/index.js';
 import type { RevocationReason, RevocationStore } from '../revocation/index.js';
 
-/** An ioredis client or cluster; the caller owns it (connects it, closes it). */
-export type RedisClient = Redis | Cluster;
+// Not exported: @fairmind/cache exports its own `RedisClient`, and one name must not mean two
+// declarations to an app that imports both.
+type RedisClient = Redis | Cluster;
 
 /** Options shared by the Redis stores. */
 export interface RedisAuthStoreOptions {
   /** The ioredis client (or Cluster), created and closed by the caller. */
-  client: RedisClient;
+  client: Redis | Cluster;
   /**
    * Put in front of every key. Keys carry `{hash tags}` so each script touches one slot of a
    * Redis Cluster; the prefix itself must not contain braces.

@@ -19,7 +19,7 @@ import { type Logger, logRequestFailure } from '../log/index.js';
  */
 
 /** What an adapter's `mount()` needs: contract middleware and a handler, as the platform has them. */
-export interface Mountable<Body = unknown> {
+export interface MountableApp<Body = unknown> {
   readonly middleware: readonly Middleware[];
   readonly handler: Handler<Body>;
 }

@@ -109,7 +109,8 @@ function parsesAsUrl(value: string): boolean {
   }
 }
 
-interface DatabaseTarget {
+/** The database `DATABASE_URL` names, and the driver its scheme selects. */
+export interface DatabaseTarget {
   url: string;
   driver: 'postgres' | 'sqlite';
 }

@@ -6,11 +6,13 @@ export type Dialect = 'postgres' | 'sqlite';
 const IDENTIFIER = Symbol('fairmind.sql.identifier');
 const RAW = Symbol('fairmind.sql.raw');
 
-interface Identifier {
+/** A quoted identifier, made by `sql.id()`: opaque, interpolated into a statement as is. */
+export interface SqlIdentifier {
   readonly [IDENTIFIER]: readonly string[];
 }
 
-interface Raw {
+/** Trusted SQL text, made by `sql.raw()`: opaque, interpolated into a statement as is. */
+export interface SqlRaw {
   readonly [RAW]: string;
 }
 
@@ -45,11 +47,11 @@ function quoteIdentifier(part: string): string {
   return `"${part.replaceAll('"', '""')}"`;
 }
 
-function isIdentifier(value: unknown): value is Identifier {
+function isIdentifier(value: unknown): value is SqlIdentifier {
   return typeof value === 'object' && value !== null && IDENTIFIER in value;
 }
 
-function isRaw(value: unknown): value is Raw {
+function isRaw(value: unknown): value is SqlRaw {
   return typeof value === 'object' && value !== null && RAW in value;
 }
 
@@ -121,7 +123,8 @@ export function compile(statement: SqlStatement, dialect: Dialect): CompiledStat
   return out;
 }
 
-interface SqlTag {
+/** The type of {@link sql}: the tagged template and its helpers. */
+export interface SqlTag {
   /**
    * Builds a statement whose interpolated values are bound parameters, never text.
    *
@@ -140,7 +143,7 @@ interface SqlTag {
    * sql`select * from ${sql.id('audit', 'events')}`; // select * from "audit"."events"
    * ```
    */
-  id(...parts: string[]): Identifier;
+  id(...parts: string[]): SqlIdentifier;
   /**
    * A comma-separated list of bound values, for `IN (...)` and `VALUES (...)`. An empty list
    * is refused: `IN ()` is a syntax error on both databases.
@@ -157,7 +160,7 @@ interface SqlTag {
    * Text spliced in as is. Only for trusted constants (a sort direction chosen from a fixed
    * set, say); never for anything a client sent.
    */
-  raw(text: string): Raw;
+  raw(text: string): SqlRaw;
   /** An empty fragment, for optional clauses. */
   readonly empty: SqlStatement;
 }
@@ -171,7 +174,7 @@ const empty = new SqlStatement([''], []);
 
 /** The tagged template for safe SQL; see {@link SqlTag}. */
 export const sql: SqlTag = Object.assign(tag, {
-  id(...parts: string[]): Identifier {
+  id(...parts: string[]): SqlIdentifier {
     if (parts.length === 0 || parts.some((part) => typeof part !== 'string' || part.length === 0)) {
       throw new FairmindError(
         'INVALID_OPTIONS',
@@ -208,7 +211,7 @@ export const sql: SqlTag = Object.assign(tag, {
     });
     return new SqlStatement(strings, values);
   },
-  raw(text: string): Raw {
+  raw(text: string): SqlRaw {
     return { [RAW]: String(text) };
   },
   empty,

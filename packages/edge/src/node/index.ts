@@ -19,9 +19,17 @@ import {
 import { functionOption, integerOption, oneOfOption, optionsObject } from '../options/index.js';
 import type { CompressionEncoder, NodeAttach } from '../web/index.js';
 
-export { markEncoded } from '../encoded/index.js';
-export * from '../encoders/index.js';
-export * from '../payload/index.js';
+export {
+  createNodeEncoders,
+  type NodeEncoderOptions,
+  type NodeEncoderStream,
+  type NodeEncoders,
+} from '../encoders/index.js';
+export {
+  createPayloadCompression,
+  type PayloadCompression,
+  type PayloadCompressionOptions,
+} from '../payload/index.js';
 
 /**
  * The compression backend for `node:http` and Express, which share Node's `ServerResponse`.

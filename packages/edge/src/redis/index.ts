@@ -30,7 +30,7 @@ local cost = tonumber(ARGV[3])
 `;
 
 /** KEYS[1]: a hash {w: window index, c: current count, p: previous count}. */
-export const SLIDING_WINDOW_SCRIPT = `${PRELUDE}
+const SLIDING_WINDOW_SCRIPT = `${PRELUDE}
 local index = math.floor(now / window)
 local state = redis.call('HMGET', KEYS[1], 'w', 'c', 'p')
 local stored = tonumber(state[1])
@@ -69,7 +69,7 @@ return {0, math.max(0, math.floor(limit - used)), math.max(1, math.ceil(retry))}
 `;
 
 /** KEYS[1]: a sorted set of one member per counted unit, scored by its time in ms. */
-export const SLIDING_LOG_SCRIPT = `${PRELUDE}
+const SLIDING_LOG_SCRIPT = `${PRELUDE}
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
 local count = redis.call('ZCARD', KEYS[1])
 if cost <= limit and count + cost <= limit then

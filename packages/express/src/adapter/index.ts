@@ -7,11 +7,7 @@ import {
   type Logger,
   silentLogger,
 } from '@fairmind/core';
-import {
-  type Mountable as ContractMountable,
-  failureReply,
-  liftClientError,
-} from '@fairmind/core/adapter';
+import { failureReply, liftClientError, type MountableApp } from '@fairmind/core/adapter';
 import { nodeExchange, writeReply } from '@fairmind/core/node';
 import { createNodeBridge, exchangeOf, type NodeAdapterOptions, respond } from '@fairmind/node';
 import type { ErrorRequestHandler, Request, RequestHandler } from 'express';
@@ -112,7 +108,7 @@ export function problemHandler(options: { logger?: Logger | undefined } = {}): E
 }
 
 /** What {@link mount} needs: contract middleware and a handler, as the platform has them. */
-export type Mountable = ContractMountable<IncomingMessage>;
+export type Mountable = MountableApp<IncomingMessage>;
 
 /**
  * Mounts a whole application written on the contract (the FairMind platform) on an Express

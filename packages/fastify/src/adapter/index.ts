@@ -14,8 +14,8 @@ import {
 } from '@fairmind/core';
 import {
   applyHeaders,
-  type Mountable as ContractMountable,
   failureReply,
+  type MountableApp,
   middlewareChain,
   notFoundReply,
   shortReply,
@@ -301,7 +301,7 @@ export function handle(handler: Handler<IncomingMessage>): RouteHandlerMethod {
 }
 
 /** What {@link mount} needs: contract middleware and a handler, as the platform has them. */
-export type Mountable = ContractMountable<IncomingMessage>;
+export type Mountable = MountableApp<IncomingMessage>;
 
 // The methods an HTTP API answers; any other (TRACE, CONNECT, WebDAV) gets the 404 problem.
 const METHODS = ['DELETE', 'GET', 'HEAD', 'OPTIONS', 'PATCH', 'POST', 'PUT'];

@@ -12,8 +12,8 @@ import {
   silentLogger,
 } from '@fairmind/core';
 import {
-  type Mountable as ContractMountable,
   failureReply,
+  type MountableApp,
   middlewareChain,
   notFoundReply,
   shortReply,
@@ -268,7 +268,7 @@ export const notFoundHandler: NotFoundHandler = function fairmindNotFound(c) {
 };
 
 /** What {@link mount} needs: contract middleware and a handler, as the platform has them. */
-export type Mountable = ContractMountable<Request>;
+export type Mountable = MountableApp<Request>;
 
 /**
  * Mounts a whole application written on the contract (the FairMind platform) on a Hono app:
