@@ -1,4 +1,4 @@
-import { FairmindError, invalidOptions } from '@fairmind/core';
+import { FairmindError, type OptionScope, optionScopeError } from '@fairmind/core';
 
 /** The prefix of every message and log line of this package. */
 export const PREFIX = '[@fairmind/auth]';
@@ -80,9 +80,12 @@ export function storeUnavailable(what: string, cause: unknown): FairmindError {
   );
 }
 
+/** Where this package's option checks (`checkOption` from `@fairmind/core`) report. */
+export const OPTIONS: OptionScope = { pkg: '@fairmind/auth' };
+
 /** Options refused at creation, naming the option. */
 export function invalid(option: string, problem: string, cause?: unknown): FairmindError {
-  return invalidOptions('@fairmind/auth', `${option} ${problem}`, cause);
+  return optionScopeError(OPTIONS, `${option} ${problem}`, cause);
 }
 
 /** A short description of any thrown value, for log lines (never a secret: messages only). */

@@ -5,6 +5,7 @@ import {
   durationMsRule,
   functionRule,
   nonEmptyStringRule,
+  numberRule,
   type OptionScope,
   oneOfRule,
   optionOrDefault,
@@ -45,6 +46,13 @@ describe('option rules', () => {
     expect(durationMsRule({ max: 86_400_000 }).expected).toBe(
       'a whole number of milliseconds from 1 to 86400000',
     );
+  });
+
+  it('word and accept finite numbers', () => {
+    expect(numberRule({ min: 64 }).expected).toBe('a number of at least 64');
+    expect(numberRule({ min: 0, max: 1 }).expected).toBe('a number from 0 to 1');
+    expect([0.5, 64].map((v) => numberRule().accepts(v))).toEqual([true, true]);
+    expect([-1, Number.NaN, Number.POSITIVE_INFINITY, '1'].some(numberRule().accepts)).toBe(false);
   });
 
   it('accept whole numbers in range only', () => {

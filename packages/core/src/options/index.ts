@@ -132,6 +132,44 @@ export function durationMsRule(
   return wholeNumberRule({ unit: ' of milliseconds', ...options, min: options.min ?? 1 });
 }
 
+/** The bounds and the wording of {@link numberRule}. */
+export interface NumberRuleOptions {
+  /**
+   * The smallest value allowed.
+   * @default 0
+   */
+  min?: number | undefined;
+  /**
+   * The largest value allowed; without one the message names the lower bound only.
+   * @default Number.MAX_VALUE
+   */
+  max?: number | undefined;
+  /**
+   * Words after the noun, such as `' of milliseconds'`.
+   * @default ''
+   */
+  unit?: string | undefined;
+}
+
+/**
+ * A finite number (fractions allowed) from `min` to `max`.
+ *
+ * @example
+ * ```ts
+ * numberRule({ min: 64 }).expected; // 'a number of at least 64'
+ * numberRule({ min: 0, max: 1 }).accepts(0.25); // true
+ * ```
+ */
+export function numberRule(options: NumberRuleOptions = {}): OptionRule<number> {
+  const { min = 0, max = Number.MAX_VALUE, unit = '' } = options;
+  const range = max === Number.MAX_VALUE ? `of at least ${min}` : `from ${min} to ${max}`;
+  return {
+    expected: `a number${unit} ${range}`,
+    accepts: (value: unknown): value is number =>
+      typeof value === 'number' && Number.isFinite(value) && value >= min && value <= max,
+  };
+}
+
 /**
  * One of a fixed list of strings.
  *
