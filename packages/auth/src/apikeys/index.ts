@@ -12,13 +12,13 @@ import {
   describe,
   forbidden,
   invalid,
-  OPTIONS,
   PREFIX,
   tokenExpired,
   tokenInvalid,
   tokenRevoked,
   validationFailed,
 } from '../errors/index.js';
+import { OPTIONS } from '../errors/options.js';
 import { isPermission, type Principal, type Rbac } from '../rbac/index.js';
 
 /** An API key as the stores keep it: never the secret, only its hash. */

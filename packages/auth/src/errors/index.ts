@@ -1,4 +1,5 @@
-import { FairmindError, type OptionScope, optionScopeError } from '@fairmind/core';
+import { FairmindError, optionScopeError } from '@fairmind/core';
+import { OPTIONS } from './options.js';
 
 /** The prefix of every message and log line of this package. */
 export const PREFIX = '[@fairmind/auth]';
@@ -79,9 +80,6 @@ export function storeUnavailable(what: string, cause: unknown): FairmindError {
     { cause, headers: { 'Retry-After': '1' } },
   );
 }
-
-/** Where this package's option checks (`checkOption` from `@fairmind/core`) report. */
-export const OPTIONS: OptionScope = { pkg: '@fairmind/auth' };
 
 /** Options refused at creation, naming the option. */
 export function invalid(option: string, problem: string, cause?: unknown): FairmindError {

@@ -8,7 +8,8 @@ import {
   SignJWT,
   UnsecuredJWT,
 } from 'jose';
-import { invalid, OPTIONS, tokenExpired, tokenInvalid } from '../errors/index.js';
+import { invalid, tokenExpired, tokenInvalid } from '../errors/index.js';
+import { OPTIONS } from '../errors/options.js';
 import { JWT_ALGORITHMS, type JwtAlgorithm, type KeyRing } from '../keys/index.js';
 import { type HmacKey, hmacKeyOf } from '../keys/internal.js';
 

@@ -12,7 +12,8 @@ import {
   SUPPORTED_JWT_ALGORITHMS,
   type SupportedJwtAlgorithm,
 } from '@fairmind/core/rules';
-import { invalid, OPTIONS } from '../errors/index.js';
+import { invalid } from '../errors/index.js';
+import { OPTIONS } from '../errors/options.js';
 import {
   type HmacKey,
   type KeyOptionName,

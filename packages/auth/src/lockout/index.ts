@@ -1,5 +1,6 @@
 import { checkOption, FairmindError, wholeNumberRule } from '@fairmind/core';
-import { invalid, OPTIONS, PREFIX, storeUnavailable } from '../errors/index.js';
+import { invalid, PREFIX, storeUnavailable } from '../errors/index.js';
+import { OPTIONS } from '../errors/options.js';
 
 /** A failure counter as a store keeps it. */
 export interface AttemptRecord {

@@ -11,7 +11,8 @@ import {
 import { gauge, histogram } from '@fairmind/core/metrics';
 import { PASSWORD_BYTE_LIMITS } from '@fairmind/core/rules';
 import type { Registry } from 'prom-client';
-import { describe, invalid, OPTIONS, PREFIX, validationFailed } from '../errors/index.js';
+import { describe, invalid, PREFIX, validationFailed } from '../errors/index.js';
+import { OPTIONS } from '../errors/options.js';
 import type { PasswordJob, PasswordResult } from './worker.js';
 
 // The limits are core's (@fairmind/core/rules), where loadConfig() reads them too for

@@ -8,7 +8,8 @@ import {
 } from '@fairmind/core';
 import type { Cluster, Redis } from 'ioredis';
 import { withDeadline } from '../deadline/index.js';
-import { invalid, OPTIONS, PREFIX } from '../errors/index.js';
+import { invalid, PREFIX } from '../errors/index.js';
+import { OPTIONS } from '../errors/options.js';
 import type { AttemptRecord, AttemptStore } from '../lockout/index.js';
 import type { RefreshFamilyStore, RotateOutcome } from '../refresh/index.js';
 import type { RevocationReason, RevocationStore } from '../revocation/index.js';

@@ -1,6 +1,7 @@
 import { checkOption, type Logger, silentLogger, wholeNumberRule } from '@fairmind/core';
 import { withDeadline } from '../deadline/index.js';
-import { describe, invalid, OPTIONS, PREFIX } from '../errors/index.js';
+import { describe, invalid, PREFIX } from '../errors/index.js';
+import { OPTIONS } from '../errors/options.js';
 import type {
   DurableRevocationStore,
   RevocationQuery,
