@@ -9,5 +9,6 @@ export default defineConfig(
     lifecycle: 'src/lifecycle/index.ts',
     adapter: 'src/adapter/index.ts',
     node: 'src/node/index.ts',
+    rules: 'src/rules/index.ts',
   }),
 );

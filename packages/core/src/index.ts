@@ -4,5 +4,6 @@ export * from './contract/index.js';
 export * from './errors/index.js';
 export * from './ip/index.js';
 export * from './log/index.js';
+export * from './options/index.js';
 export * from './redis-watch/index.js';
 export * from './state/index.js';

@@ -1,5 +1,5 @@
-import { FairmindError } from '@fairmind/core';
 import type { Database } from './database/index.js';
+import { invalidUse } from './errors/options.js';
 import { createPostgresDatabase, type PostgresDatabaseOptions } from './postgres/index.js';
 import { createSqliteDatabase, type SqliteDatabaseOptions } from './sqlite/index.js';
 
@@ -78,9 +78,7 @@ export function createDatabase(options: DatabaseOptions = {}): Database {
     return createSqliteDatabase(sqlite);
   }
   if (/^postgres(?:ql)?:\/\//.test(url)) return createPostgresDatabase({ ...rest, url });
-  throw new FairmindError(
-    'INVALID_OPTIONS',
-    500,
-    '[@fairmind/db-pool] url must start with postgres://, postgresql:// or sqlite: (or be left out for the SQLite default)',
+  throw invalidUse(
+    'url must start with postgres://, postgresql:// or sqlite: (or be left out for the SQLite default)',
   );
 }

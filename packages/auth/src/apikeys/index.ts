@@ -1,5 +1,12 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { FairmindError, type Logger, silentLogger } from '@fairmind/core';
+import {
+  checkOption,
+  durationMsRule,
+  FairmindError,
+  functionRule,
+  type Logger,
+  silentLogger,
+} from '@fairmind/core';
 import { LRUCache } from 'lru-cache';
 import {
   describe,
@@ -11,6 +18,7 @@ import {
   tokenRevoked,
   validationFailed,
 } from '../errors/index.js';
+import { OPTIONS } from '../errors/options.js';
 import { isPermission, type Principal, type Rbac } from '../rbac/index.js';
 
 /** An API key as the stores keep it: never the secret, only its hash. */
@@ -186,15 +194,17 @@ export function createApiKeyManager(options: ApiKeyManagerOptions): ApiKeyManage
   const { store, rbac } = options;
   if (typeof store?.findById !== 'function') throw invalid('store', 'must be an ApiKeyStore');
   if (typeof rbac?.check !== 'function') throw invalid('rbac', 'must come from createRbac()');
-  if (typeof options.roleOf !== 'function') throw invalid('roleOf', 'must be a function');
+  checkOption(OPTIONS, 'roleOf', options.roleOf, functionRule);
   const label = options.prefix ?? 'live';
   if (!/^[a-z0-9]{1,16}$/.test(label)) {
     throw invalid('prefix', 'must be 1 to 16 lower-case letters or digits, such as live or test');
   }
-  const interval = options.lastUsedIntervalMs ?? 60_000;
-  if (!Number.isInteger(interval) || interval < 0) {
-    throw invalid('lastUsedIntervalMs', 'must be a whole number of milliseconds, 0 or more');
-  }
+  const interval = checkOption(
+    OPTIONS,
+    'lastUsedIntervalMs',
+    options.lastUsedIntervalMs ?? 60_000,
+    durationMsRule({ min: 0, open: 'or more' }),
+  );
   const pepper = options.pepper;
   if (
     pepper !== undefined &&

@@ -1,8 +1,11 @@
+import { wholeNumberRule } from '@fairmind/core';
 import type { ApiKeyManager, ApiKeyRecord } from '../apikeys/index.js';
 import { forbidden, invalid, validationFailed } from '../errors/index.js';
 import type { Principal } from '../rbac/index.js';
 import type { AuthContext } from './context.js';
 import type { ApiKeyView, Auth, RequestContext } from './index.js';
+
+const EXPIRY_DAYS = wholeNumberRule({ min: 1, max: 3650 });
 
 function iso(ms: number | null): string | null {
   return ms === null ? null : new Date(ms).toISOString();
@@ -59,8 +62,9 @@ export function createApiKeyAdmin(
         );
     }
     const days = input.expiresInDays;
-    if (days !== undefined && (!Number.isInteger(days) || days < 1 || days > 3650)) {
-      throw validationFailed('expiresInDays must be a whole number from 1 to 3650');
+    // A request's input, so a 400 rather than INVALID_OPTIONS, with the shared rule's words.
+    if (days !== undefined && !EXPIRY_DAYS.accepts(days)) {
+      throw validationFailed(`expiresInDays must be ${EXPIRY_DAYS.expected}`);
     }
     const { key, record } = await manager.create({
       ownerId: principal.id,

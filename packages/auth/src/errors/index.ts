@@ -1,4 +1,5 @@
-import { FairmindError, invalidOptions } from '@fairmind/core';
+import { FairmindError, optionScopeError } from '@fairmind/core';
+import { OPTIONS } from './options.js';
 
 /** The prefix of every message and log line of this package. */
 export const PREFIX = '[@fairmind/auth]';
@@ -82,7 +83,7 @@ export function storeUnavailable(what: string, cause: unknown): FairmindError {
 
 /** Options refused at creation, naming the option. */
 export function invalid(option: string, problem: string, cause?: unknown): FairmindError {
-  return invalidOptions('@fairmind/auth', `${option} ${problem}`, cause);
+  return optionScopeError(OPTIONS, `${option} ${problem}`, cause);
 }
 
 /** A short description of any thrown value, for log lines (never a secret: messages only). */

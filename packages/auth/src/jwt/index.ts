@@ -1,4 +1,5 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { numberRule, optionOrDefault } from '@fairmind/core';
 import {
   errors,
   type JWTPayload,
@@ -8,6 +9,7 @@ import {
   UnsecuredJWT,
 } from 'jose';
 import { invalid, tokenExpired, tokenInvalid } from '../errors/index.js';
+import { OPTIONS } from '../errors/options.js';
 import { JWT_ALGORITHMS, type JwtAlgorithm, type KeyRing } from '../keys/index.js';
 import { type HmacKey, hmacKeyOf } from '../keys/internal.js';
 
@@ -226,15 +228,6 @@ function asList(value: string | readonly string[] | undefined): string[] | undef
   return typeof value === 'string' ? [value] : [...value];
 }
 
-function checkNumber(value: unknown, option: string, min: number): void {
-  if (
-    value !== undefined &&
-    (typeof value !== 'number' || !Number.isFinite(value) || value < min)
-  ) {
-    throw invalid(option, `must be a number of at least ${min}`);
-  }
-}
-
 /** The public message of a jose failure: jose's own words name the claim, never the token. */
 function mapJoseError(error: unknown): Error {
   if (error instanceof errors.JWTExpired) return tokenExpired();
@@ -280,8 +273,20 @@ export function createJwtVerifier(options: JwtVerifierOptions): JwtVerifier {
     }
   }
   if (algorithms.length === 0) throw invalid('algorithms', 'must allow at least one algorithm');
-  checkNumber(options.clockToleranceSeconds, 'clockToleranceSeconds', 0);
-  checkNumber(options.maxTokenBytes, 'maxTokenBytes', 64);
+  optionOrDefault(
+    OPTIONS,
+    'clockToleranceSeconds',
+    options.clockToleranceSeconds,
+    numberRule(),
+    undefined,
+  );
+  optionOrDefault(
+    OPTIONS,
+    'maxTokenBytes',
+    options.maxTokenBytes,
+    numberRule({ min: 64 }),
+    undefined,
+  );
   const tolerance = options.clockToleranceSeconds ?? DEFAULT_CLOCK_TOLERANCE_SECONDS;
   const now = options.now ?? Date.now;
   const maxTokenBytes = options.maxTokenBytes ?? DEFAULT_MAX_TOKEN_BYTES;

@@ -6,7 +6,14 @@ import {
   type KeyObject,
   webcrypto,
 } from 'node:crypto';
+import { checkOption, nonEmptyStringRule, oneOfRule, optionOrDefault } from '@fairmind/core';
+import {
+  looksLikePem,
+  SUPPORTED_JWT_ALGORITHMS,
+  type SupportedJwtAlgorithm,
+} from '@fairmind/core/rules';
 import { invalid } from '../errors/index.js';
+import { OPTIONS } from '../errors/options.js';
 import {
   type HmacKey,
   type KeyOptionName,
@@ -14,11 +21,16 @@ import {
   registerHmacSecrets,
 } from './internal.js';
 
+// The list and the PEM test are core's (@fairmind/core/rules), where loadConfig() reads them
+// too for JWT_ALGORITHM and JWT_SECRET: core cannot import this package, so the rules live
+// below both and are defined once.
 /** The signing algorithms of the toolkit, the same list as `JWT_ALGORITHM` accepts. */
-export const JWT_ALGORITHMS = ['HS256', 'HS384', 'HS512', 'RS256', 'ES256', 'EdDSA'] as const;
+export const JWT_ALGORITHMS = SUPPORTED_JWT_ALGORITHMS;
 
 /** One of {@link JWT_ALGORITHMS}. */
-export type JwtAlgorithm = (typeof JWT_ALGORITHMS)[number];
+export type JwtAlgorithm = SupportedJwtAlgorithm;
+
+const ALGORITHM = oneOfRule(JWT_ALGORITHMS);
 
 /** A JSON Web Key as RFC 7517 writes it (`kty`, `k`, `n`, `e`, `crv`, `x`, `y`, `d`, ...). */
 export type Jwk = JsonWebKey & { kty: string; kid?: string | undefined; alg?: string | undefined };
@@ -124,7 +136,7 @@ function secretBytes(secret: KeyInput['secret'], option: string, production: boo
   if (typeof secret === 'string') {
     // The algorithm-confusion mistake: a public key's PEM is public, so anyone could forge
     // HMAC tokens with it. Refused however the ring is used.
-    if (secret.trimStart().startsWith('-----BEGIN')) {
+    if (looksLikePem(secret)) {
       throw invalid(
         option,
         'looks like a PEM key, but HS* algorithms use it as a shared secret (anyone holding ' +
@@ -233,13 +245,13 @@ export function createKeyRing(options: KeyRingOptions): KeyRing {
   const named = keyOptionNames.get(options) ?? ringOptionName;
   options.keys.forEach((input, index) => {
     const option = named(index);
-    const algorithm = input.algorithm ?? 'HS256';
-    if (!(JWT_ALGORITHMS as readonly string[]).includes(algorithm)) {
-      throw invalid(named(index, 'algorithm'), `must be one of ${JWT_ALGORITHMS.join(', ')}`);
-    }
-    if (input.kid !== undefined && (typeof input.kid !== 'string' || input.kid === '')) {
-      throw invalid(named(index, 'kid'), 'must be a non-empty string');
-    }
+    const algorithm = checkOption(
+      OPTIONS,
+      named(index, 'algorithm'),
+      input.algorithm ?? 'HS256',
+      ALGORITHM,
+    );
+    optionOrDefault(OPTIONS, named(index, 'kid'), input.kid, nonEmptyStringRule, undefined);
     if (options.keys.length > 1 && input.kid === undefined) {
       throw invalid(named(index, 'kid'), 'is required when the ring holds more than one key');
     }

@@ -1,5 +1,6 @@
-import { FairmindError } from '@fairmind/core';
+import { checkOption, FairmindError, wholeNumberRule } from '@fairmind/core';
 import { invalid, PREFIX, storeUnavailable } from '../errors/index.js';
+import { OPTIONS } from '../errors/options.js';
 
 /** A failure counter as a store keeps it. */
 export interface AttemptRecord {
@@ -127,6 +128,8 @@ const IP_DEFAULTS: LockoutPolicy = {
   maxLockoutMs: 3_600_000,
 };
 
+const AT_LEAST_ONE = wholeNumberRule({ min: 1, open: 'or more' });
+
 function policy(name: string, given: Partial<LockoutPolicy> | undefined, defaults: LockoutPolicy) {
   // A key given as undefined keeps its default, as an absent one does.
   const merged = { ...defaults };
@@ -134,9 +137,7 @@ function policy(name: string, given: Partial<LockoutPolicy> | undefined, default
     if (value !== undefined) merged[key as keyof LockoutPolicy] = value;
   }
   for (const [key, value] of Object.entries(merged)) {
-    if (!Number.isInteger(value) || value < 1) {
-      throw invalid(`${name}.${key}`, 'must be a whole number, 1 or more');
-    }
+    checkOption(OPTIONS, `${name}.${key}`, value, AT_LEAST_ONE);
   }
   if (merged.maxLockoutMs < merged.baseLockoutMs) {
     throw invalid(`${name}.maxLockoutMs`, 'must be at least baseLockoutMs');

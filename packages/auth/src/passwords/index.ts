@@ -1,16 +1,26 @@
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { FairmindError, type Logger, silentLogger } from '@fairmind/core';
+import {
+  checkOption,
+  FairmindError,
+  type Logger,
+  silentLogger,
+  wholeNumberRule,
+} from '@fairmind/core';
 import { gauge, histogram } from '@fairmind/core/metrics';
+import { PASSWORD_BYTE_LIMITS } from '@fairmind/core/rules';
 import type { Registry } from 'prom-client';
 import { describe, invalid, PREFIX, validationFailed } from '../errors/index.js';
+import { OPTIONS } from '../errors/options.js';
 import type { PasswordJob, PasswordResult } from './worker.js';
 
+// The limits are core's (@fairmind/core/rules), where loadConfig() reads them too for
+// FAIRMIND_ADMIN_PASSWORD: core cannot import this package, so the rule lives below both.
 /** bcrypt reads at most 72 bytes; longer passwords are refused instead of silently cut. */
-export const MAX_PASSWORD_BYTES = 72;
+export const MAX_PASSWORD_BYTES = PASSWORD_BYTE_LIMITS.max;
 /** HTTP-API.md's lower bound for a new password. */
-export const MIN_PASSWORD_BYTES = 8;
+export const MIN_PASSWORD_BYTES = PASSWORD_BYTE_LIMITS.min;
 /** The cost of new hashes unless configured. */
 export const DEFAULT_BCRYPT_COST = 12;
 const MIN_PRODUCTION_COST = 10;
@@ -146,10 +156,12 @@ type JobInput =
  * ```
  */
 export function createPasswordHasher(options: PasswordHasherOptions = {}): PasswordHasher {
-  const cost = options.cost ?? DEFAULT_BCRYPT_COST;
-  if (!Number.isInteger(cost) || cost < 4 || cost > 31) {
-    throw invalid('cost', 'must be a whole number from 4 to 31 (bcrypt log2 rounds)');
-  }
+  const cost = checkOption(
+    OPTIONS,
+    'cost',
+    options.cost ?? DEFAULT_BCRYPT_COST,
+    wholeNumberRule({ min: 4, max: 31, note: ' (bcrypt log2 rounds)' }),
+  );
   const production = options.production ?? process.env['NODE_ENV'] === 'production';
   if (production && cost < MIN_PRODUCTION_COST) {
     throw invalid(
@@ -158,14 +170,18 @@ export function createPasswordHasher(options: PasswordHasherOptions = {}): Passw
     );
   }
   // One core stays with the event loop: on a two-core machine two hashing threads would starve it.
-  const size = options.workers ?? Math.max(1, Math.min(2, availableParallelism() - 1));
-  if (!Number.isInteger(size) || size < 1 || size > 64) {
-    throw invalid('workers', 'must be a whole number from 1 to 64');
-  }
-  const maxQueue = options.maxQueue ?? 1000;
-  if (!Number.isInteger(maxQueue) || maxQueue < 0) {
-    throw invalid('maxQueue', 'must be a whole number, 0 or more');
-  }
+  const size = checkOption(
+    OPTIONS,
+    'workers',
+    options.workers ?? Math.max(1, Math.min(2, availableParallelism() - 1)),
+    wholeNumberRule({ min: 1, max: 64 }),
+  );
+  const maxQueue = checkOption(
+    OPTIONS,
+    'maxQueue',
+    options.maxQueue ?? 1000,
+    wholeNumberRule({ min: 0, open: 'or more' }),
+  );
   const logger = (options.logger ?? silentLogger).child({ component: '@fairmind/auth' });
   const duration = options.registry
     ? histogram(options.registry, {

@@ -1,8 +1,15 @@
 import { createHash } from 'node:crypto';
-import { type Logger, silentLogger, watchRedisClient } from '@fairmind/core';
+import {
+  checkOption,
+  durationMsRule,
+  type Logger,
+  silentLogger,
+  watchRedisClient,
+} from '@fairmind/core';
 import type { Cluster, Redis } from 'ioredis';
 import { withDeadline } from '../deadline/index.js';
 import { invalid, PREFIX } from '../errors/index.js';
+import { OPTIONS } from '../errors/options.js';
 import type { AttemptRecord, AttemptStore } from '../lockout/index.js';
 import type { RefreshFamilyStore, RotateOutcome } from '../refresh/index.js';
 import type { RevocationReason, RevocationStore } from '../revocation/index.js';
@@ -59,10 +66,12 @@ function resolve(options: RedisAuthStoreOptions, what: string): Resolved {
       'must be a string without { or } (they would break the hash tags)',
     );
   }
-  const timeoutMs = options.timeoutMs ?? 1000;
-  if (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > 60_000) {
-    throw invalid(`${what} timeoutMs`, 'must be a whole number of milliseconds from 1 to 60000');
-  }
+  const timeoutMs = checkOption(
+    OPTIONS,
+    `${what} timeoutMs`,
+    options.timeoutMs ?? 1000,
+    durationMsRule({ max: 60_000 }),
+  );
   watchRedisClient(client, { logger: options.logger ?? silentLogger, name: '@fairmind/auth' });
   // Until the first connection is made, a command waits for it (within the deadline), as an
   // application that creates its client and uses it at once expects.

@@ -1,6 +1,7 @@
-import { type Logger, silentLogger } from '@fairmind/core';
+import { checkOption, type Logger, silentLogger, wholeNumberRule } from '@fairmind/core';
 import { withDeadline } from '../deadline/index.js';
 import { describe, invalid, PREFIX } from '../errors/index.js';
+import { OPTIONS } from '../errors/options.js';
 import type {
   DurableRevocationStore,
   RevocationQuery,
@@ -64,13 +65,12 @@ export function createLayeredRevocationStore(
       'needs { fast: a RevocationStore, durable: a DurableRevocationStore such as createSqlRevocationStore(db) }',
     );
   }
-  const fastTimeoutMs = options.fastTimeoutMs ?? 250;
-  if (!Number.isInteger(fastTimeoutMs) || fastTimeoutMs < 0) {
-    throw invalid(
-      'createLayeredRevocationStore fastTimeoutMs',
-      'must be a whole number of ms, 0 or more',
-    );
-  }
+  const fastTimeoutMs = checkOption(
+    OPTIONS,
+    'createLayeredRevocationStore fastTimeoutMs',
+    options.fastTimeoutMs ?? 250,
+    wholeNumberRule({ min: 0, open: 'or more', unit: ' of ms' }),
+  );
   const refreshMs = options.refreshMs ?? 1000;
   const logger = options.logger ?? silentLogger;
   const now = options.now ?? Date.now;

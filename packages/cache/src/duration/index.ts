@@ -1,3 +1,4 @@
+import { numberRule } from '@fairmind/core';
 import { invalidOptions } from '../errors/index.js';
 
 /**
@@ -27,8 +28,9 @@ export function toMs(name: string, value: unknown, min = 0): number {
     if (match) ms = Number(match[1]) * (UNITS[match[2] as string] as number);
   }
   if (ms === undefined || !Number.isFinite(ms) || ms < min) {
+    const expected = numberRule({ min, unit: ' of milliseconds' }).expected;
     throw invalidOptions(
-      `${name} must be a number of milliseconds of at least ${min}, or a string like '30s', '5m' or '1h'; got ${JSON.stringify(value)}`,
+      `${name} must be ${expected}, or a string like '30s', '5m' or '1h'; got ${JSON.stringify(value)}`,
     );
   }
   return Math.round(ms);

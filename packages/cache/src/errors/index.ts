@@ -1,13 +1,17 @@
-import { FairmindError } from '@fairmind/core';
+import { FairmindError, type OptionScope, optionScopeError } from '@fairmind/core';
 
 /** The prefix of every message and log line of this package. */
 export const PKG = '[@fairmind/cache]';
 
+/** Where this package's option checks (`checkOption` from `@fairmind/core`) report. */
+export const OPTIONS: OptionScope = {
+  pkg: '@fairmind/cache',
+  got: (value) => `, got ${JSON.stringify(value)}`,
+};
+
 /** A bad option, found when the cache (or helper) is created: the message names the option. */
 export function invalidOptions(message: string, cause?: unknown): FairmindError {
-  return new FairmindError('INVALID_OPTIONS', 500, `${PKG} ${message}`, {
-    ...(cause === undefined ? {} : { cause }),
-  });
+  return optionScopeError({ pkg: OPTIONS.pkg }, message, cause);
 }
 
 /** A bad argument to a cache call (an empty key, a negative ttl): a programming error. */

@@ -1,15 +1,19 @@
 import { createHash } from 'node:crypto';
 import {
+  checkOption,
   type Exchange,
   type HeaderRecord,
   type Middleware,
   type Reply,
   requestPath,
   requestSearch,
+  wholeNumberRule,
 } from '@fairmind/core';
 import type { Cache } from '../cache/index.js';
 import { type Duration, toMs } from '../duration/index.js';
-import { invalidOptions } from '../errors/index.js';
+import { invalidOptions, OPTIONS } from '../errors/index.js';
+
+const STATUS = wholeNumberRule({ min: 200, max: 599 });
 
 /** One part of the key besides method, path and query: a request header name, or a function. */
 export type VaryBy = string | ((exchange: Exchange) => string | null | undefined);
@@ -196,16 +200,16 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
   }
   const statuses = new Set(options.statuses ?? [200]);
   for (const status of statuses) {
-    if (!Number.isInteger(status) || status < 200 || status > 599) {
+    if (!STATUS.accepts(status)) {
       throw invalidOptions(`statuses must hold HTTP statuses, got ${JSON.stringify(status)}`);
     }
   }
-  const maxBodyBytes = options.maxBodyBytes ?? 1_048_576;
-  if (!Number.isInteger(maxBodyBytes) || maxBodyBytes < 0) {
-    throw invalidOptions(
-      `maxBodyBytes must be a non-negative integer, got ${JSON.stringify(maxBodyBytes)}`,
-    );
-  }
+  const maxBodyBytes = checkOption(
+    OPTIONS,
+    'maxBodyBytes',
+    options.maxBodyBytes ?? 1_048_576,
+    wholeNumberRule({ min: 0, open: 'sign', noun: 'integer' }),
+  );
   const cache = options.cache.namespace(options.namespace ?? 'http');
 
   function key(exchange: Exchange): string | undefined {

@@ -1,10 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import {
   type CircuitBreaker,
+  checkOption,
   createCircuitBreaker,
   type Logger,
   silentLogger,
   watchRedisClient,
+  wholeNumberRule,
 } from '@fairmind/core';
 import { Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
@@ -13,7 +15,14 @@ import { Bus, type BusMessage, encodeMessage } from '../bus/index.js';
 import type { CacheOptions, CacheStatus, GetOrSetOptions } from '../cache/index.js';
 import { decode, deepFreeze, ENCODING_VERSION, encode } from '../codec/index.js';
 import { toMs } from '../duration/index.js';
-import { closedError, corrupt, invalidArgument, invalidOptions, PKG } from '../errors/index.js';
+import {
+  closedError,
+  corrupt,
+  invalidArgument,
+  invalidOptions,
+  OPTIONS,
+  PKG,
+} from '../errors/index.js';
 import { Memory, type MemoryEntry } from '../memory/index.js';
 import { type CacheCounters, newCounters, registerMetrics } from '../metrics/index.js';
 import { type RedisClient, RedisStore, type StoreItem, UNAVAILABLE } from '../store/index.js';
@@ -74,12 +83,7 @@ const OUTBOX_LIMIT = 10_000;
 // The step of the write clock within one millisecond (see Core#tick).
 const CLOCK_TICK_MS = 2 ** -10;
 
-export function positiveInteger(name: string, value: unknown): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
-    throw invalidOptions(`${name} must be a positive integer, got ${JSON.stringify(value)}`);
-  }
-  return value;
-}
+const POSITIVE = wholeNumberRule({ min: 1, open: 'sign', noun: 'integer' });
 
 export function fraction(name: string, value: unknown, inclusive: boolean): number {
   const ok =
@@ -248,7 +252,12 @@ export class Core {
           : fraction('earlyRefresh', options.earlyRefresh, false),
       l1TtlMs:
         l1 === false || l1.ttl === undefined ? Number.POSITIVE_INFINITY : toMs('l1.ttl', l1.ttl, 1),
-      commandTimeoutMs: positiveInteger('commandTimeoutMs', options.commandTimeoutMs ?? 100),
+      commandTimeoutMs: checkOption(
+        OPTIONS,
+        'commandTimeoutMs',
+        options.commandTimeoutMs ?? 100,
+        POSITIVE,
+      ),
       tagRetentionMs: toMs('tagRetention', options.tagRetention ?? '7d', 1),
       instanceId: options.instanceId ?? randomUUID(),
       logger,
@@ -263,16 +272,30 @@ export class Core {
       l1 === false
         ? undefined
         : new Memory({
-            maxEntries: positiveInteger('l1.maxEntries', l1.maxEntries ?? DEFAULT_L1.maxEntries),
-            maxBytes: positiveInteger('l1.maxBytes', l1.maxBytes ?? DEFAULT_L1.maxBytes),
+            maxEntries: checkOption(
+              OPTIONS,
+              'l1.maxEntries',
+              l1.maxEntries ?? DEFAULT_L1.maxEntries,
+              POSITIVE,
+            ),
+            maxBytes: checkOption(
+              OPTIONS,
+              'l1.maxBytes',
+              l1.maxBytes ?? DEFAULT_L1.maxBytes,
+              POSITIVE,
+            ),
           });
-    const failureThreshold = positiveInteger(
+    const failureThreshold = checkOption(
+      OPTIONS,
       'breaker.failureThreshold',
       breakerOptions.failureThreshold ?? 5,
+      POSITIVE,
     );
-    const resetTimeoutMs = positiveInteger(
+    const resetTimeoutMs = checkOption(
+      OPTIONS,
       'breaker.resetTimeoutMs',
       breakerOptions.resetTimeoutMs ?? 1_000,
+      POSITIVE,
     );
     this.#channel = `${namespace}:bus`;
     this.#valuePrefix = `${namespace}:v:`;

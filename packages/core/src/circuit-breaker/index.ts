@@ -1,4 +1,10 @@
 import { invalidOptions } from '../contract/index.js';
+import {
+  functionRule,
+  type OptionScope,
+  optionOrDefault,
+  wholeNumberRule,
+} from '../options/index.js';
 
 /**
  * A circuit breaker for calls to a shared service (Redis for the cache and the rate limiter).
@@ -57,24 +63,9 @@ export interface CircuitBreaker {
   reset(): void;
 }
 
-function wholeNumber(name: string, value: unknown, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
-    throw invalidOptions(
-      PKG,
-      `${FACTORY}: ${name} must be a whole number of at least 1, got ${String(value)}.`,
-    );
-  }
-  return value;
-}
-
-function optionalFunction<F>(name: string, value: unknown): F | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== 'function') {
-    throw invalidOptions(PKG, `${FACTORY}: ${name} must be a function, got ${typeof value}.`);
-  }
-  return value as F;
-}
+const NUMBERS: OptionScope = { pkg: PKG, factory: FACTORY, got: (v) => `, got ${String(v)}.` };
+const FUNCTIONS: OptionScope = { ...NUMBERS, got: (v) => `, got ${typeof v}.` };
+const AT_LEAST_ONE = wholeNumberRule({ min: 1 });
 
 /**
  * Creates a circuit breaker: after `failureThreshold` consecutive failures it opens and
@@ -98,13 +89,31 @@ export function createCircuitBreaker(options: CircuitBreakerOptions = {}): Circu
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
     throw invalidOptions(PKG, `${FACTORY}: options must be an object.`);
   }
-  const threshold = wholeNumber('failureThreshold', options.failureThreshold, 5);
-  const cooldownMs = wholeNumber('cooldownMs', options.cooldownMs, 5_000);
-  const onStateChange = optionalFunction<(state: CircuitState, previous: CircuitState) => void>(
+  const threshold = optionOrDefault(
+    NUMBERS,
+    'failureThreshold',
+    options.failureThreshold,
+    AT_LEAST_ONE,
+    5,
+  );
+  const cooldownMs = optionOrDefault(
+    NUMBERS,
+    'cooldownMs',
+    options.cooldownMs,
+    AT_LEAST_ONE,
+    5_000,
+  );
+  const onStateChange = optionOrDefault(
+    FUNCTIONS,
     'onStateChange',
     options.onStateChange,
-  );
-  const now = optionalFunction<() => number>('now', options.now) ?? (() => performance.now());
+    functionRule,
+    undefined,
+  ) as ((state: CircuitState, previous: CircuitState) => void) | undefined;
+  const now =
+    (optionOrDefault(FUNCTIONS, 'now', options.now, functionRule, undefined) as
+      | (() => number)
+      | undefined) ?? (() => performance.now());
 
   let state: CircuitState = 'closed';
   let failures = 0;

@@ -1,12 +1,22 @@
 import { z } from 'zod';
 import { FairmindError } from '../errors/index.js';
 import { parseTrustedProxies } from '../ip/index.js';
+import { oneOfRule, wholeNumberRule } from '../options/index.js';
+import { isHostname, isIpv6, parsesAsUrl } from '../rules/host.js';
+// The domain rules this config shares with their owners (edge's cors(), auth's key ring and
+// hasher) live in core's rules module: core cannot import edge or auth (they depend on it),
+// so the owners import the rules from @fairmind/core/rules and this file does too.
+import {
+  looksLikePem,
+  PASSWORD_BYTE_LIMITS,
+  parseCorsOrigin,
+  SUPPORTED_JWT_ALGORITHMS,
+  type SupportedJwtAlgorithm,
+} from '../rules/index.js';
 
 const PREFIX = '[@fairmind/core]';
 
-/** JWT signing algorithms the toolkit accepts, HMAC first. */
-const JWT_ALGORITHMS = ['HS256', 'HS384', 'HS512', 'RS256', 'ES256', 'EdDSA'] as const;
-type JwtAlgorithm = (typeof JWT_ALGORITHMS)[number];
+type JwtAlgorithm = SupportedJwtAlgorithm;
 
 const NODE_ENVS = ['development', 'production', 'test'] as const;
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -16,9 +26,6 @@ type RateLimitBy = (typeof RATE_LIMIT_BY)[number];
 // Below this an HMAC key is guessable offline from any token it signed (RFC 7518 section 3.2
 // asks for a key at least as long as the hash output, 32 bytes for HS256).
 const MIN_HS_SECRET = 32;
-// bcrypt reads at most 72 bytes; anything longer would be silently truncated by the hasher.
-const MAX_PASSWORD_BYTES = 72;
-const MIN_PASSWORD_BYTES = 8;
 // setTimeout clamps larger delays to 1 ms (with only a warning), which would turn a generous
 // timeout into an immediate one.
 const MAX_TIMEOUT_MS = 2_147_483_647;
@@ -66,28 +73,23 @@ function variable<T, D>(
     });
 }
 
+// The shared option rules, read from text: an environment variable is a string.
 function integer(min: number, max: number, unit = '') {
-  const range =
-    max === Number.MAX_SAFE_INTEGER
-      ? min === 1
-        ? `a positive whole number${unit}`
-        : `a whole number${unit} of at least ${min}`
-      : `a whole number${unit} from ${min} to ${max}`;
+  const rule = wholeNumberRule({ min, max, unit, open: 'sign' });
   return (value: string): number | Invalid => {
     const n = Number(value);
     // Number() alone would take '1e3', '0x10' and ' 2'; only plain decimal digits are meant.
-    if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < min || n > max) {
-      return new Invalid(`must be ${range} ${shown(value)}`);
+    if (!/^\d+$/.test(value) || !rule.accepts(n)) {
+      return new Invalid(`must be ${rule.expected} ${shown(value)}`);
     }
     return n;
   };
 }
 
 function oneOf<const T extends readonly string[]>(allowed: T, why = '') {
+  const rule = oneOfRule(allowed);
   return (value: string): T[number] | Invalid =>
-    (allowed as readonly string[]).includes(value)
-      ? (value as T[number])
-      : new Invalid(`must be one of ${allowed.join(', ')}${why} ${shown(value)}`);
+    rule.accepts(value) ? value : new Invalid(`must be ${rule.expected}${why} ${shown(value)}`);
 }
 
 function schemeOf(value: string): string | undefined {
@@ -98,15 +100,6 @@ function schemeOf(value: string): string | undefined {
 function describeScheme(value: string): string {
   const scheme = schemeOf(value);
   return scheme === undefined ? 'got a value without a scheme' : `got a "${scheme}:" URL`;
-}
-
-function parsesAsUrl(value: string): boolean {
-  try {
-    new URL(value);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** The database `DATABASE_URL` names, and the driver its scheme selects. */
@@ -155,24 +148,6 @@ function redisUrl(value: string): string | Invalid {
   return value;
 }
 
-const LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/i;
-
-function isIpv4(host: string): boolean {
-  const parts = host.split('.');
-  return parts.length === 4 && parts.every((p) => /^\d{1,3}$/.test(p) && Number(p) <= 255);
-}
-
-function isIpv6(host: string): boolean {
-  return host.includes(':') && /^[0-9a-f:.]+$/i.test(host) && parsesAsUrl(`http://[${host}]/`);
-}
-
-function isHostname(host: string): boolean {
-  const labels = host.split('.');
-  // All-numeric names are IPv4 or nothing: '999.1.1.1' must not pass as a hostname.
-  if (labels.every((l) => /^\d+$/.test(l))) return isIpv4(host);
-  return host.length <= 253 && labels.every((l) => LABEL.test(l));
-}
-
 function listenHost(value: string): string | Invalid {
   if (isHostname(value) || isIpv6(value)) return value;
   return new Invalid(
@@ -181,38 +156,25 @@ function listenHost(value: string): string | Invalid {
   );
 }
 
-const DEFAULT_PORTS: Readonly<Record<string, string>> = { http: '80', https: '443' };
-
 // Browsers send the Origin header lower-cased and without a default port, so entries are
-// normalised the same way; otherwise 'https://App.example.com:443' could never match.
+// normalised the same way (by the grammar cors() uses); otherwise
+// 'https://App.example.com:443' could never match.
 function corsOrigin(entry: string): string | Invalid {
   if (entry === '*') return entry;
-  const match =
-    /^([a-z][a-z0-9+.-]*):\/\/(\*\.)?([^/:?#[\]]+|\[[0-9a-f:.]+\])(?::(\d{1,5}))?(.*)$/i.exec(
-      entry,
-    );
-  const accepted = 'expected * or scheme://host[:port], where host may start with *.';
-  if (!match) return new Invalid(`${JSON.stringify(entry)} is not an origin: ${accepted}`);
-  const [, scheme = '', wildcard = '', host = '', port, rest = ''] = match;
-  if (rest !== '') {
+  const origin = parseCorsOrigin(entry);
+  if (origin === 'path') {
     return new Invalid(
       `${JSON.stringify(entry)} has a path or query: an origin is scheme://host[:port] with ` +
         'nothing after it (no trailing slash)',
     );
   }
-  const bracketed = host.startsWith('[');
-  const hostOk = bracketed
-    ? wildcard === '' && isIpv6(host.slice(1, -1))
-    : wildcard === ''
-      ? isHostname(host)
-      : isHostname(host) && !isIpv4(host);
-  const portNumber = port === undefined ? undefined : Number(port);
-  if (!hostOk || (portNumber !== undefined && (portNumber < 1 || portNumber > 65535))) {
-    return new Invalid(`${JSON.stringify(entry)} is not an origin: ${accepted}`);
+  if (origin === 'malformed') {
+    return new Invalid(
+      `${JSON.stringify(entry)} is not an origin: expected * or scheme://host[:port], where ` +
+        'host may start with *.',
+    );
   }
-  const lowerScheme = scheme.toLowerCase();
-  const keepPort = port !== undefined && DEFAULT_PORTS[lowerScheme] !== String(portNumber);
-  return `${lowerScheme}://${wildcard}${host.toLowerCase()}${keepPort ? `:${portNumber}` : ''}`;
+  return origin.origin;
 }
 
 function corsOrigins(value: string): readonly string[] | Invalid {
@@ -255,10 +217,11 @@ function adminEmail(value: string): string | Invalid {
 
 function adminPassword(value: string): string | Invalid {
   const bytes = new TextEncoder().encode(value).length;
-  if (bytes < MIN_PASSWORD_BYTES || bytes > MAX_PASSWORD_BYTES) {
+  const { min, max } = PASSWORD_BYTE_LIMITS;
+  if (bytes < min || bytes > max) {
     // Length only: the password itself never appears in a message.
     return new Invalid(
-      `must be ${MIN_PASSWORD_BYTES} to ${MAX_PASSWORD_BYTES} bytes of UTF-8 (it is ${bytes}); ` +
+      `must be ${min} to ${max} bytes of UTF-8 (it is ${bytes}); ` +
         'bcrypt ignores everything past byte 72, so a longer one is refused rather than ' +
         'silently truncated',
     );
@@ -268,7 +231,7 @@ function adminPassword(value: string): string | Invalid {
 
 // Env files often hold a PEM on one line with literal \n escapes; restore real newlines.
 function jwtSecret(value: string): string {
-  if (value.trimStart().startsWith('-----BEGIN') && !value.includes('\n')) {
+  if (looksLikePem(value) && !value.includes('\n')) {
     return value.replaceAll('\\n', '\n');
   }
   return value;
@@ -299,7 +262,7 @@ const shape = {
   REDIS_URL: variable(undefined, redisUrl),
   REDIS_TTL: variable(3600, integer(1, Number.MAX_SAFE_INTEGER, ' of seconds')),
   JWT_SECRET: variable(undefined, jwtSecret, { secret: true }),
-  JWT_ALGORITHM: variable('HS256' as JwtAlgorithm, oneOf(JWT_ALGORITHMS)),
+  JWT_ALGORITHM: variable('HS256' as JwtAlgorithm, oneOf(SUPPORTED_JWT_ALGORITHMS)),
   JWT_EXPIRE_MINUTES: variable(30, (value: string): number | Invalid => {
     const result = integer(1, 1440, ' of minutes')(value);
     return result instanceof Invalid
@@ -380,7 +343,7 @@ function hmacSecretProblem(
       `characters (${SECRET_HINT})`
     );
   }
-  if (secret.trimStart().startsWith('-----BEGIN')) {
+  if (looksLikePem(secret)) {
     return (
       `looks like a PEM key, but JWT_ALGORITHM=${algorithm} uses it as a shared HMAC secret: ` +
       'that is the algorithm-confusion mistake (anyone holding the public half can forge ' +
@@ -669,7 +632,7 @@ export function loadConfig(options: LoadConfigOptions = {}): FairmindConfig {
         'keep sessions.',
     );
   } else if (env.JWT_ALGORITHM.startsWith('HS') && env.NODE_ENV === 'development') {
-    if (secret.trimStart().startsWith('-----BEGIN')) {
+    if (looksLikePem(secret)) {
       warn(
         `${PREFIX} JWT_SECRET looks like a PEM key but JWT_ALGORITHM=${env.JWT_ALGORITHM} ` +
           'uses it as an HMAC secret; NODE_ENV=production refuses this. Use RS256, ES256 or ' +

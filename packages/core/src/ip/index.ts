@@ -1,5 +1,6 @@
 import ipaddr from 'ipaddr.js';
 import { FairmindError } from '../errors/index.js';
+import { type OptionScope, optionScopeError } from '../options/index.js';
 
 type IPv4 = ipaddr.IPv4;
 type IPv6 = ipaddr.IPv6;
@@ -385,12 +386,10 @@ export interface ClientIpResolver {
 // RFC 9110 token characters: what a header field name may contain.
 const HEADER_NAME = /^[!#$%&'*+.^`|~\w-]+$/;
 
+const SCOPE: OptionScope = { pkg: '@fairmind/core', factory: 'createClientIpResolver' };
+
 function invalidOptions(message: string): FairmindError {
-  return new FairmindError(
-    'INVALID_OPTIONS',
-    500,
-    `[@fairmind/core] createClientIpResolver: ${message}`,
-  );
+  return optionScopeError(SCOPE, message);
 }
 
 function toTrustedProxies(value: ClientIpResolverOptions['trustedProxies']): TrustedProxies {

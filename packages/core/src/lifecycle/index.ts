@@ -1,4 +1,4 @@
-import { FairmindError } from '../errors/index.js';
+import { invalidOptions } from '../contract/index.js';
 import { type Logger, silentLogger } from '../log/index.js';
 
 /** A close hook: release one resource. `signal` aborts when the drain deadline passes. */
@@ -73,10 +73,9 @@ export function createLifecycle(options: LifecycleOptions = {}): Lifecycle {
   const signals = options.signals ?? ['SIGTERM', 'SIGINT'];
   const exit = options.exit ?? ((code: number) => process.exit(code));
   if (!Number.isFinite(drainTimeoutMs) || drainTimeoutMs <= 0) {
-    throw new FairmindError(
-      'INVALID_OPTIONS',
-      500,
-      `[@fairmind/core] drainTimeoutMs must be a positive number of milliseconds, got ${String(drainTimeoutMs)}.`,
+    throw invalidOptions(
+      '@fairmind/core',
+      `drainTimeoutMs must be a positive number of milliseconds, got ${String(drainTimeoutMs)}.`,
     );
   }
 

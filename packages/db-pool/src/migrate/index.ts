@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FairmindError, findCause, type Logger, silentLogger } from '@fairmind/core';
 import type { Database, Driver, Queryable } from '../database/index.js';
+import { invalidUse } from '../errors/options.js';
 import { type SqlStatement, sql } from '../sql/index.js';
 import { splitPostgresStatements } from './split-statements.js';
 
@@ -115,10 +116,8 @@ export async function loadMigrations(dir: string, driver: Driver): Promise<Migra
 
 async function loadMigrationTexts(dir: string, driver: Driver): Promise<LoadedMigration[]> {
   if (!DRIVERS.includes(driver)) {
-    throw new FairmindError(
-      'INVALID_OPTIONS',
-      500,
-      `${PREFIX} unknown driver ${JSON.stringify(driver)}: pass 'postgres' or 'sqlite' (db.driver)`,
+    throw invalidUse(
+      `unknown driver ${JSON.stringify(driver)}: pass 'postgres' or 'sqlite' (db.driver)`,
     );
   }
   let names: string[];
@@ -356,10 +355,8 @@ function resolveTarget(table: string | undefined): Target {
   const display = table ?? DEFAULT_TABLE;
   const parts = display.split('.');
   if (parts.length > 2 || !parts.every((part) => IDENTIFIER.test(part))) {
-    throw new FairmindError(
-      'INVALID_OPTIONS',
-      500,
-      `${PREFIX} migrations table ${JSON.stringify(display)} is not a plain name: use letters, ` +
+    throw invalidUse(
+      `migrations table ${JSON.stringify(display)} is not a plain name: use letters, ` +
         "digits and _ (optionally schema-qualified, as in 'app.schema_migrations')",
     );
   }

@@ -1,7 +1,13 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { createHash } from 'node:crypto';
 import type { ConnectionOptions } from 'node:tls';
-import { FairmindError, type Logger, silentLogger } from '@fairmind/core';
+import {
+  checkOption,
+  FairmindError,
+  type Logger,
+  silentLogger,
+  wholeNumberRule,
+} from '@fairmind/core';
 import type pg from 'pg';
 import Cursor from 'pg-cursor';
 import type { Registry } from 'prom-client';
@@ -21,6 +27,7 @@ import {
   PoolTimeoutError,
   rowCountError,
 } from '../errors/index.js';
+import { invalidUse, OPTIONS_GOT } from '../errors/options.js';
 import { poolMetrics } from '../metrics/index.js';
 import { ConnectionPool, isConnectionError, type PooledConnection } from '../pool/index.js';
 import { compile, type SqlStatement } from '../sql/index.js';
@@ -116,16 +123,7 @@ const ISOLATION = {
   serializable: 'SERIALIZABLE',
 } as const;
 
-function positiveInteger(name: string, value: unknown, min: number): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
-    throw new FairmindError(
-      'INVALID_OPTIONS',
-      500,
-      `[@fairmind/db-pool] ${name} must be an integer of at least ${min}, got ${JSON.stringify(value)}`,
-    );
-  }
-  return value;
-}
+const atLeast = (min: number) => wholeNumberRule({ min, noun: 'integer' });
 
 /**
  * The server invalidated (0A000 from plan revalidation, after a schema change altered a
@@ -245,31 +243,44 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  */
 export function createPostgresDatabase(options: PostgresDatabaseOptions): Database {
   if (typeof options?.url !== 'string' || !/^postgres(?:ql)?:\/\//.test(options.url)) {
-    throw new FairmindError(
-      'INVALID_OPTIONS',
-      500,
-      '[@fairmind/db-pool] url must be a postgres:// or postgresql:// connection URL',
-    );
+    throw invalidUse('url must be a postgres:// or postgresql:// connection URL');
   }
-  const size = positiveInteger('poolSize', options.poolSize ?? 20, 1);
-  const maxOverflow = positiveInteger('maxOverflow', options.maxOverflow ?? 30, 0);
-  const timeoutMs = positiveInteger('timeoutMs', options.timeoutMs ?? 30_000, 1);
+  const size = checkOption(OPTIONS_GOT, 'poolSize', options.poolSize ?? 20, atLeast(1));
+  const maxOverflow = checkOption(
+    OPTIONS_GOT,
+    'maxOverflow',
+    options.maxOverflow ?? 30,
+    atLeast(0),
+  );
+  const timeoutMs = checkOption(OPTIONS_GOT, 'timeoutMs', options.timeoutMs ?? 30_000, atLeast(1));
   const connectTimeoutMs = Math.min(
-    positiveInteger('connectTimeoutMs', options.connectTimeoutMs ?? 10_000, 1),
+    checkOption(OPTIONS_GOT, 'connectTimeoutMs', options.connectTimeoutMs ?? 10_000, atLeast(1)),
     timeoutMs,
   );
-  const statementCacheSize = positiveInteger(
+  const statementCacheSize = checkOption(
+    OPTIONS_GOT,
     'statementCacheSize',
     options.statementCacheSize ?? 200,
-    1,
+    atLeast(1),
   );
-  const maxLifetimeMs = positiveInteger('maxLifetimeMs', options.maxLifetimeMs ?? 1_800_000, 1_000);
-  const idleValidationMs = positiveInteger(
+  const maxLifetimeMs = checkOption(
+    OPTIONS_GOT,
+    'maxLifetimeMs',
+    options.maxLifetimeMs ?? 1_800_000,
+    atLeast(1_000),
+  );
+  const idleValidationMs = checkOption(
+    OPTIONS_GOT,
     'idleValidationMs',
     options.idleValidationMs ?? 30_000,
-    0,
+    atLeast(0),
   );
-  const leakDetectionMs = positiveInteger('leakDetectionMs', options.leakDetectionMs ?? 0, 0);
+  const leakDetectionMs = checkOption(
+    OPTIONS_GOT,
+    'leakDetectionMs',
+    options.leakDetectionMs ?? 0,
+    atLeast(0),
+  );
   const prepare = options.prepare ?? true;
   const logger = options.logger ?? silentLogger;
   const poolName = options.name ?? 'default';
@@ -481,15 +492,11 @@ export function createPostgresDatabase(options: PostgresDatabaseOptions): Databa
   function validateTransactionOptions(transactionOptions: TransactionOptions): void {
     const { isolation, statementTimeoutMs, retries } = transactionOptions;
     if (isolation !== undefined && !(isolation in ISOLATION)) {
-      throw new FairmindError(
-        'INVALID_OPTIONS',
-        500,
-        `[@fairmind/db-pool] isolation must be one of ${Object.keys(ISOLATION).join(', ')}`,
-      );
+      throw invalidUse(`isolation must be one of ${Object.keys(ISOLATION).join(', ')}`);
     }
     if (statementTimeoutMs !== undefined)
-      positiveInteger('statementTimeoutMs', statementTimeoutMs, 0);
-    if (retries !== undefined) positiveInteger('retries', retries, 0);
+      checkOption(OPTIONS_GOT, 'statementTimeoutMs', statementTimeoutMs, atLeast(0));
+    if (retries !== undefined) checkOption(OPTIONS_GOT, 'retries', retries, atLeast(0));
   }
 
   const database: Database = {
@@ -543,7 +550,12 @@ export function createPostgresDatabase(options: PostgresDatabaseOptions): Databa
     },
 
     async *stream<R extends object>(statement: SqlStatement, streamOptions: StreamOptions = {}) {
-      const batchSize = positiveInteger('batchSize', streamOptions.batchSize ?? 100, 1);
+      const batchSize = checkOption(
+        OPTIONS_GOT,
+        'batchSize',
+        streamOptions.batchSize ?? 100,
+        atLeast(1),
+      );
       const { text, values } = compile(statement, 'postgres');
       const context = storage.getStore();
       const connection = context?.connection ?? (await pool.acquire());

@@ -1,4 +1,4 @@
-import { FairmindError } from '@fairmind/core';
+import { invalidUse } from '../errors/options.js';
 
 /** Which placeholder syntax a statement compiles to. */
 export type Dialect = 'postgres' | 'sqlite';
@@ -176,20 +176,14 @@ const empty = new SqlStatement([''], []);
 export const sql: SqlTag = Object.assign(tag, {
   id(...parts: string[]): SqlIdentifier {
     if (parts.length === 0 || parts.some((part) => typeof part !== 'string' || part.length === 0)) {
-      throw new FairmindError(
-        'INVALID_OPTIONS',
-        500,
-        '[@fairmind/db-pool] sql.id() needs one or more non-empty names',
-      );
+      throw invalidUse('sql.id() needs one or more non-empty names');
     }
     return { [IDENTIFIER]: parts };
   },
   list(values: readonly unknown[]): SqlStatement {
     if (!Array.isArray(values) || values.length === 0) {
-      throw new FairmindError(
-        'INVALID_OPTIONS',
-        500,
-        '[@fairmind/db-pool] sql.list() needs at least one value: handle the empty case before building the query',
+      throw invalidUse(
+        'sql.list() needs at least one value: handle the empty case before building the query',
       );
     }
     return new SqlStatement(['', ...values.slice(1).map(() => ', '), ''], values);

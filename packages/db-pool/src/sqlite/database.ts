@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { FairmindError, type Logger } from '@fairmind/core';
+import { FairmindError, type Logger, wholeNumberRule } from '@fairmind/core';
 import type {
   Database,
   HealthOptions,
@@ -12,6 +12,7 @@ import type {
   TransactionOptions,
 } from '../database/index.js';
 import { DatabaseError, poolClosedError, rowCountError } from '../errors/index.js';
+import { invalidUse } from '../errors/options.js';
 import { type PoolMetrics, poolMetrics } from '../metrics/index.js';
 import { compile, type SqlStatement, sql } from '../sql/index.js';
 import { bindValue } from './bind.js';
@@ -21,12 +22,14 @@ import { AcquireTimeout, Mutex } from './mutex.js';
 import {
   DEFAULT_HEALTH_TIMEOUT_MS,
   invalid,
-  isNonNegativeInteger,
-  MAX_TIMEOUT_MS,
   resolveTransactionSettings,
   type Settings,
+  TIMEOUT_MS,
   type TransactionSettings,
 } from './settings.js';
+
+// better-sqlite3 ignores it, but a value PostgreSQL's cursor would refuse is refused here too.
+const BATCH_SIZE = wholeNumberRule({ min: 1, max: 1e9 });
 
 type Connection = SqliteConnection;
 type Statement = SqliteStatement;
@@ -40,31 +43,21 @@ function assertStatement(statement: unknown, method: string): asserts statement 
       'values' in statement
     )
   ) {
-    throw new FairmindError(
-      'INVALID_OPTIONS',
-      500,
-      `[@fairmind/db-pool] ${method}() takes a statement built with the sql tag (sql\`select ...\`), not a string: a string would invite SQL injection; for a trusted script use exec()`,
+    throw invalidUse(
+      `${method}() takes a statement built with the sql tag (sql\`select ...\`), not a string: a string would invite SQL injection; for a trusted script use exec()`,
     );
   }
 }
 
 function assertScript(script: unknown): asserts script is string {
   if (typeof script !== 'string') {
-    throw new FairmindError(
-      'INVALID_OPTIONS',
-      500,
-      '[@fairmind/db-pool] exec() takes the text of a trusted SQL script',
-    );
+    throw invalidUse('exec() takes the text of a trusted SQL script');
   }
 }
 
 function assertFunction(fn: unknown, method: string): asserts fn is (...args: never[]) => unknown {
   if (typeof fn !== 'function') {
-    throw new FairmindError(
-      'INVALID_OPTIONS',
-      500,
-      `[@fairmind/db-pool] ${method}() takes an async function`,
-    );
+    throw invalidUse(`${method}() takes an async function`);
   }
 }
 
@@ -432,10 +425,7 @@ export class SqliteDatabase implements Database {
   ): AsyncIterable<R> {
     assertStatement(statement, 'stream');
     // batchSize is for PostgreSQL's cursor; better-sqlite3 reads one row at a time.
-    if (
-      options?.batchSize !== undefined &&
-      !(isNonNegativeInteger(options.batchSize, 1e9) && options.batchSize > 0)
-    ) {
+    if (options?.batchSize !== undefined && !BATCH_SIZE.accepts(options.batchSize)) {
       throw invalid('stream option batchSize', 'must be a whole number, 1 or more');
     }
     return this.#iterate<R>(statement);
@@ -507,7 +497,7 @@ export class SqliteDatabase implements Database {
       lastError,
     });
     const timeoutMs = options?.timeoutMs ?? DEFAULT_HEALTH_TIMEOUT_MS;
-    if (!isNonNegativeInteger(timeoutMs, MAX_TIMEOUT_MS)) {
+    if (!TIMEOUT_MS.accepts(timeoutMs)) {
       return report(
         false,
         '[@fairmind/db-pool] health option timeoutMs must be a whole number of milliseconds',

@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { FairmindError } from '@fairmind/core';
 import { DatabaseError } from '../errors/index.js';
+import { invalidUse } from '../errors/options.js';
 import type { SqliteConnection, SqliteDriver } from './driver.js';
 import { toDatabaseError } from './errors.js';
 import type { Settings } from './settings.js';
@@ -17,11 +18,9 @@ export function open(Driver: SqliteDriver, settings: Settings): Connection {
     try {
       mkdirSync(dirname(settings.path), { recursive: true });
     } catch (error) {
-      throw new FairmindError(
-        'INVALID_OPTIONS',
-        500,
-        `[@fairmind/db-pool] could not create the directory ${dirname(settings.path)} for the SQLite file: make it writable or point options.url elsewhere`,
-        { cause: error },
+      throw invalidUse(
+        `could not create the directory ${dirname(settings.path)} for the SQLite file: make it writable or point options.url elsewhere`,
+        error,
       );
     }
   }

@@ -1,7 +1,17 @@
 import { resolve } from 'node:path';
-import { FairmindError, type Logger, silentLogger } from '@fairmind/core';
+import {
+  checkOption,
+  durationMsRule,
+  type Logger,
+  optionOrDefault,
+  silentLogger,
+  wholeNumberRule,
+} from '@fairmind/core';
 import type { Registry } from 'prom-client';
 import type { TransactionOptions } from '../database/index.js';
+import { invalid, OPTIONS } from '../errors/options.js';
+
+export { invalid };
 
 /** Options of {@link createSqliteDatabase}. */
 export interface SqliteDatabaseOptions {
@@ -46,9 +56,9 @@ export const DEFAULT_HEALTH_TIMEOUT_MS = 2000;
 export const MAX_TIMEOUT_MS = 2_147_483_647;
 const MAX_RETRIES = 100;
 
-export function invalid(option: string, problem: string): FairmindError {
-  return new FairmindError('INVALID_OPTIONS', 500, `[@fairmind/db-pool] ${option} ${problem}`);
-}
+/** A timeout setTimeout can wait for: whole milliseconds up to its ceiling. */
+export const TIMEOUT_MS = durationMsRule({ min: 0, max: MAX_TIMEOUT_MS });
+const RETRIES = wholeNumberRule({ min: 0, max: MAX_RETRIES });
 
 /**
  * The file path (or `':memory:'`) a `sqlite:` URL names, relative paths left relative.
@@ -80,10 +90,6 @@ export interface Settings {
   statementCacheSize: number;
 }
 
-export function isNonNegativeInteger(value: unknown, max: number): value is number {
-  return typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= max;
-}
-
 export function resolveSettings(options: SqliteDatabaseOptions): Settings {
   if (typeof options !== 'object' || options === null) {
     throw invalid('options', 'must be an object such as { url: "sqlite:./data/app.db" }');
@@ -93,20 +99,18 @@ export function resolveSettings(options: SqliteDatabaseOptions): Settings {
   const path = sqlitePathFromUrl(url);
   const memory = path === ':memory:';
 
-  const busyTimeoutMs = options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
-  if (!isNonNegativeInteger(busyTimeoutMs, MAX_TIMEOUT_MS)) {
-    throw invalid(
-      'options.busyTimeoutMs',
-      `must be a whole number of milliseconds from 0 to ${MAX_TIMEOUT_MS}`,
-    );
-  }
-  const statementCacheSize = options.statementCacheSize ?? DEFAULT_STATEMENT_CACHE_SIZE;
-  if (!isNonNegativeInteger(statementCacheSize, Number.MAX_SAFE_INTEGER)) {
-    throw invalid(
-      'options.statementCacheSize',
-      'must be a whole number, 0 or more (0 turns the cache off)',
-    );
-  }
+  const busyTimeoutMs = checkOption(
+    OPTIONS,
+    'options.busyTimeoutMs',
+    options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS,
+    TIMEOUT_MS,
+  );
+  const statementCacheSize = checkOption(
+    OPTIONS,
+    'options.statementCacheSize',
+    options.statementCacheSize ?? DEFAULT_STATEMENT_CACHE_SIZE,
+    wholeNumberRule({ min: 0, open: 'or more', note: ' (0 turns the cache off)' }),
+  );
   const logger = options.logger ?? silentLogger;
   const methods = ['error', 'warn', 'info', 'debug', 'child'] as const;
   if (
@@ -159,10 +163,7 @@ export function resolveTransactionSettings(
   if (options.isolation !== undefined && !ISOLATION_LEVELS.includes(options.isolation)) {
     throw invalid('transaction option isolation', `must be one of ${ISOLATION_LEVELS.join(', ')}`);
   }
-  if (
-    options.statementTimeoutMs !== undefined &&
-    !isNonNegativeInteger(options.statementTimeoutMs, MAX_TIMEOUT_MS)
-  ) {
+  if (options.statementTimeoutMs !== undefined && !TIMEOUT_MS.accepts(options.statementTimeoutMs)) {
     throw invalid(
       'transaction option statementTimeoutMs',
       'must be a whole number of milliseconds',
@@ -171,9 +172,7 @@ export function resolveTransactionSettings(
   if (options.readOnly !== undefined && typeof options.readOnly !== 'boolean') {
     throw invalid('transaction option readOnly', 'must be a boolean');
   }
-  if (options.retries !== undefined && !isNonNegativeInteger(options.retries, MAX_RETRIES)) {
-    throw invalid('transaction option retries', `must be a whole number from 0 to ${MAX_RETRIES}`);
-  }
+  optionOrDefault(OPTIONS, 'transaction option retries', options.retries, RETRIES, undefined);
   if (options.sqliteMode !== undefined && !SQLITE_MODES.includes(options.sqliteMode)) {
     throw invalid('transaction option sqliteMode', `must be one of ${SQLITE_MODES.join(', ')}`);
   }

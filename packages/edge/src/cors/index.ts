@@ -1,4 +1,5 @@
 import type { HeaderRecord, Middleware } from '@fairmind/core';
+import { type CorsOrigin, parseCorsOrigin } from '@fairmind/core/rules';
 import {
   booleanOption,
   integerOption,
@@ -55,27 +56,13 @@ interface Pattern {
   readonly port: string;
 }
 
-const DEFAULT_PORTS: Readonly<Record<string, string>> = { http: '80', https: '443' };
-const ORIGIN = /^([a-z][a-z0-9+.-]*):\/\/(\*\.)?([a-z0-9.-]+|\[[0-9a-f:.]+\])(?::(\d{1,5}))?$/;
-const HOST = /^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 const TOKEN = /^[!#$%&'*+.^`|~\w-]+$/;
 
-interface ParsedOrigin {
-  readonly scheme: string;
-  readonly wildcard: boolean;
-  readonly host: string;
-  /** Without the default port of the scheme. */
-  readonly port: string;
-}
-
-function parseOrigin(text: string): ParsedOrigin | undefined {
-  const match = ORIGIN.exec(text.toLowerCase());
-  if (!match) return undefined;
-  const [, scheme = '', wildcard, host = '', port] = match;
-  if (!host.startsWith('[') && !HOST.test(host)) return undefined;
-  if (port !== undefined && (Number(port) < 1 || Number(port) > 65535)) return undefined;
-  const keep = port !== undefined && DEFAULT_PORTS[scheme] !== String(Number(port));
-  return { scheme, wildcard: wildcard !== undefined, host, port: keep ? `:${Number(port)}` : '' };
+// The origin grammar is the one CORS_ORIGINS is checked with (core's config), so an entry
+// the config accepts is never refused here, nor the other way round.
+function parseOrigin(text: string): CorsOrigin | undefined {
+  const origin = parseCorsOrigin(text);
+  return typeof origin === 'string' ? undefined : origin;
 }
 
 /**

@@ -1,9 +1,15 @@
 import {
+  booleanRule,
   type ClientIpResolver,
   type ClientIpResolverOptions,
   createClientIpResolver,
   type FairmindError,
-  invalidOptions,
+  functionRule,
+  type OptionScope,
+  oneOfRule,
+  optionOrDefault,
+  optionScopeError,
+  wholeNumberRule,
 } from '@fairmind/core';
 
 /** The prefix of every message and log line of this package. */
@@ -14,7 +20,7 @@ export const PKG = '@fairmind/edge';
  * message says where to look (`[@fairmind/edge] rateLimit: limit must be ...`).
  */
 export function optionError(factory: string, message: string, cause?: unknown): FairmindError {
-  return invalidOptions(PKG, `${factory}: ${message}`, cause);
+  return optionScopeError({ pkg: PKG, factory }, message, cause);
 }
 
 function shown(value: unknown): string {
@@ -36,6 +42,12 @@ export function optionsObject<T extends object>(factory: string, options: T | un
   return options;
 }
 
+// The checks themselves are core's (@fairmind/core options): here they are only bound to
+// this package's wording, `factory: name must be ..., got <value>.`
+function scope(factory: string): OptionScope {
+  return { pkg: PKG, factory, got: (value) => `, got ${shown(value)}.` };
+}
+
 /** An integer option within `[min, max]`, or its default when `undefined`. */
 export function integerOption(
   factory: string,
@@ -45,12 +57,7 @@ export function integerOption(
   min: number,
   max: number = Number.MAX_SAFE_INTEGER,
 ): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    const range = max === Number.MAX_SAFE_INTEGER ? `of at least ${min}` : `from ${min} to ${max}`;
-    throw optionError(factory, `${name} must be a whole number ${range}, got ${shown(value)}.`);
-  }
-  return value;
+  return optionOrDefault(scope(factory), name, value, wholeNumberRule({ min, max }), fallback);
 }
 
 /** A boolean option, or its default when `undefined`. */
@@ -60,12 +67,10 @@ export function booleanOption(
   value: unknown,
   fallback: boolean,
 ): boolean {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'boolean') {
-    throw optionError(factory, `${name} must be true or false, got ${shown(value)}.`);
-  }
-  return value;
+  return optionOrDefault(scope(factory), name, value, booleanRule, fallback);
 }
+
+const quoted = (entry: string) => `'${entry}'`;
 
 /** One of a fixed set of strings, or its default when `undefined`. */
 export function oneOfOption<const T extends readonly string[]>(
@@ -75,14 +80,7 @@ export function oneOfOption<const T extends readonly string[]>(
   allowed: T,
   fallback: T[number],
 ): T[number] {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value)) {
-    throw optionError(
-      factory,
-      `${name} must be one of ${allowed.map((a) => `'${a}'`).join(', ')}, got ${shown(value)}.`,
-    );
-  }
-  return value as T[number];
+  return optionOrDefault(scope(factory), name, value, oneOfRule(allowed, quoted), fallback);
 }
 
 /** A function option, or `undefined`. */
@@ -91,11 +89,7 @@ export function functionOption<F extends (...args: never[]) => unknown>(
   name: string,
   value: unknown,
 ): F | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== 'function') {
-    throw optionError(factory, `${name} must be a function, got ${shown(value)}.`);
-  }
-  return value as F;
+  return optionOrDefault(scope(factory), name, value, functionRule, undefined) as F | undefined;
 }
 
 /** A list of non-empty strings (a single string is a list of one), or its default. */

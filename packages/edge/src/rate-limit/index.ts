@@ -10,6 +10,7 @@ import {
   type Reply,
   requestPath,
   toProblem,
+  wholeNumberRule,
 } from '@fairmind/core';
 import {
   createRateLimiter,
@@ -166,6 +167,8 @@ function resolveKey(
   );
 }
 
+const AT_LEAST_ONE = wholeNumberRule({ min: 1 });
+
 function resolveCost(
   factory: string,
   option: string,
@@ -173,8 +176,8 @@ function resolveCost(
 ): (exchange: Exchange) => number {
   if (value === undefined) return () => 1;
   if (typeof value === 'function') return value;
-  if (!Number.isInteger(value) || value < 1) {
-    throw optionError(factory, `${option} must be a whole number of at least 1 or a function.`);
+  if (!AT_LEAST_ONE.accepts(value)) {
+    throw optionError(factory, `${option} must be ${AT_LEAST_ONE.expected} or a function.`);
   }
   return () => value;
 }

@@ -7,6 +7,7 @@ import {
   type FairmindConfig,
   FairmindError,
   findCause,
+  invalidOptions,
   isFairmindError,
   type Logger,
   loadConfig,
@@ -263,10 +264,9 @@ export function serveUntilShutdown(
   const { config, logger, lifecycle, name } = context;
   const idleGraceMs = context.idleGraceMs ?? 1000;
   if (!Number.isFinite(idleGraceMs) || idleGraceMs < 1 || idleGraceMs >= lifecycle.drainTimeoutMs) {
-    throw new FairmindError(
-      'INVALID_OPTIONS',
-      500,
-      `[@fairmind/platform] serveUntilShutdown: idleGraceMs must be at least 1 and shorter than the drain deadline (${lifecycle.drainTimeoutMs} ms), got ${String(idleGraceMs)}.`,
+    throw invalidOptions(
+      '@fairmind/platform',
+      `serveUntilShutdown: idleGraceMs must be at least 1 and shorter than the drain deadline (${lifecycle.drainTimeoutMs} ms), got ${String(idleGraceMs)}.`,
     );
   }
   answerParserErrors(server, { middleware: context.platform?.middleware, logger });

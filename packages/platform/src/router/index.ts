@@ -1,4 +1,4 @@
-import { FairmindError } from '@fairmind/core';
+import { invalidOptions } from '@fairmind/core';
 
 /** Path parameters of a matched route, by name. */
 export type Params = Readonly<Record<string, string>>;
@@ -30,11 +30,7 @@ export class Router<T> {
 
   add(method: string, pattern: string, route: T): this {
     if (!pattern.startsWith('/')) {
-      throw new FairmindError(
-        'INVALID_OPTIONS',
-        500,
-        `[@fairmind/platform] route "${pattern}" must start with /`,
-      );
+      throw invalidOptions('@fairmind/platform', `route "${pattern}" must start with /`);
     }
     this.#routes.push({
       method: method.toUpperCase(),
