@@ -199,10 +199,9 @@ export function frameworkErrorHandler(
   if (handler !== undefined && typeof handler !== 'function') {
     throw invalidOptions(PKG, 'handler must be a contract handler: (exchange, body) => reply.');
   }
+  const problems = problemErrorHandler({ logger });
   return function fairmindFrameworkError(error, request, reply) {
-    const answer = (failure: unknown) => {
-      sendReply(reply, failureReply(PKG, logger, failure, exchanges.get(request), asProblemError));
-    };
+    const answer = (failure: unknown) => problems(failure, request, reply);
     const badUrl = (error as { code?: unknown }).code === 'FST_ERR_BAD_URL';
     const proceed = (exchange: Exchange) => {
       if (!handler || !badUrl) return answer(error);
