@@ -1,6 +1,7 @@
 import {
   type Decision,
   type Exchange,
+  type FairmindState,
   type Handler,
   type HeaderRecord,
   invalidOptions,
@@ -8,7 +9,9 @@ import {
   mergeHeader,
   problemReply,
   type Reply,
+  type RequestView,
   requestPath,
+  runMiddleware,
 } from '../contract/index.js';
 import { codeForStatus, FairmindError, isFairmindError } from '../errors/index.js';
 import { type Logger, logRequestFailure } from '../log/index.js';
@@ -119,6 +122,42 @@ export function liftClientError(
     view.message,
     view.headers === undefined ? { cause: error } : { cause: error, headers: view.headers },
   );
+}
+
+/**
+ * What a framework's own client error tells the client: its message, which the framework
+ * writes for the client, behind the adapter's name and with what to do about it.
+ *
+ * @example
+ * ```ts
+ * liftClientError(error, (e) => ({ status: e['statusCode'], message: clientErrorMessage(PKG, error) }));
+ * ```
+ */
+export function clientErrorMessage(pkg: string, error: unknown): string {
+  const message = (error instanceof Error && error.message) || 'The request was refused';
+  return `[${pkg}] ${message}: fix it and send it again.`;
+}
+
+// Headers of a framework's own error response that describe its body, which the problem
+// replaces; the rest (a 401's WWW-Authenticate) still holds.
+const FRAMING = new Set(['content-type', 'content-length', 'content-encoding']);
+
+/**
+ * The headers of a framework's own error response worth keeping on the problem that replaces
+ * it: all but those of its body. `undefined` when `response` is not a Web `Response`.
+ *
+ * @example
+ * ```ts
+ * liftClientError(error, (e) => ({ status: e['status'], message, headers: keptHeaders(e['res']) }));
+ * ```
+ */
+export function keptHeaders(response: unknown): HeaderRecord | undefined {
+  if (!(response instanceof Response)) return undefined;
+  const headers: HeaderRecord = {};
+  response.headers.forEach((value, name) => {
+    if (!FRAMING.has(name)) headers[name] = value;
+  });
+  return headers;
 }
 
 /**
@@ -240,4 +279,96 @@ export function shortReply(
   const { reply, error } = decision;
   if (reply && error !== undefined) logRequestFailure(logger, pkg, reply.status, error, exchange);
   return reply;
+}
+
+/**
+ * A response not sent yet, as {@link applyChain} reaches it: a Node `ServerResponse` or a
+ * framework's reply object, through small functions.
+ */
+export interface PendingResponse {
+  /** Sees the decision before anything is sent: where an adapter watches `onFinish` and exposes state. */
+  decided(decision: Decision): void;
+  /** Where the chain's headers go when the request goes on. */
+  readonly headers: Pick<HeaderTarget, 'getHeader' | 'setHeader'>;
+  /** Sends the reply a middleware answered with, which ends the request. */
+  send(reply: Reply): void;
+}
+
+/**
+ * Runs the chain for one request and applies its decision to a response not sent yet: the
+ * reply a middleware answered with is sent (and logged as {@link shortReply} logs it),
+ * otherwise the chain's headers go on the response. `true` when the request goes on to the
+ * application; synchronous while every middleware is.
+ *
+ * @example
+ * ```ts
+ * const go = applyChain('@fairmind/node', logger, chain, nodeExchange(req), {
+ *   decided: (decision) => observeFinish(res, decision.onFinish),
+ *   headers: res,
+ *   send: (reply) => writeReply(res, reply),
+ * });
+ * ```
+ */
+export function applyChain(
+  pkg: string,
+  logger: Logger,
+  chain: readonly Middleware[],
+  exchange: Exchange,
+  response: PendingResponse,
+): boolean | Promise<boolean> {
+  const apply = (decision: Decision): boolean => {
+    response.decided(decision);
+    const reply = shortReply(pkg, logger, decision, exchange);
+    if (reply) {
+      response.send(reply);
+      return false;
+    }
+    applyHeaders(response.headers, decision.headers);
+    return true;
+  };
+  const decision = runMiddleware(chain, exchange);
+  return decision instanceof Promise ? decision.then(apply) : apply(decision);
+}
+
+/**
+ * What a contract {@link Handler} answers, or the problem reply for what it threw (logged as
+ * {@link failureReply} logs it): the answer an adapter sends once the chain let a request through.
+ *
+ * @example
+ * ```ts
+ * const reply = await handlerReply('@fairmind/node', logger, handler, exchange, req);
+ * if (!res.headersSent) writeReply(res, reply);
+ * ```
+ */
+export async function handlerReply<Body>(
+  pkg: string,
+  logger: Logger,
+  handler: Handler<Body>,
+  exchange: Exchange,
+  body: Body,
+  lift?: (error: unknown) => unknown,
+): Promise<Reply> {
+  try {
+    return await handler(exchange, body);
+  } catch (error) {
+    return failureReply(pkg, logger, error, exchange, lift);
+  }
+}
+
+/**
+ * An {@link Exchange} for a Web `Request`, which is the contract's request view as it is. The
+ * peer is given by the adapter, never read from a header; TLS is read from the URL's scheme,
+ * which the runtime sets (@hono/node-server from the socket).
+ *
+ * @example
+ * ```ts
+ * const exchange = webExchange(c.req.raw, getConnInfo(c).remote.address ?? '');
+ * ```
+ */
+export function webExchange(
+  request: RequestView,
+  clientAddress: string,
+  state: FairmindState = {},
+): Exchange {
+  return { request, clientAddress, secure: request.url.startsWith('https:'), state };
 }

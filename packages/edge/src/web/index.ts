@@ -1,4 +1,3 @@
-import type { FinishInfo } from '@fairmind/core';
 import { webHeaderTarget } from '@fairmind/core/adapter';
 import { concat } from '../bytes/index.js';
 import {
@@ -10,6 +9,8 @@ import {
 } from '../compression/index.js';
 import { markEncoded } from '../encoded/index.js';
 import { functionOption, integerOption, optionError, optionsObject } from '../options/index.js';
+
+export * from '../web-bridge/index.js';
 
 /**
  * Compression of a finished Web `Response`, for fetch-style servers (Hono, any runtime):
@@ -247,70 +248,4 @@ export function createResponseCompression(
   // flushOnWrite per write, so it need not keep them uncompressed.
   const node = encoder.nodeBackend?.({ ...policyOptions, encodings, flushOnWrite });
   return node === undefined ? compressResponse : Object.assign(compressResponse, { node });
-}
-
-/**
- * Reports a response to `onFinish` callbacks once its body has been read to the end, or
- * cancelled (the client went away), counting its bytes on the way. That works on every
- * runtime, where a server's "finish" event exists only on Node. A HEAD response's body is
- * dropped by the server unread, so it is reported at once.
- *
- * @example
- * ```ts
- * return observeResponse(response, request.method, decision.onFinish, startedAt);
- * ```
- */
-export function observeResponse(
-  response: Response,
-  method: string,
-  callbacks: ReadonlyArray<(info: FinishInfo) => void>,
-  startedAt: number,
-): Response {
-  if (callbacks.length === 0) return response;
-  const report = (bytes: number, aborted: boolean) => {
-    const info: FinishInfo = {
-      status: response.status,
-      bytes,
-      durationMs: performance.now() - startedAt,
-      aborted,
-    };
-    for (const callback of callbacks) callback(info);
-  };
-  const body = response.body;
-  if (body === null || method === 'HEAD') {
-    report(0, false);
-    return response;
-  }
-  const reader = body.getReader();
-  let bytes = 0;
-  let reported = false;
-  const once = (aborted: boolean) => {
-    if (reported) return;
-    reported = true;
-    report(bytes, aborted);
-  };
-  const stream = new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      let chunk: ReadableStreamReadResult<Uint8Array>;
-      try {
-        chunk = await reader.read();
-      } catch (error) {
-        once(true);
-        controller.error(error);
-        return;
-      }
-      if (chunk.done) {
-        controller.close();
-        once(false);
-      } else {
-        bytes += chunk.value.byteLength;
-        controller.enqueue(chunk.value);
-      }
-    },
-    cancel(reason) {
-      once(true);
-      return reader.cancel(reason);
-    },
-  });
-  return new Response(stream, response);
 }

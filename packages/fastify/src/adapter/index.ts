@@ -1,7 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import {
   type AuthOf,
-  type Decision,
   type Exchange,
   type FairmindState,
   type Handler,
@@ -9,16 +8,16 @@ import {
   type Logger,
   type Middleware,
   type Reply,
-  runMiddleware,
   silentLogger,
 } from '@fairmind/core';
 import {
+  applyChain,
   applyHeaders,
   failureReply,
+  handlerReply,
   type MountableApp,
   middlewareChain,
   notFoundReply,
-  shortReply,
 } from '@fairmind/core/adapter';
 import { lingerBeforeClose, nodeExchange, observeFinish } from '@fairmind/core/node';
 import type {
@@ -131,36 +130,34 @@ export function notFoundHandler(request: FastifyRequest, reply: FastifyReply): F
 
 /**
  * Runs the chain for one request: a short reply is sent and ends it, otherwise the headers go
- * on the reply and `proceed` runs. Synchronous while every middleware is.
+ * on the reply and `proceed` runs with the exchange. Synchronous while every middleware is.
  */
 function runChain(
   chain: readonly Middleware[],
   logger: Logger,
   request: FastifyRequest,
   reply: FastifyReply,
-  proceed: () => void,
+  proceed: (exchange: Exchange) => void,
   fail: (error: Error) => void,
 ): void {
   const startedAt = performance.now();
   // The socket peer, never a forwarded header and never Fastify's `trustProxy`: the
   // contract's client-IP resolver applies TRUSTED_PROXIES itself, once, for every adapter.
   const exchange = expose(request, nodeExchange(request.raw));
-  const apply = (decision: Decision): void => {
-    // The chain may have authenticated the request.
-    request.auth = (exchange.state as { auth?: AuthOf }).auth ?? null;
-    // Fastify keeps the Content-Length in the reply's own header store, not on `res`.
-    observeFinish(reply.raw, decision.onFinish, startedAt, () => reply.getHeader('content-length'));
-    const short = shortReply(PKG, logger, decision, exchange);
-    if (short) {
-      sendReply(reply, short);
-      return;
-    }
-    applyHeaders(replyHeaders(reply), decision.headers);
-    proceed();
-  };
-  const decision = runMiddleware(chain, exchange);
-  if (decision instanceof Promise) decision.then(apply).catch(fail);
-  else apply(decision);
+  const go = applyChain(PKG, logger, chain, exchange, {
+    decided(decision) {
+      // The chain may have authenticated the request.
+      request.auth = (exchange.state as { auth?: AuthOf }).auth ?? null;
+      // Fastify keeps the Content-Length in the reply's own header store, not on `res`.
+      observeFinish(reply.raw, decision.onFinish, startedAt, () =>
+        reply.getHeader('content-length'),
+      );
+    },
+    headers: replyHeaders(reply),
+    send: (result) => sendReply(reply, result),
+  });
+  if (go instanceof Promise) go.then((pass) => pass && proceed(exchange)).catch(fail);
+  else if (go) proceed(exchange);
 }
 
 /** Options of {@link frameworkErrorHandler}. */
@@ -202,32 +199,21 @@ export function frameworkErrorHandler(
   if (handler !== undefined && typeof handler !== 'function') {
     throw invalidOptions(PKG, 'handler must be a contract handler: (exchange, body) => reply.');
   }
+  const problems = problemErrorHandler({ logger });
   return function fairmindFrameworkError(error, request, reply) {
-    const answer = (failure: unknown) => {
-      const exchange = exchanges.get(request);
-      sendReply(reply, failureReply(PKG, logger, failure, exchange, asProblemError));
-    };
+    const answer = (failure: unknown) => problems(failure, request, reply);
     const badUrl = (error as { code?: unknown }).code === 'FST_ERR_BAD_URL';
-    const proceed =
-      handler && badUrl
-        ? () => {
-            const exchange = exchanges.get(request) as Exchange;
-            Promise.resolve()
-              .then(() => handler(exchange, request.raw))
-              .then((result) => sendReply(reply, result), answer);
-          }
-        : () => answer(error);
+    const proceed = (exchange: Exchange) => {
+      if (!handler || !badUrl) return answer(error);
+      handlerReply(PKG, logger, handler, exchange, request.raw, asProblemError).then((result) =>
+        sendReply(reply, result),
+      );
+    };
     runChain(chain, logger, request, reply, proceed, answer);
   };
 }
 
-interface Settings {
-  readonly chain: readonly Middleware[];
-  readonly logger: Logger;
-  readonly compression: ReturnType<typeof createCompressionHook> | undefined;
-}
-
-function resolveOptions(options: FairmindFastifyOptions): Settings {
+function resolveOptions(options: FairmindFastifyOptions) {
   return {
     chain: middlewareChain(PKG, options.middleware),
     logger: options.logger ?? silentLogger,
@@ -237,7 +223,7 @@ function resolveOptions(options: FairmindFastifyOptions): Settings {
 }
 
 const fairmindPlugin: FastifyPluginCallback<FairmindFastifyOptions> = (app, options, done) => {
-  let settings: Settings;
+  let settings: ReturnType<typeof resolveOptions>;
   try {
     settings = resolveOptions(options);
   } catch (error) {

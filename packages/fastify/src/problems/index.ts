@@ -1,4 +1,4 @@
-import { liftClientError } from '@fairmind/core/adapter';
+import { clientErrorMessage, liftClientError } from '@fairmind/core/adapter';
 
 /**
  * A thrown value as the error the problem document is made from: a `FairmindError` as it is;
@@ -15,6 +15,6 @@ import { liftClientError } from '@fairmind/core/adapter';
 export function asProblemError(error: unknown): unknown {
   return liftClientError(error, (thrown) => ({
     status: thrown['statusCode'],
-    message: `[@fairmind/fastify] ${(error instanceof Error && error.message) || 'The request was refused'}: fix it and send it again.`,
+    message: clientErrorMessage('@fairmind/fastify', error),
   }));
 }

@@ -1,14 +1,11 @@
 import {
   type AuthOf,
-  type Decision,
   type Exchange,
-  FairmindError,
   type FairmindState,
   type Handler,
   invalidOptions,
   type Logger,
   type Middleware,
-  runMiddleware,
   silentLogger,
 } from '@fairmind/core';
 import {
@@ -16,16 +13,10 @@ import {
   type MountableApp,
   middlewareChain,
   notFoundReply,
-  shortReply,
   toResponse,
-  withHeaders,
+  webExchange,
 } from '@fairmind/core/adapter';
-import { lingerBeforeClose, observeFinish } from '@fairmind/core/node';
-import {
-  createResponseCompression,
-  observeResponse,
-  type ResponseCompression,
-} from '@fairmind/edge/web';
+import { createResponseCompression, createWebBridge } from '@fairmind/edge/web';
 import type { Context, Env, ErrorHandler, Hono, MiddlewareHandler, NotFoundHandler } from 'hono';
 import type { BlankSchema } from 'hono/types';
 import type { HonoCompressionOptions } from '../compression/index.js';
@@ -86,20 +77,6 @@ export function exchangeOf(c: Context): Exchange | undefined {
 
 export { toResponse } from '@fairmind/core/adapter';
 
-/**
- * The Node response behind the context on @hono/node-server (`c.env.outgoing`), found by its
- * shape so that this entry imports nothing of Node's (the helper used with it, core's
- * observeFinish, imports only types).
- */
-function nodeOutgoing(c: Context): Parameters<typeof observeFinish>[0] | undefined {
-  const outgoing = (c.env as { outgoing?: unknown } | undefined)?.outgoing as
-    | { once?: unknown; getHeader?: unknown }
-    | undefined;
-  return typeof outgoing?.once === 'function' && typeof outgoing.getHeader === 'function'
-    ? (outgoing as Parameters<typeof observeFinish>[0])
-    : undefined;
-}
-
 // Hono's `c.res` setter copies the old response's headers onto the new one (a stale
 // Content-Length among them); clearing it first makes the new response the whole answer.
 function replaceResponse(c: Context, response: Response): void {
@@ -120,16 +97,13 @@ function resolveOptions(options: FairmindHonoOptions) {
     );
   }
   const chain = middlewareChain(PKG, options.middleware);
-  const compress: ResponseCompression | undefined =
+  const compress =
     options.compression === false
       ? undefined
       : createResponseCompression(options.compression ?? {});
-  return {
-    chain,
-    clientAddress: options.clientAddress,
-    compress,
-    logger: options.logger ?? silentLogger,
-  };
+  const logger = options.logger ?? silentLogger;
+  const bridge = createWebBridge({ pkg: PKG, chain, logger, compress, lift: asProblemError });
+  return { bridge, clientAddress: options.clientAddress };
 }
 
 /**
@@ -155,62 +129,24 @@ function resolveOptions(options: FairmindHonoOptions) {
  * ```
  */
 export function fairmind(options: FairmindHonoOptions): MiddlewareHandler<FairmindEnv> {
-  const { chain, clientAddress, compress, logger } = resolveOptions(options);
+  const { bridge, clientAddress } = resolveOptions(options);
 
   return async function fairmindMiddleware(c, next) {
     const startedAt = performance.now();
-    const request = c.req.raw;
-    const exchange: Exchange = {
-      request,
-      clientAddress: clientAddress(c),
-      // On @hono/node-server the URL's scheme comes from the socket; elsewhere from the runtime.
-      secure: request.url.startsWith('https:'),
-      state: {},
-    };
+    const exchange = webExchange(c.req.raw, clientAddress(c));
     exchanges.set(c, exchange);
     c.set('fairmind', exchange.state);
-    // On @hono/node-server with a Node encoder, compression happens at the Node response
-    // (see CompressionEncoder.nodeBackend), and the Web response is left for the server's
-    // fast path.
-    const outgoing = nodeOutgoing(c);
-    const compressAtNode = compress?.node !== undefined && outgoing !== undefined;
-    if (compressAtNode) compress?.node?.((c.env as { incoming?: unknown }).incoming, outgoing);
-    const pending = runMiddleware(chain, exchange);
-    const decision: Decision = pending instanceof Promise ? await pending : pending;
-    c.set('auth', (exchange.state as { auth?: AuthOf }).auth);
-
-    const short = shortReply(PKG, logger, decision, exchange);
-    let response: Response;
-    if (short) {
-      response = toResponse(short);
-    } else {
-      try {
+    const response = await bridge({
+      exchange,
+      env: c.env,
+      startedAt,
+      decided: () => c.set('auth', (exchange.state as { auth?: AuthOf }).auth),
+      async next() {
         await next();
-        response = c.res;
-      } catch (error) {
-        // Hono catches what routes throw and hands it to onError, but not what a notFound
-        // handler throws (where mount() puts the application): answer that here.
-        response = toResponse(failureReply(PKG, logger, error, exchange, asProblemError));
-      }
-      response = withHeaders(response, decision.headers);
-    }
-    if (compress && !compressAtNode) response = await compress(request, response);
-    // On Node the server response says when the body has left, and how long it was: wrapping
-    // the body in a counting stream instead would take @hono/node-server off its fast path
-    // (it writes a string or buffer body straight to the socket) and cost more than the rest
-    // of the request. Elsewhere the counting stream is the only portable way to know.
-    if (outgoing === undefined) {
-      replaceResponse(c, observeResponse(response, request.method, decision.onFinish, startedAt));
-    } else {
-      // A client still sending a body this answer refuses must get to read it (a 413).
-      if (response.headers.get('connection')?.toLowerCase() === 'close') {
-        lingerBeforeClose(
-          (c.env as { incoming: Parameters<typeof lingerBeforeClose>[0] }).incoming,
-        );
-      }
-      observeFinish(outgoing, decision.onFinish, startedAt);
-      replaceResponse(c, response);
-    }
+        return c.res;
+      },
+    });
+    replaceResponse(c, response);
   };
 }
 
@@ -228,10 +164,9 @@ export function handle(handler: Handler<Request>): (c: Context) => Promise<Respo
   return async function fairmindHandler(c) {
     const exchange = exchanges.get(c);
     if (!exchange) {
-      throw new FairmindError(
-        'INVALID_OPTIONS',
-        500,
-        `[${PKG}] handle() runs without an exchange: register fairmind() before it, on the same paths.`,
+      throw invalidOptions(
+        PKG,
+        'handle() runs without an exchange: register fairmind() before it, on the same paths.',
       );
     }
     return toResponse(await handler(exchange, c.req.raw));

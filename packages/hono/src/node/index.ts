@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { FairmindError } from '@fairmind/core';
+import { invalidOptions } from '@fairmind/core';
 import { type NodeEncoderOptions, nodeWebEncoder } from '@fairmind/edge/node';
 import type { CompressionEncoder } from '@fairmind/edge/web';
 import type { Context } from 'hono';
@@ -26,10 +26,9 @@ export function nodeClientAddress(c: Context): string {
   const env = c.env as NodeBindings | undefined;
   const incoming = env?.server?.incoming ?? env?.incoming;
   if (incoming === undefined) {
-    throw new FairmindError(
-      'INVALID_OPTIONS',
-      500,
-      '[@fairmind/hono] nodeClientAddress found no Node request in c.env: serve the app with ' +
+    throw invalidOptions(
+      '@fairmind/hono',
+      'nodeClientAddress found no Node request in c.env: serve the app with ' +
         '@hono/node-server, or give clientAddress the connection helper of your runtime.',
     );
   }

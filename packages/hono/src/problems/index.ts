@@ -1,17 +1,4 @@
-import { liftClientError } from '@fairmind/core/adapter';
-
-// Headers of an HTTPException's own response worth keeping on the problem (a 401 from
-// basicAuth carries WWW-Authenticate); its body and framing are replaced.
-const DROPPED = new Set(['content-type', 'content-length', 'content-encoding']);
-
-function headersOf(response: unknown): Record<string, string> | undefined {
-  if (!(response instanceof Response)) return undefined;
-  const headers: Record<string, string> = {};
-  response.headers.forEach((value, name) => {
-    if (!DROPPED.has(name)) headers[name] = value;
-  });
-  return headers;
-}
+import { clientErrorMessage, keptHeaders, liftClientError } from '@fairmind/core/adapter';
 
 /**
  * A thrown value as the error the problem document is made from: a `FairmindError` as it
@@ -28,7 +15,7 @@ function headersOf(response: unknown): Record<string, string> | undefined {
 export function asProblemError(error: unknown): unknown {
   return liftClientError(error, (thrown) => ({
     status: thrown['status'],
-    message: `[@fairmind/hono] ${(error instanceof Error && error.message) || 'The request was refused'}: fix it and send it again.`,
-    headers: headersOf(thrown['res']),
+    message: clientErrorMessage('@fairmind/hono', error),
+    headers: keptHeaders(thrown['res']),
   }));
 }

@@ -1,17 +1,14 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
-  type Decision,
   type Exchange,
   type Handler,
   type Logger,
   logRequestFailure,
   type Middleware,
   problemReply,
-  type Reply,
-  runMiddleware,
   silentLogger,
 } from '@fairmind/core';
-import { applyHeaders, failureReply, shortReply } from '@fairmind/core/adapter';
+import { applyChain, handlerReply } from '@fairmind/core/adapter';
 import { nodeExchange, observeFinish, writeReply } from '@fairmind/core/node';
 import { createNodeCompression, type NodeCompressionOptions } from '@fairmind/edge/node';
 
@@ -83,19 +80,11 @@ export function createNodeBridge(options: NodeAdapterOptions = {}): NodeBridge {
       exchange = nodeExchange(req);
       exchanges.set(req, exchange);
     }
-    const current = exchange;
-    const apply = (decision: Decision): boolean => {
-      observeFinish(res, decision.onFinish, startedAt);
-      const reply = shortReply(PKG, logger, decision, current);
-      if (reply) {
-        writeReply(res, reply);
-        return false;
-      }
-      applyHeaders(res, decision.headers);
-      return true;
-    };
-    const decision = runMiddleware(chain, current);
-    return decision instanceof Promise ? decision.then(apply) : apply(decision);
+    return applyChain(PKG, logger, chain, exchange, {
+      decided: (decision) => observeFinish(res, decision.onFinish, startedAt),
+      headers: res,
+      send: (reply) => writeReply(res, reply),
+    });
   };
 }
 
@@ -110,12 +99,7 @@ export async function respond(
   res: ServerResponse,
   logger: Logger = silentLogger,
 ): Promise<void> {
-  let reply: Reply;
-  try {
-    reply = await handler(exchange, req);
-  } catch (error) {
-    reply = failureReply(PKG, logger, error, exchange);
-  }
+  const reply = await handlerReply(PKG, logger, handler, exchange, req);
   if (!res.headersSent) writeReply(res, reply);
 }
 

@@ -1,0 +1,131 @@
+import { describe, expect, it } from 'vitest';
+import { type Exchange, type HeaderRecord, jsonReply, type Middleware } from '../contract/index.js';
+import { FairmindError } from '../errors/index.js';
+import type { Logger } from '../log/index.js';
+import {
+  applyChain,
+  clientErrorMessage,
+  handlerReply,
+  keptHeaders,
+  type PendingResponse,
+  webExchange,
+} from './index.js';
+
+function recordingLogger(): Logger & { lines: string[] } {
+  const lines: string[] = [];
+  const logger: Logger & { lines: string[] } = {
+    lines,
+    error: (_fields, message) => lines.push(`error ${message}`),
+    warn: (_fields, message) => lines.push(`warn ${message}`),
+    info() {},
+    debug() {},
+    child: () => logger,
+  };
+  return logger;
+}
+
+// A response not sent yet, recording what the chain did to it.
+function pending(): PendingResponse & {
+  headerRecord: HeaderRecord;
+  sent: unknown[];
+  log: string[];
+} {
+  const headerRecord: HeaderRecord = { vary: 'Origin' };
+  const sent: unknown[] = [];
+  const log: string[] = [];
+  return {
+    headerRecord,
+    sent,
+    log,
+    decided: (decision) => log.push(`decided ${decision.reply?.status ?? 'pass'}`),
+    headers: {
+      getHeader: (name) => headerRecord[name],
+      setHeader: (name, value) => {
+        headerRecord[name] = value;
+      },
+    },
+    send: (reply) => sent.push(reply),
+  };
+}
+
+const exchange = (): Exchange => webExchange(new Request('http://h/models'), '192.0.2.1');
+
+describe('applyChain', () => {
+  const headers: Middleware = () => ({ headers: { vary: 'Accept', 'x-frame-options': 'DENY' } });
+
+  it('puts the headers on the response and lets the request go on, synchronously', () => {
+    const response = pending();
+    const go = applyChain('@fairmind/x', recordingLogger(), [headers], exchange(), response);
+    expect(go).toBe(true);
+    expect(response.log).toEqual(['decided pass']);
+    expect(response.headerRecord).toEqual({ vary: 'Origin, Accept', 'x-frame-options': 'DENY' });
+    expect(response.sent).toEqual([]);
+  });
+
+  it("sends a middleware's reply, after the decision is seen, and logs a 5xx", async () => {
+    const response = pending();
+    const logger = recordingLogger();
+    const broken: Middleware = async () => {
+      throw new Error('redis down');
+    };
+    const go = applyChain('@fairmind/x', logger, [headers, broken], exchange(), response);
+    expect(go).toBeInstanceOf(Promise);
+    expect(await go).toBe(false);
+    expect(response.log).toEqual(['decided 500']);
+    expect(response.sent).toMatchObject([{ status: 500, headers: { 'x-frame-options': 'DENY' } }]);
+    expect(response.headerRecord).toEqual({ vary: 'Origin' });
+    expect(logger.lines).toEqual(['error [@fairmind/x] GET /models failed with 500']);
+  });
+});
+
+describe('handlerReply', () => {
+  it("is the handler's reply, or the problem for what it threw", async () => {
+    const logger = recordingLogger();
+    const ok = await handlerReply('@fairmind/x', logger, () => jsonReply(200, 1), exchange(), null);
+    expect(ok).toMatchObject({ status: 200, body: '1' });
+    const thrown = Object.assign(new Error('no'), { status: 409 });
+    const lift = (error: unknown) =>
+      error === thrown ? new FairmindError('CONFLICT', 409, 'Taken.') : error;
+    const failing = () => Promise.reject(thrown);
+    const lifted = await handlerReply('@fairmind/x', logger, failing, exchange(), null, lift);
+    expect(lifted).toMatchObject({
+      status: 409,
+      headers: { 'content-type': 'application/problem+json' },
+    });
+    const unlifted = await handlerReply('@fairmind/x', logger, failing, exchange(), null);
+    expect(unlifted.status).toBe(500);
+    expect(logger.lines).toEqual(['error [@fairmind/x] GET /models failed with 500']);
+  });
+});
+
+describe('webExchange', () => {
+  it('takes the request as it is and TLS from the scheme', () => {
+    const request = new Request('https://h/a');
+    expect(webExchange(request, '192.0.2.1')).toEqual({
+      request,
+      clientAddress: '192.0.2.1',
+      secure: true,
+      state: {},
+    });
+    expect(webExchange(new Request('http://h/a'), '').secure).toBe(false);
+  });
+});
+
+describe('client errors of a framework', () => {
+  it("tell the client the framework's message, or that the request was refused", () => {
+    expect(clientErrorMessage('@fairmind/x', new Error('Bad JSON'))).toBe(
+      '[@fairmind/x] Bad JSON: fix it and send it again.',
+    );
+    expect(clientErrorMessage('@fairmind/x', { message: 'not an Error' })).toBe(
+      '[@fairmind/x] The request was refused: fix it and send it again.',
+    );
+  });
+
+  it("keep their response's headers but those of its body", () => {
+    const response = new Response('no', {
+      headers: { 'www-authenticate': 'Basic', 'content-type': 'text/plain', 'content-length': '2' },
+    });
+    expect(keptHeaders(response)).toEqual({ 'www-authenticate': 'Basic' });
+    expect(keptHeaders({ headers: {} })).toBeUndefined();
+  });
+});
