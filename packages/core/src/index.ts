@@ -1,9 +1,76 @@
-export * from './circuit-breaker/index.js';
-export * from './config/index.js';
-export * from './contract/index.js';
-export * from './errors/index.js';
-export * from './ip/index.js';
-export * from './log/index.js';
-export * from './options/index.js';
-export * from './redis-watch/index.js';
-export * from './state/index.js';
+export {
+  type CircuitBreaker,
+  type CircuitBreakerOptions,
+  type CircuitState,
+  createCircuitBreaker,
+} from './circuit-breaker/index.js';
+export {
+  type DatabaseTarget,
+  type FairmindConfig,
+  type LoadConfigOptions,
+  loadConfig,
+} from './config/index.js';
+export {
+  type Decision,
+  type Exchange,
+  type FairmindState,
+  type FinishInfo,
+  type Handler,
+  type HeaderReader,
+  type HeaderRecord,
+  invalidOptions,
+  jsonReply,
+  type Middleware,
+  type MiddlewareResult,
+  type Outcome,
+  problemReply,
+  type Reply,
+  type RequestView,
+  requestPath,
+  requestSearch,
+  runMiddleware,
+} from './contract/index.js';
+export {
+  codeForStatus,
+  ErrorCode,
+  type ErrorCodeName,
+  FairmindError,
+  type FairmindErrorOptions,
+  findCause,
+  isFairmindError,
+  PROBLEM_CONTENT_TYPE,
+  type ProblemDetails,
+  type ToProblemOptions,
+  toProblem,
+} from './errors/index.js';
+export {
+  type ClientIp,
+  type ClientIpResolver,
+  type ClientIpResolverOptions,
+  type ClientIpSource,
+  createClientIpResolver,
+  type TrustedProxies,
+} from './ip/index.js';
+export { type Logger, logRequestFailure, silentLogger } from './log/index.js';
+export {
+  booleanRule,
+  checkOption,
+  durationMsRule,
+  functionRule,
+  type NumberRuleOptions,
+  nonEmptyStringRule,
+  numberRule,
+  type OptionRule,
+  type OptionScope,
+  oneOfRule,
+  optionOrDefault,
+  optionScopeError,
+  type WholeNumberRuleOptions,
+  wholeNumberRule,
+} from './options/index.js';
+export {
+  type WatchableRedis,
+  type WatchRedisClientOptions,
+  watchRedisClient,
+} from './redis-watch/index.js';
+export type { AuthOf } from './state/index.js';

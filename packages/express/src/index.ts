@@ -1,1 +1,1 @@
-export * from './adapter/index.js';
+export { fairmind, handle, type Mountable, mount, problemHandler } from './adapter/index.js';

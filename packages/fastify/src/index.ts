@@ -1,3 +1,13 @@
-export * from './adapter/index.js';
-export * from './compression/index.js';
-export * from './problems/index.js';
+export {
+  exchangeOf,
+  type FairmindFastifyOptions,
+  type FrameworkErrorOptions,
+  fairmind,
+  frameworkErrorHandler,
+  handle,
+  type Mountable,
+  mount,
+  notFoundHandler,
+  problemErrorHandler,
+} from './adapter/index.js';
+export type { FastifyCompressionOptions } from './compression/index.js';

@@ -1,1 +1,8 @@
-export * from './adapter/index.js';
+export {
+  createNodeBridge,
+  createRequestListener,
+  exchangeOf,
+  type NodeAdapterOptions,
+  type NodeBridge,
+  respond,
+} from './adapter/index.js';

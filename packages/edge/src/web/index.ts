@@ -10,7 +10,13 @@ import {
 import { markEncoded } from '../encoded/index.js';
 import { functionOption, integerOption, optionError, optionsObject } from '../options/index.js';
 
-export * from '../web-bridge/index.js';
+export {
+  createWebBridge,
+  observeResponse,
+  type WebBridge,
+  type WebBridgeOptions,
+  type WebPass,
+} from '../web-bridge/index.js';
 
 /**
  * Compression of a finished Web `Response`, for fetch-style servers (Hono, any runtime):
