@@ -74,3 +74,4 @@ export {
   watchRedisClient,
 } from './redis-watch/index.js';
 export type { AuthOf } from './state/index.js';
+export { toIsoTime } from './time/index.js';

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Logger } from '@fairmind/core';
+import { type Logger, toIsoTime } from '@fairmind/core';
 import { PREFIX } from '../errors/index.js';
 
 /** The events of the audit trail (HTTP-API.md, `GET /api/v1/audit`). */
@@ -96,7 +96,7 @@ export function auditEvent(
     type,
     actorId: fields.actorId ?? null,
     ip: fields.ip ?? null,
-    at: new Date(fields.at ?? Date.now()).toISOString(),
+    at: toIsoTime(fields.at ?? Date.now()),
     details: scrubDetails(fields.details ?? {}),
   };
 }

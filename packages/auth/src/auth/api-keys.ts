@@ -1,4 +1,4 @@
-import { wholeNumberRule } from '@fairmind/core';
+import { toIsoTime, wholeNumberRule } from '@fairmind/core';
 import type { ApiKeyManager, ApiKeyRecord } from '../apikeys/index.js';
 import { forbidden, invalid, validationFailed } from '../errors/index.js';
 import type { Principal } from '../rbac/index.js';
@@ -8,7 +8,7 @@ import type { ApiKeyView, Auth, RequestContext } from './index.js';
 const EXPIRY_DAYS = wholeNumberRule({ min: 1, max: 3650 });
 
 function iso(ms: number | null): string | null {
-  return ms === null ? null : new Date(ms).toISOString();
+  return ms === null ? null : toIsoTime(ms);
 }
 
 function view(record: ApiKeyRecord): ApiKeyView {

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { FairmindError } from '@fairmind/core';
+import { FairmindError, toIsoTime } from '@fairmind/core';
 import { z } from 'zod';
 import { invalid, PREFIX, validationFailed } from '../errors/index.js';
 import { checkNewPassword } from '../passwords/index.js';
@@ -20,7 +20,7 @@ function publicUser(user: UserRecord): PublicUser {
     id: user.id,
     email: user.email,
     role: user.role,
-    createdAt: new Date(user.createdAt).toISOString(),
+    createdAt: toIsoTime(user.createdAt),
   };
 }
 

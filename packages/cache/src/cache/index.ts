@@ -8,7 +8,7 @@ import type { MemoryEntry } from '../memory/index.js';
 import type { RedisClient } from '../store/index.js';
 import { UNAVAILABLE } from '../store/index.js';
 import {
-  Core,
+  CacheTiers,
   checkKey,
   checkTags,
   type Flight,
@@ -284,13 +284,13 @@ export interface Cache {
 
 /**
  * One view of a cache: the root, or a namespace under it. Keys are prefixed with the view's
- * path before they reach the shared {@link Core}.
+ * path before they reach the shared {@link CacheTiers}.
  */
 class CacheView implements Cache {
-  readonly #core: Core;
+  readonly #core: CacheTiers;
   readonly #prefix: string;
 
-  constructor(core: Core, prefix: string) {
+  constructor(core: CacheTiers, prefix: string) {
     this.#core = core;
     this.#prefix = prefix;
   }
@@ -597,7 +597,7 @@ class CacheView implements Cache {
             ? [result.has(name), result.get(name)]
             : [Object.hasOwn(result, name), (result as Record<string, T>)[name]];
         const keysToWrite: string[] = [];
-        const prepared: Array<ReturnType<Core['prepare']>> = [];
+        const prepared: Array<ReturnType<CacheTiers['prepare']>> = [];
         for (const full of missing) {
           const handle = settle.get(full);
           if (handle === undefined) continue;
@@ -750,5 +750,5 @@ class CacheView implements Cache {
  * ```
  */
 export function createCache(options: CacheOptions = {}): Cache {
-  return new CacheView(new Core(options), '');
+  return new CacheView(new CacheTiers(options), '');
 }

@@ -80,7 +80,7 @@ const DEFAULT_L1 = { maxEntries: 10_000, maxBytes: 64 * 1024 * 1024 };
 const TAG_CLOCK_SIZE = 10_000;
 // Invalidations remembered while Redis is away; past this, recovery clears the namespace.
 const OUTBOX_LIMIT = 10_000;
-// The step of the write clock within one millisecond (see Core#tick).
+// The step of the write clock within one millisecond (see CacheTiers#tick).
 const CLOCK_TICK_MS = 2 ** -10;
 
 const POSITIVE = wholeNumberRule({ min: 1, open: 'sign', noun: 'integer' });
@@ -187,8 +187,8 @@ export function parseEnvelope(text: string): Envelope {
   return envelope as Envelope;
 }
 
-/** The state every view of one cache shares. */
-export class Core {
+/** The tiers every view of one cache shares: L1 memory, the L2 store, the bus, the clock. */
+export class CacheTiers {
   readonly settings: Settings;
   readonly memory: Memory | undefined;
   readonly store: RedisStore | undefined;
@@ -567,7 +567,7 @@ export class Core {
   }
 
   /**
-   * {@link Core.readOne} with `then` applied to the read in the same promise step as the
+   * {@link CacheTiers.readOne} with `then` applied to the read in the same promise step as the
    * Redis reply (no `.then` of the caller's on every L2 read).
    */
   readOneThen<R>(key: string, then: (read: Read) => R): Promise<R> {

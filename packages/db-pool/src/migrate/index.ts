@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { FairmindError, findCause, type Logger, silentLogger } from '@fairmind/core';
+import { FairmindError, findCause, type Logger, silentLogger, toIsoTime } from '@fairmind/core';
 import type { Database, Driver, Queryable } from '../database/index.js';
 import { invalidUse } from '../errors/options.js';
 import { type SqlStatement, sql } from '../sql/index.js';
@@ -67,7 +67,12 @@ interface AppliedMigration {
   readonly appliedAt: string;
 }
 
-type AppliedRow = { version: number | string; name: string; checksum: string; applied_at: unknown };
+type AppliedRow = {
+  version: number | string;
+  name: string;
+  checksum: string;
+  applied_at: Date | string;
+};
 
 /** The migrations table, its quoted forms and the advisory lock key derived from its name. */
 interface Target {
@@ -585,16 +590,11 @@ async function readApplied(db: Queryable, target: Target): Promise<Map<number, A
         version: Number(row.version),
         name: row.name,
         checksum: row.checksum,
-        appliedAt: isoString(row.applied_at),
+        appliedAt: toIsoTime(row.applied_at),
       };
       return [applied.version, applied];
     }),
   );
-}
-
-function isoString(value: unknown): string {
-  if (value instanceof Date) return value.toISOString();
-  return String(value);
 }
 
 /**

@@ -1,8 +1,9 @@
+import { toIsoTime } from '@fairmind/core';
 import { type Database, sql } from '@fairmind/db-pool';
 import { z } from 'zod';
 import { uuidv7 } from '../ids/index.js';
 import { notFound } from '../models/index.js';
-import { decodeCursor, type Page, toIso, toPage } from '../pagination/index.js';
+import { decodeCursor, type Page, toPage } from '../pagination/index.js';
 
 /** One measurement of a model against a threshold. */
 export interface Assessment {
@@ -40,7 +41,7 @@ interface AssessmentRow {
   threshold: number | string;
   passed: boolean | number;
   notes: string | null;
-  created_at: unknown;
+  created_at: Date | string;
   created_by: string;
   [column: string]: unknown;
 }
@@ -54,7 +55,7 @@ function toAssessment(row: AssessmentRow): Assessment {
     threshold: Number(row.threshold),
     passed: row.passed === true || row.passed === 1,
     notes: row.notes,
-    createdAt: toIso(row.created_at),
+    createdAt: toIsoTime(row.created_at),
     createdBy: row.created_by,
   };
 }

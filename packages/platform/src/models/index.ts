@@ -1,8 +1,8 @@
-import { FairmindError } from '@fairmind/core';
+import { FairmindError, toIsoTime } from '@fairmind/core';
 import { type Database, sql } from '@fairmind/db-pool';
 import { z } from 'zod';
 import { uuidv7 } from '../ids/index.js';
-import { decodeCursor, type Page, toIso, toPage } from '../pagination/index.js';
+import { decodeCursor, type Page, toPage } from '../pagination/index.js';
 
 export const riskLevels = ['low', 'medium', 'high'] as const;
 export type RiskLevel = (typeof riskLevels)[number];
@@ -49,8 +49,8 @@ interface ModelRow {
   description: string | null;
   risk_level: RiskLevel;
   owner: string;
-  created_at: unknown;
-  updated_at: unknown;
+  created_at: Date | string;
+  updated_at: Date | string;
   [column: string]: unknown;
 }
 
@@ -62,8 +62,8 @@ function toModel(row: ModelRow): Model {
     description: row.description,
     riskLevel: row.risk_level,
     owner: row.owner,
-    createdAt: toIso(row.created_at),
-    updatedAt: toIso(row.updated_at),
+    createdAt: toIsoTime(row.created_at),
+    updatedAt: toIsoTime(row.updated_at),
   };
 }
 

@@ -70,10 +70,3 @@ export function toPage<T extends { createdAt: string; id: string }>(
       rows.length > limit && last ? encodeCursor({ createdAt: last.createdAt, id: last.id }) : null,
   };
 }
-
-/** Drivers return times as `Date` (pg) or ISO text (SQLite); the API speaks ISO 8601 UTC. */
-export function toIso(value: unknown): string {
-  if (value instanceof Date) return value.toISOString();
-  if (typeof value === 'string') return new Date(value).toISOString();
-  throw new TypeError(`[@fairmind/platform] expected a time, got ${typeof value}`);
-}
