@@ -51,10 +51,11 @@ export {
   createClientIpResolver,
   type TrustedProxies,
 } from './ip/index.js';
-export { type Logger, logRequestFailure, silentLogger } from './log/index.js';
+export { type Logger, logRequestFailure, type RequestFailure, silentLogger } from './log/index.js';
 export {
   booleanRule,
   checkOption,
+  type DefaultedOption,
   durationMsRule,
   functionRule,
   type NumberRuleOptions,

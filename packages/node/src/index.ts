@@ -4,5 +4,6 @@ export {
   exchangeOf,
   type NodeAdapterOptions,
   type NodeBridge,
+  type Responder,
   respond,
 } from './adapter/index.js';

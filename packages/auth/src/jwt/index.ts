@@ -273,20 +273,18 @@ export function createJwtVerifier(options: JwtVerifierOptions): JwtVerifier {
     }
   }
   if (algorithms.length === 0) throw invalid('algorithms', 'must allow at least one algorithm');
-  optionOrDefault(
-    OPTIONS,
-    'clockToleranceSeconds',
-    options.clockToleranceSeconds,
-    numberRule(),
-    undefined,
-  );
-  optionOrDefault(
-    OPTIONS,
-    'maxTokenBytes',
-    options.maxTokenBytes,
-    numberRule({ min: 64 }),
-    undefined,
-  );
+  optionOrDefault(OPTIONS, {
+    name: 'clockToleranceSeconds',
+    value: options.clockToleranceSeconds,
+    rule: numberRule(),
+    fallback: undefined,
+  });
+  optionOrDefault(OPTIONS, {
+    name: 'maxTokenBytes',
+    value: options.maxTokenBytes,
+    rule: numberRule({ min: 64 }),
+    fallback: undefined,
+  });
   const tolerance = options.clockToleranceSeconds ?? DEFAULT_CLOCK_TOLERANCE_SECONDS;
   const now = options.now ?? Date.now;
   const maxTokenBytes = options.maxTokenBytes ?? DEFAULT_MAX_TOKEN_BYTES;

@@ -251,7 +251,12 @@ export function createKeyRing(options: KeyRingOptions): KeyRing {
       input.algorithm ?? 'HS256',
       ALGORITHM,
     );
-    optionOrDefault(OPTIONS, named(index, 'kid'), input.kid, nonEmptyStringRule, undefined);
+    optionOrDefault(OPTIONS, {
+      name: named(index, 'kid'),
+      value: input.kid,
+      rule: nonEmptyStringRule,
+      fallback: undefined,
+    });
     if (options.keys.length > 1 && input.kid === undefined) {
       throw invalid(named(index, 'kid'), 'is required when the ring holds more than one key');
     }

@@ -55,7 +55,11 @@ describe('applyChain', () => {
 
   it('puts the headers on the response and lets the request go on, synchronously', () => {
     const response = pending();
-    const go = applyChain('@fairmind/x', recordingLogger(), [headers], exchange(), response);
+    const go = applyChain(
+      { pkg: '@fairmind/x', logger: recordingLogger(), chain: [headers] },
+      exchange(),
+      response,
+    );
     expect(go).toBe(true);
     expect(response.log).toEqual(['decided pass']);
     expect(response.headerRecord).toEqual({ vary: 'Origin, Accept', 'x-frame-options': 'DENY' });
@@ -68,7 +72,11 @@ describe('applyChain', () => {
     const broken: Middleware = async () => {
       throw new Error('redis down');
     };
-    const go = applyChain('@fairmind/x', logger, [headers, broken], exchange(), response);
+    const go = applyChain(
+      { pkg: '@fairmind/x', logger, chain: [headers, broken] },
+      exchange(),
+      response,
+    );
     expect(go).toBeInstanceOf(Promise);
     expect(await go).toBe(false);
     expect(response.log).toEqual(['decided 500']);
@@ -81,18 +89,28 @@ describe('applyChain', () => {
 describe('handlerReply', () => {
   it("is the handler's reply, or the problem for what it threw", async () => {
     const logger = recordingLogger();
-    const ok = await handlerReply('@fairmind/x', logger, () => jsonReply(200, 1), exchange(), null);
+    const ok = await handlerReply(
+      { pkg: '@fairmind/x', logger },
+      () => jsonReply(200, 1),
+      exchange(),
+      null,
+    );
     expect(ok).toMatchObject({ status: 200, body: '1' });
     const thrown = Object.assign(new Error('no'), { status: 409 });
     const lift = (error: unknown) =>
       error === thrown ? new FairmindError('CONFLICT', 409, 'Taken.') : error;
     const failing = () => Promise.reject(thrown);
-    const lifted = await handlerReply('@fairmind/x', logger, failing, exchange(), null, lift);
+    const lifted = await handlerReply(
+      { pkg: '@fairmind/x', logger, lift },
+      failing,
+      exchange(),
+      null,
+    );
     expect(lifted).toMatchObject({
       status: 409,
       headers: { 'content-type': 'application/problem+json' },
     });
-    const unlifted = await handlerReply('@fairmind/x', logger, failing, exchange(), null);
+    const unlifted = await handlerReply({ pkg: '@fairmind/x', logger }, failing, exchange(), null);
     expect(unlifted.status).toBe(500);
     expect(logger.lines).toEqual(['error [@fairmind/x] GET /models failed with 500']);
   });

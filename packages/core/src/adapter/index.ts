@@ -161,23 +161,51 @@ export function keptHeaders(response: unknown): HeaderRecord | undefined {
 }
 
 /**
+ * The fixed part of how an adapter answers, built once per adapter and passed as it is on every
+ * request: the package its log lines name, its logger, and how its framework's own errors
+ * become something {@link problemReply} understands.
+ */
+export interface AdapterScope {
+  /** The package name log lines and errors carry, such as `'@fairmind/node'`. */
+  readonly pkg: string;
+  /** Where failures are logged (see `logRequestFailure`). */
+  readonly logger: Logger;
+  /**
+   * Turns a framework's own error (a parser's 400) into one `problemReply` understands.
+   * @default the error as it is
+   */
+  readonly lift?: ((error: unknown) => unknown) | undefined;
+}
+
+/** An {@link AdapterScope} with the middleware chain it runs, as {@link applyChain} takes it. */
+export interface ChainScope extends AdapterScope {
+  /** The contract middleware run in order on every request. */
+  readonly chain: readonly Middleware[];
+}
+
+/**
  * The problem reply for a failure, logged when it tells the client less than an operator
  * needs (see `logRequestFailure`): every adapter's error handler answers through this.
  *
  * @example
  * ```ts
- * writeReply(res, failureReply('@fairmind/express', logger, error, exchange, lift));
+ * const scope: AdapterScope = { pkg: '@fairmind/express', logger, lift };
+ * writeReply(res, failureReply(scope, error, exchange));
  * ```
  */
 export function failureReply(
-  pkg: string,
-  logger: Logger,
+  scope: AdapterScope,
   error: unknown,
   exchange: Exchange | undefined,
-  lift: (error: unknown) => unknown = (value) => value,
 ): Reply {
-  const reply = problemReply(lift(error));
-  logRequestFailure(logger, pkg, reply.status, error, exchange);
+  const reply = problemReply(scope.lift === undefined ? error : scope.lift(error));
+  logRequestFailure({
+    logger: scope.logger,
+    pkg: scope.pkg,
+    status: reply.status,
+    error,
+    exchange,
+  });
   return reply;
 }
 
@@ -277,7 +305,9 @@ export function shortReply(
   exchange: Exchange,
 ): Reply | undefined {
   const { reply, error } = decision;
-  if (reply && error !== undefined) logRequestFailure(logger, pkg, reply.status, error, exchange);
+  if (reply && error !== undefined) {
+    logRequestFailure({ logger, pkg, status: reply.status, error, exchange });
+  }
   return reply;
 }
 
@@ -302,7 +332,8 @@ export interface PendingResponse {
  *
  * @example
  * ```ts
- * const go = applyChain('@fairmind/node', logger, chain, nodeExchange(req), {
+ * const scope: ChainScope = { pkg: '@fairmind/node', logger, chain }; // once per adapter
+ * const go = applyChain(scope, nodeExchange(req), {
  *   decided: (decision) => observeFinish(res, decision.onFinish),
  *   headers: res,
  *   send: (reply) => writeReply(res, reply),
@@ -310,15 +341,13 @@ export interface PendingResponse {
  * ```
  */
 export function applyChain(
-  pkg: string,
-  logger: Logger,
-  chain: readonly Middleware[],
+  scope: ChainScope,
   exchange: Exchange,
   response: PendingResponse,
 ): boolean | Promise<boolean> {
   const apply = (decision: Decision): boolean => {
     response.decided(decision);
-    const reply = shortReply(pkg, logger, decision, exchange);
+    const reply = shortReply(scope.pkg, scope.logger, decision, exchange);
     if (reply) {
       response.send(reply);
       return false;
@@ -326,7 +355,7 @@ export function applyChain(
     applyHeaders(response.headers, decision.headers);
     return true;
   };
-  const decision = runMiddleware(chain, exchange);
+  const decision = runMiddleware(scope.chain, exchange);
   return decision instanceof Promise ? decision.then(apply) : apply(decision);
 }
 
@@ -336,22 +365,20 @@ export function applyChain(
  *
  * @example
  * ```ts
- * const reply = await handlerReply('@fairmind/node', logger, handler, exchange, req);
+ * const reply = await handlerReply({ pkg: '@fairmind/node', logger }, handler, exchange, req);
  * if (!res.headersSent) writeReply(res, reply);
  * ```
  */
 export async function handlerReply<Body>(
-  pkg: string,
-  logger: Logger,
+  scope: AdapterScope,
   handler: Handler<Body>,
   exchange: Exchange,
   body: Body,
-  lift?: (error: unknown) => unknown,
 ): Promise<Reply> {
   try {
     return await handler(exchange, body);
   } catch (error) {
-    return failureReply(pkg, logger, error, exchange, lift);
+    return failureReply(scope, error, exchange);
   }
 }
 

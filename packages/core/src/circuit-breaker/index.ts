@@ -89,31 +89,31 @@ export function createCircuitBreaker(options: CircuitBreakerOptions = {}): Circu
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
     throw invalidOptions(PKG, `${FACTORY}: options must be an object.`);
   }
-  const threshold = optionOrDefault(
-    NUMBERS,
-    'failureThreshold',
-    options.failureThreshold,
-    AT_LEAST_ONE,
-    5,
-  );
-  const cooldownMs = optionOrDefault(
-    NUMBERS,
-    'cooldownMs',
-    options.cooldownMs,
-    AT_LEAST_ONE,
-    5_000,
-  );
-  const onStateChange = optionOrDefault(
-    FUNCTIONS,
-    'onStateChange',
-    options.onStateChange,
-    functionRule,
-    undefined,
-  ) as ((state: CircuitState, previous: CircuitState) => void) | undefined;
+  const threshold = optionOrDefault(NUMBERS, {
+    name: 'failureThreshold',
+    value: options.failureThreshold,
+    rule: AT_LEAST_ONE,
+    fallback: 5,
+  });
+  const cooldownMs = optionOrDefault(NUMBERS, {
+    name: 'cooldownMs',
+    value: options.cooldownMs,
+    rule: AT_LEAST_ONE,
+    fallback: 5_000,
+  });
+  const onStateChange = optionOrDefault(FUNCTIONS, {
+    name: 'onStateChange',
+    value: options.onStateChange,
+    rule: functionRule,
+    fallback: undefined,
+  }) as ((state: CircuitState, previous: CircuitState) => void) | undefined;
   const now =
-    (optionOrDefault(FUNCTIONS, 'now', options.now, functionRule, undefined) as
-      | (() => number)
-      | undefined) ?? (() => performance.now());
+    (optionOrDefault(FUNCTIONS, {
+      name: 'now',
+      value: options.now,
+      rule: functionRule,
+      fallback: undefined,
+    }) as (() => number) | undefined) ?? (() => performance.now());
 
   let state: CircuitState = 'closed';
   let failures = 0;

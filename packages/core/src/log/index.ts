@@ -28,6 +28,20 @@ export const silentLogger: Logger = {
   },
 };
 
+/** A failed request as {@link logRequestFailure} logs it. */
+export interface RequestFailure {
+  /** Where the line goes. */
+  readonly logger: Logger;
+  /** The package the line names, such as `'@fairmind/node'`. */
+  readonly pkg: string;
+  /** The status of the problem reply the client got. */
+  readonly status: number;
+  /** What failed. */
+  readonly error: unknown;
+  /** The request, when there is one: its method, path and request id go on the line. */
+  readonly exchange: Exchange | undefined;
+}
+
 /**
  * Logs what a problem reply did not tell the client, with what an operator needs to find the
  * request: the request id the client was told to report (the request-log middleware's), the
@@ -39,18 +53,13 @@ export const silentLogger: Logger = {
  *
  * @example
  * ```ts
- * logRequestFailure(logger, '@fairmind/node', 500, error, exchange);
+ * logRequestFailure({ logger, pkg: '@fairmind/node', status: 500, error, exchange });
  * // {"level":50,"err":{...},"requestId":"5f0c…","method":"GET","path":"/api/v1/models","status":500,
  * //  "msg":"[@fairmind/node] GET /api/v1/models failed with 500"}
  * ```
  */
-export function logRequestFailure(
-  logger: Logger,
-  pkg: string,
-  status: number,
-  error: unknown,
-  exchange: Exchange | undefined,
-): void {
+export function logRequestFailure(failure: RequestFailure): void {
+  const { logger, pkg, status, error, exchange } = failure;
   const withheld = status < 500 && isFairmindError(error) && !error.expose;
   if (status < 500 && !withheld) return;
   const request = exchange?.request;

@@ -280,7 +280,7 @@ export function answerParserErrors(server: Server, options: ParserErrorOptions =
   // answer still goes out, bare.
   function decide(exchange: Exchange): Promise<Decision> {
     return Promise.resolve(runMiddleware(chain, exchange)).catch((failure: unknown) => {
-      logRequestFailure(logger, '@fairmind/core', 500, failure, exchange);
+      logRequestFailure({ logger, pkg: '@fairmind/core', status: 500, error: failure, exchange });
       return { reply: undefined, headers: {}, onFinish: [], error: failure };
     });
   }

@@ -80,8 +80,22 @@ describe('option rules', () => {
 describe('checkOption', () => {
   it('returns the value, or the default for undefined', () => {
     expect(checkOption(AUTH, 'workers', 2, wholeNumberRule({ min: 1, max: 64 }))).toBe(2);
-    expect(optionOrDefault(EDGE, 'maxAge', undefined, wholeNumberRule(), 600)).toBe(600);
-    expect(optionOrDefault(EDGE, 'now', undefined, functionRule, undefined)).toBeUndefined();
+    expect(
+      optionOrDefault(EDGE, {
+        name: 'maxAge',
+        value: undefined,
+        rule: wholeNumberRule(),
+        fallback: 600,
+      }),
+    ).toBe(600);
+    expect(
+      optionOrDefault(EDGE, {
+        name: 'now',
+        value: undefined,
+        rule: functionRule,
+        fallback: undefined,
+      }),
+    ).toBeUndefined();
   });
 
   it('throws one INVALID_OPTIONS shape, named by package, factory and option', () => {
@@ -96,7 +110,14 @@ describe('checkOption', () => {
         '[@fairmind/auth] lockoutMs must be a whole number of milliseconds from 1 to 86400000',
     });
     expect(
-      thrown(() => optionOrDefault(EDGE, 'credentials', 'yes', booleanRule, false)),
+      thrown(() =>
+        optionOrDefault(EDGE, {
+          name: 'credentials',
+          value: 'yes',
+          rule: booleanRule,
+          fallback: false,
+        }),
+      ),
     ).toMatchObject({
       message: '[@fairmind/edge] cors: credentials must be true or false, got "yes".',
     });

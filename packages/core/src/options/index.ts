@@ -209,7 +209,10 @@ export const nonEmptyStringRule: OptionRule<string> = {
  *
  * @example
  * ```ts
- * optionOrDefault({ pkg: '@fairmind/edge', factory: 'cors' }, 'credentials', undefined, booleanRule, false); // false
+ * optionOrDefault(
+ *   { pkg: '@fairmind/edge', factory: 'cors' },
+ *   { name: 'credentials', value: undefined, rule: booleanRule, fallback: false },
+ * ); // false
  * ```
  */
 export const booleanRule: OptionRule<boolean> = {
@@ -269,21 +272,38 @@ export function checkOption<T>(
   throw optionScopeError(scope, `${name} must be ${rule.expected}${scope.got?.(value) ?? ''}`);
 }
 
+/** An option as {@link optionOrDefault} checks it. */
+export interface DefaultedOption<T, D = T> {
+  /** The option's name, as the error names it. */
+  readonly name: string;
+  /** What the caller gave; `undefined` when it gave nothing. */
+  readonly value: unknown;
+  /** What `value` must meet when given. */
+  readonly rule: OptionRule<T>;
+  /** What `value` stands for when it is `undefined`. */
+  readonly fallback: D;
+}
+
 /**
  * `fallback` when `value` is `undefined`, else {@link checkOption}.
  *
  * @throws {FairmindError} `INVALID_OPTIONS` naming the option.
  * @example
  * ```ts
- * const maxAge = optionOrDefault(scope, 'maxAge', options.maxAge, wholeNumberRule(), 600);
+ * const maxAge = optionOrDefault(scope, {
+ *   name: 'maxAge',
+ *   value: options.maxAge,
+ *   rule: wholeNumberRule(),
+ *   fallback: 600,
+ * });
  * ```
  */
 export function optionOrDefault<T, D = T>(
   scope: OptionScope,
-  name: string,
-  value: unknown,
-  rule: OptionRule<T>,
-  fallback: D,
+  option: DefaultedOption<T, D>,
 ): T | D {
-  return value === undefined ? fallback : checkOption(scope, name, value, rule);
+  const { value } = option;
+  return value === undefined
+    ? option.fallback
+    : checkOption(scope, option.name, value, option.rule);
 }

@@ -172,7 +172,12 @@ export function resolveTransactionSettings(
   if (options.readOnly !== undefined && typeof options.readOnly !== 'boolean') {
     throw invalid('transaction option readOnly', 'must be a boolean');
   }
-  optionOrDefault(OPTIONS, 'transaction option retries', options.retries, RETRIES, undefined);
+  optionOrDefault(OPTIONS, {
+    name: 'transaction option retries',
+    value: options.retries,
+    rule: RETRIES,
+    fallback: undefined,
+  });
   if (options.sqliteMode !== undefined && !SQLITE_MODES.includes(options.sqliteMode)) {
     throw invalid('transaction option sqliteMode', `must be one of ${SQLITE_MODES.join(', ')}`);
   }

@@ -194,7 +194,12 @@ async function readIterable(
 }
 
 function resolveLimit(factory: string, options: ReadBodyOptions): number {
-  return integerOption(factory, 'limit', options.limit, DEFAULT_BODY_LIMIT, 0);
+  return integerOption(factory, {
+    name: 'limit',
+    value: options.limit,
+    fallback: DEFAULT_BODY_LIMIT,
+    min: 0,
+  });
 }
 
 /**
@@ -315,7 +320,12 @@ export interface BodyLimitOptions {
 export function bodyLimit(options?: BodyLimitOptions): Middleware {
   const factory = 'bodyLimit';
   const opts = optionsObject(factory, options);
-  const limit = integerOption(factory, 'limit', opts.limit, DEFAULT_BODY_LIMIT, 0);
+  const limit = integerOption(factory, {
+    name: 'limit',
+    value: opts.limit,
+    fallback: DEFAULT_BODY_LIMIT,
+    min: 0,
+  });
   const methods = new Set(
     stringListOption(factory, 'methods', opts.methods, ['POST', 'PUT', 'PATCH', 'DELETE']).map(
       (m) => m.toUpperCase(),

@@ -281,7 +281,12 @@ const NEGOTIATION_CACHE_SIZE = 64;
 export function createCompressionPolicy(options?: CompressionPolicyOptions): CompressionPolicy {
   const factory = 'createCompressionPolicy';
   const opts = optionsObject(factory, options);
-  const threshold = integerOption(factory, 'threshold', opts.threshold, 1024, 0);
+  const threshold = integerOption(factory, {
+    name: 'threshold',
+    value: opts.threshold,
+    fallback: 1024,
+    min: 0,
+  });
   const encodings = resolveEncodings(factory, opts.encodings);
   const filter =
     functionOption<(mediaType: string) => boolean>(factory, 'filter', opts.filter) ??

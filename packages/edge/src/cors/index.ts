@@ -143,7 +143,12 @@ export function cors(options: CorsOptions): Middleware {
       throw optionError(factory, `${shown(name)} is not a valid method or header name.`);
     }
   }
-  const maxAge = integerOption(factory, 'maxAge', opts.maxAge, 600, 0);
+  const maxAge = integerOption(factory, {
+    name: 'maxAge',
+    value: opts.maxAge,
+    fallback: 600,
+    min: 0,
+  });
 
   function allowed(origin: string): boolean {
     if (any) return true;

@@ -86,8 +86,19 @@ export function createNodeEncoders(
   factory = 'createNodeEncoders',
 ): NodeEncoders {
   const opts = optionsObject(factory, options);
-  const chunkSize = integerOption(factory, 'chunkSize', opts.chunkSize, 16 * 1024, 64);
-  const brotliQuality = integerOption(factory, 'brotliQuality', opts.brotliQuality, 4, 0, 11);
+  const chunkSize = integerOption(factory, {
+    name: 'chunkSize',
+    value: opts.chunkSize,
+    fallback: 16 * 1024,
+    min: 64,
+  });
+  const brotliQuality = integerOption(factory, {
+    name: 'brotliQuality',
+    value: opts.brotliQuality,
+    fallback: 4,
+    min: 0,
+    max: 11,
+  });
   const brotli: zlib.BrotliOptions = {
     chunkSize,
     params: {
@@ -97,11 +108,23 @@ export function createNodeEncoders(
   };
   const gzip: zlib.ZlibOptions = {
     chunkSize,
-    level: integerOption(factory, 'gzipLevel', opts.gzipLevel, 6, 1, 9),
+    level: integerOption(factory, {
+      name: 'gzipLevel',
+      value: opts.gzipLevel,
+      fallback: 6,
+      min: 1,
+      max: 9,
+    }),
   };
   const deflate: zlib.ZlibOptions = {
     chunkSize,
-    level: integerOption(factory, 'deflateLevel', opts.deflateLevel, 6, 1, 9),
+    level: integerOption(factory, {
+      name: 'deflateLevel',
+      value: opts.deflateLevel,
+      fallback: 6,
+      min: 1,
+      max: 9,
+    }),
   };
   // Window sizes for one body of known size. A window larger than the body finds no match a
   // smaller one misses, but the encoder still allocates and clears it: brotli's default

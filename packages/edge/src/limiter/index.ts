@@ -292,8 +292,18 @@ export function createRateLimiter(options?: RateLimiterOptions): RateLimiter {
   const factory = 'createRateLimiter';
   const opts = optionsObject(factory, options);
   const store = checkStore(factory, opts.store) ?? createMemoryStore();
-  const limit = integerOption(factory, 'limit', opts.limit, 1000, 1);
-  const windowSeconds = integerOption(factory, 'windowSeconds', opts.windowSeconds, 60, 1);
+  const limit = integerOption(factory, {
+    name: 'limit',
+    value: opts.limit,
+    fallback: 1000,
+    min: 1,
+  });
+  const windowSeconds = integerOption(factory, {
+    name: 'windowSeconds',
+    value: opts.windowSeconds,
+    fallback: 60,
+    min: 1,
+  });
   const name = opts.name ?? 'default';
   if (typeof name !== 'string' || !NAME.test(name)) {
     throw optionError(
@@ -301,14 +311,19 @@ export function createRateLimiter(options?: RateLimiterOptions): RateLimiter {
       `name must be 1-64 letters, digits, '.', '_' or '-', got ${JSON.stringify(name)}.`,
     );
   }
-  const failure = oneOfOption(
-    factory,
-    'failure',
-    opts.failure,
-    ['open', 'closed', 'local'] as const,
-    'local',
-  );
-  const timeoutMs = integerOption(factory, 'timeoutMs', opts.timeoutMs, 100, 1, 60_000);
+  const failure = oneOfOption(factory, {
+    name: 'failure',
+    value: opts.failure,
+    allowed: ['open', 'closed', 'local'] as const,
+    fallback: 'local',
+  });
+  const timeoutMs = integerOption(factory, {
+    name: 'timeoutMs',
+    value: opts.timeoutMs,
+    fallback: 100,
+    min: 1,
+    max: 60_000,
+  });
   const logger = opts.logger ?? silentLogger;
   const metrics = counters(opts.registry, name);
   const windowMs = windowSeconds * 1000;
@@ -333,7 +348,12 @@ export function createRateLimiter(options?: RateLimiterOptions): RateLimiter {
     ) {
       throw optionError(factory, 'denyCache must be { maxKeys } or false.');
     }
-    const max = integerOption(factory, 'denyCache.maxKeys', opts.denyCache?.maxKeys, 10_000, 1);
+    const max = integerOption(factory, {
+      name: 'denyCache.maxKeys',
+      value: opts.denyCache?.maxKeys,
+      fallback: 10_000,
+      min: 1,
+    });
     denyCache = new LRUCache<string, Refusal>({ max, ttlAutopurge: false });
   }
   const local = failure === 'local' ? createMemoryStore({ algorithm: store.algorithm }) : undefined;

@@ -160,8 +160,18 @@ export interface MemoryStoreOptions {
 export function createMemoryStore(options?: MemoryStoreOptions): RateLimitStore {
   const factory = 'createMemoryStore';
   const opts = optionsObject(factory, options);
-  const algorithm = oneOfOption(factory, 'algorithm', opts.algorithm, ALGORITHMS, 'sliding-window');
-  const max = integerOption(factory, 'maxKeys', opts.maxKeys, 100_000, 1);
+  const algorithm = oneOfOption(factory, {
+    name: 'algorithm',
+    value: opts.algorithm,
+    allowed: ALGORITHMS,
+    fallback: 'sliding-window',
+  });
+  const max = integerOption(factory, {
+    name: 'maxKeys',
+    value: opts.maxKeys,
+    fallback: 100_000,
+    min: 1,
+  });
   const now = functionOption<() => number>(factory, 'now', opts.now) ?? Date.now;
 
   if (algorithm === 'sliding-log') {

@@ -461,12 +461,22 @@ export function createNodeCompression(options?: NodeCompressionOptions): NodeCom
   const settings: Settings = {
     policy: createCompressionPolicy(opts),
     encoders: createNodeEncoders(opts, factory),
-    syncThreshold: integerOption(factory, 'syncThreshold', opts.syncThreshold, 64 * 1024, 0),
+    syncThreshold: integerOption(factory, {
+      name: 'syncThreshold',
+      value: opts.syncThreshold,
+      fallback: 64 * 1024,
+      min: 0,
+    }),
     flushOnWrite:
       functionOption<(mediaType: string) => boolean>(factory, 'flushOnWrite', opts.flushOnWrite) ??
       ((mediaType) => mediaType === 'text/event-stream'),
     holdFlushedHeaders:
-      oneOfOption(factory, 'flushHeaders', opts.flushHeaders, ['send', 'hold'], 'send') === 'hold',
+      oneOfOption(factory, {
+        name: 'flushHeaders',
+        value: opts.flushHeaders,
+        allowed: ['send', 'hold'],
+        fallback: 'send',
+      }) === 'hold',
   };
   return function compressResponse(req, res, next) {
     new ResponseCompressor(req, res, settings);

@@ -11,10 +11,12 @@ import {
 describe('option checks', () => {
   it('return defaults for undefined and the value when valid', () => {
     expect(optionsObject('f', undefined)).toEqual({});
-    expect(integerOption('f', 'n', undefined, 7, 1)).toBe(7);
-    expect(integerOption('f', 'n', 3, 7, 1, 5)).toBe(3);
+    expect(integerOption('f', { name: 'n', value: undefined, fallback: 7, min: 1 })).toBe(7);
+    expect(integerOption('f', { name: 'n', value: 3, fallback: 7, min: 1, max: 5 })).toBe(3);
     expect(booleanOption('f', 'b', false, true)).toBe(false);
-    expect(oneOfOption('f', 'o', 'b', ['a', 'b'] as const, 'a')).toBe('b');
+    expect(
+      oneOfOption('f', { name: 'o', value: 'b', allowed: ['a', 'b'] as const, fallback: 'a' }),
+    ).toBe('b');
     expect(stringListOption('f', 'l', ' one ', [])).toEqual(['one']);
     expect(functionOption('f', 'fn', undefined)).toBeUndefined();
   });
@@ -26,11 +28,11 @@ describe('option checks', () => {
         '[@fairmind/edge] f: options must be an object, got 5.',
       ],
       [
-        () => integerOption('f', 'n', 9, 1, 1, 5),
+        () => integerOption('f', { name: 'n', value: 9, fallback: 1, min: 1, max: 5 }),
         '[@fairmind/edge] f: n must be a whole number from 1 to 5, got 9.',
       ],
       [
-        () => integerOption('f', 'n', '2', 1, 1),
+        () => integerOption('f', { name: 'n', value: '2', fallback: 1, min: 1 }),
         '[@fairmind/edge] f: n must be a whole number of at least 1, got "2".',
       ],
       [
@@ -38,7 +40,8 @@ describe('option checks', () => {
         '[@fairmind/edge] f: b must be true or false, got 1.',
       ],
       [
-        () => oneOfOption('f', 'o', 'c', ['a', 'b'] as const, 'a'),
+        () =>
+          oneOfOption('f', { name: 'o', value: 'c', allowed: ['a', 'b'] as const, fallback: 'a' }),
         "[@fairmind/edge] f: o must be one of 'a', 'b', got \"c\".",
       ],
       [() => functionOption('f', 'fn', 'x'), '[@fairmind/edge] f: fn must be a function, got "x".'],

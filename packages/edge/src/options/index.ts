@@ -48,16 +48,21 @@ function scope(factory: string): OptionScope {
   return { pkg: PKG, factory, got: (value) => `, got ${shown(value)}.` };
 }
 
+/** An integer option as {@link integerOption} checks it. */
+export interface IntegerOption {
+  readonly name: string;
+  readonly value: unknown;
+  readonly fallback: number;
+  readonly min: number;
+  /** @default Number.MAX_SAFE_INTEGER */
+  readonly max?: number | undefined;
+}
+
 /** An integer option within `[min, max]`, or its default when `undefined`. */
-export function integerOption(
-  factory: string,
-  name: string,
-  value: unknown,
-  fallback: number,
-  min: number,
-  max: number = Number.MAX_SAFE_INTEGER,
-): number {
-  return optionOrDefault(scope(factory), name, value, wholeNumberRule({ min, max }), fallback);
+export function integerOption(factory: string, option: IntegerOption): number {
+  const { name, value, fallback, min, max = Number.MAX_SAFE_INTEGER } = option;
+  const rule = wholeNumberRule({ min, max });
+  return optionOrDefault(scope(factory), { name, value, rule, fallback });
 }
 
 /** A boolean option, or its default when `undefined`. */
@@ -67,20 +72,31 @@ export function booleanOption(
   value: unknown,
   fallback: boolean,
 ): boolean {
-  return optionOrDefault(scope(factory), name, value, booleanRule, fallback);
+  return optionOrDefault(scope(factory), { name, value, rule: booleanRule, fallback });
 }
 
 const quoted = (entry: string) => `'${entry}'`;
 
+/** A string option as {@link oneOfOption} checks it. */
+export interface OneOfOption<T extends readonly string[]> {
+  readonly name: string;
+  readonly value: unknown;
+  readonly allowed: T;
+  readonly fallback: T[number];
+}
+
 /** One of a fixed set of strings, or its default when `undefined`. */
 export function oneOfOption<const T extends readonly string[]>(
   factory: string,
-  name: string,
-  value: unknown,
-  allowed: T,
-  fallback: T[number],
+  option: OneOfOption<T>,
 ): T[number] {
-  return optionOrDefault(scope(factory), name, value, oneOfRule(allowed, quoted), fallback);
+  const { name, value, allowed, fallback } = option;
+  return optionOrDefault(scope(factory), {
+    name,
+    value,
+    rule: oneOfRule(allowed, quoted),
+    fallback,
+  });
 }
 
 /** A function option, or `undefined`. */
@@ -89,7 +105,12 @@ export function functionOption<F extends (...args: never[]) => unknown>(
   name: string,
   value: unknown,
 ): F | undefined {
-  return optionOrDefault(scope(factory), name, value, functionRule, undefined) as F | undefined;
+  return optionOrDefault(scope(factory), {
+    name,
+    value,
+    rule: functionRule,
+    fallback: undefined,
+  }) as F | undefined;
 }
 
 /** A list of non-empty strings (a single string is a list of one), or its default. */

@@ -91,14 +91,13 @@ export function createPayloadCompression(
 ): PayloadCompression {
   const opts = optionsObject(factory, options);
   const policy = createCompressionPolicy(opts);
-  const syncThreshold = integerOption(
-    factory,
-    'syncThreshold',
-    opts.syncThreshold,
-    64 * 1024,
-    0,
-    2 ** 31,
-  );
+  const syncThreshold = integerOption(factory, {
+    name: 'syncThreshold',
+    value: opts.syncThreshold,
+    fallback: 64 * 1024,
+    min: 0,
+    max: 2 ** 31,
+  });
   const flushOnWrite =
     functionOption<(mediaType: string) => boolean>(factory, 'flushOnWrite', opts.flushOnWrite) ??
     ((mediaType) => mediaType === 'text/event-stream');

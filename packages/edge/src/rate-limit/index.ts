@@ -128,6 +128,9 @@ interface Rule {
   readonly unavailable: string;
 }
 
+/** What a {@link Rule} is made of before its headers and bodies are worded. */
+type RuleSpec = Pick<Rule, 'limiter' | 'matches' | 'methods' | 'key' | 'cost'>;
+
 function readPath(state: unknown, path: readonly string[]): unknown {
   let value = state;
   for (const segment of path) {
@@ -237,19 +240,14 @@ export function rateLimit(options?: RateLimitOptions): Middleware {
   const defaultKey = resolveKey(factory, 'key', key, clientIp);
   const defaultCost = resolveCost(factory, 'cost', cost);
 
-  function rule(
-    limiter: RateLimiter,
-    matches: PathMatcher,
-    methods: ReadonlySet<string> | undefined,
-    keyFn: Rule['key'],
-    costFn: Rule['cost'],
-  ): Rule {
+  function rule(spec: RuleSpec): Rule {
+    const { limiter } = spec;
     return {
       limiter,
-      matches,
-      methods,
-      key: keyFn,
-      cost: costFn,
+      matches: spec.matches,
+      methods: spec.methods,
+      key: spec.key,
+      cost: spec.cost,
       policyHeader: `"${limiter.name}";q=${limiter.limit};w=${limiter.windowSeconds}`,
       tooMany: problemBody(
         'RATE_LIMITED',
@@ -295,19 +293,21 @@ export function rateLimit(options?: RateLimitOptions): Middleware {
               m.toUpperCase(),
             ),
           );
-    return rule(
+    return rule({
       limiter,
-      compilePaths(
+      matches: compilePaths(
         factory,
         `${label}.paths`,
         stringListOption(factory, `${label}.paths`, route.paths, []),
       ),
       methods,
-      route.key === undefined
-        ? defaultKey
-        : resolveKey(factory, `${label}.key`, route.key, clientIp),
-      route.cost === undefined ? defaultCost : resolveCost(factory, `${label}.cost`, route.cost),
-    );
+      key:
+        route.key === undefined
+          ? defaultKey
+          : resolveKey(factory, `${label}.key`, route.key, clientIp),
+      cost:
+        route.cost === undefined ? defaultCost : resolveCost(factory, `${label}.cost`, route.cost),
+    });
   });
   const defaultLimiter = createRateLimiter(limiterOptions);
   if (names.has(defaultLimiter.name)) {
@@ -317,13 +317,13 @@ export function rateLimit(options?: RateLimitOptions): Middleware {
     );
   }
   rules.push(
-    rule(
-      defaultLimiter,
-      compilePaths(factory, 'paths', stringListOption(factory, 'paths', paths, ['*'])),
-      undefined,
-      defaultKey,
-      defaultCost,
-    ),
+    rule({
+      limiter: defaultLimiter,
+      matches: compilePaths(factory, 'paths', stringListOption(factory, 'paths', paths, ['*'])),
+      methods: undefined,
+      key: defaultKey,
+      cost: defaultCost,
+    }),
   );
 
   function headersFor(rule: Rule, result: RateLimitResult): HeaderRecord {

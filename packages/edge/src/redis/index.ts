@@ -165,7 +165,12 @@ export function createRedisStore(options: RedisRateLimitStoreOptions): RateLimit
   if (opts.prefix !== undefined && typeof opts.prefix !== 'string') {
     throw optionError(factory, 'prefix must be a string such as "fm:rl:".');
   }
-  const algorithm = oneOfOption(factory, 'algorithm', opts.algorithm, ALGORITHMS, 'sliding-window');
+  const algorithm = oneOfOption(factory, {
+    name: 'algorithm',
+    value: opts.algorithm,
+    allowed: ALGORITHMS,
+    fallback: 'sliding-window',
+  });
   watchRedisClient(client, { logger: opts.logger ?? silentLogger, name: '@fairmind/edge' });
   const base = `${opts.prefix ?? 'fm:rl:'}${algorithm === 'sliding-log' ? 'log' : 'sw'}:`;
   const { name, lua } = COMMANDS[algorithm];

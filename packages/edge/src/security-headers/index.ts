@@ -8,6 +8,7 @@ import {
   booleanOption,
   clientIpOption,
   integerOption,
+  type OneOfOption,
   oneOfOption,
   optionError,
   optionsObject,
@@ -321,13 +322,12 @@ function resolveCsp(
 function resolveHsts(factory: string, value: SecurityHeadersOptions['strictTransportSecurity']) {
   if (value === false) return undefined;
   const hsts = optionsObject(`${factory}: strictTransportSecurity`, value);
-  const maxAge = integerOption(
-    factory,
-    'strictTransportSecurity.maxAge',
-    hsts.maxAge,
-    31_536_000,
-    0,
-  );
+  const maxAge = integerOption(factory, {
+    name: 'strictTransportSecurity.maxAge',
+    value: hsts.maxAge,
+    fallback: 31_536_000,
+    min: 0,
+  });
   const sub = booleanOption(
     factory,
     'strictTransportSecurity.includeSubDomains',
@@ -376,21 +376,23 @@ export function securityHeaders(options?: SecurityHeadersOptions): SecurityHeade
   const factory = 'securityHeaders';
   const opts = optionsObject(factory, options);
   const preset =
-    PRESETS[oneOfOption(factory, 'preset', opts.preset, ['strict', 'helmet'] as const, 'strict')];
+    PRESETS[
+      oneOfOption(factory, {
+        name: 'preset',
+        value: opts.preset,
+        allowed: ['strict', 'helmet'] as const,
+        fallback: 'strict',
+      })
+    ];
   const clientIp = clientIpOption(factory, opts.clientIp, opts.trustedProxies);
   const csp = resolveCsp(factory, opts.contentSecurityPolicy, preset);
   const hsts = resolveHsts(factory, opts.strictTransportSecurity);
 
   // Built in helmet's order, so the helmet preset writes its headers the way helmet does.
   const base: HeaderRecord = {};
-  const choose = <const T extends readonly string[]>(
-    name: string,
-    option: string,
-    value: T[number] | false | undefined,
-    allowed: T,
-    fallback: T[number],
-  ) => {
-    if (value !== false) base[name] = oneOfOption(factory, option, value, allowed, fallback);
+  // `option.value` is `false` when the header is turned off.
+  const choose = <const T extends readonly string[]>(header: string, option: OneOfOption<T>) => {
+    if (option.value !== false) base[header] = oneOfOption(factory, option);
   };
   const extra = (...names: string[]) => {
     for (const name of names) {
@@ -399,20 +401,18 @@ export function securityHeaders(options?: SecurityHeadersOptions): SecurityHeade
     }
   };
   if (csp !== undefined && csp.template.length === 1) base[csp.name] = csp.template[0] as string;
-  choose(
-    'cross-origin-opener-policy',
-    'crossOriginOpenerPolicy',
-    opts.crossOriginOpenerPolicy,
-    ['same-origin', 'same-origin-allow-popups', 'unsafe-none'] as const,
-    'same-origin',
-  );
-  choose(
-    'cross-origin-resource-policy',
-    'crossOriginResourcePolicy',
-    opts.crossOriginResourcePolicy,
-    ['same-origin', 'same-site', 'cross-origin'] as const,
-    'same-origin',
-  );
+  choose('cross-origin-opener-policy', {
+    name: 'crossOriginOpenerPolicy',
+    value: opts.crossOriginOpenerPolicy,
+    allowed: ['same-origin', 'same-origin-allow-popups', 'unsafe-none'] as const,
+    fallback: 'same-origin',
+  });
+  choose('cross-origin-resource-policy', {
+    name: 'crossOriginResourcePolicy',
+    value: opts.crossOriginResourcePolicy,
+    allowed: ['same-origin', 'same-site', 'cross-origin'] as const,
+    fallback: 'same-origin',
+  });
   extra('origin-agent-cluster');
   const referrer = opts.referrerPolicy ?? 'no-referrer';
   if (referrer !== false) {
@@ -430,13 +430,12 @@ export function securityHeaders(options?: SecurityHeadersOptions): SecurityHeade
     base['x-content-type-options'] = 'nosniff';
   }
   extra('x-dns-prefetch-control', 'x-download-options');
-  choose(
-    'x-frame-options',
-    'xFrameOptions',
-    opts.xFrameOptions,
-    ['DENY', 'SAMEORIGIN'] as const,
-    preset.frame,
-  );
+  choose('x-frame-options', {
+    name: 'xFrameOptions',
+    value: opts.xFrameOptions,
+    allowed: ['DENY', 'SAMEORIGIN'] as const,
+    fallback: preset.frame,
+  });
   extra('x-permitted-cross-domain-policies', 'x-xss-protection');
   if (opts.headers !== undefined) {
     if (typeof opts.headers !== 'object' || opts.headers === null) {

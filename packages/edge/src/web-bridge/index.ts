@@ -88,7 +88,7 @@ function nodePair(env: unknown): NodePair | undefined {
  * ```
  */
 export function createWebBridge(options: WebBridgeOptions): WebBridge {
-  const { pkg, chain, logger, compress, lift } = options;
+  const { pkg, chain, logger, compress } = options;
 
   const answer = async (pass: WebPass): Promise<Response> => {
     try {
@@ -96,7 +96,7 @@ export function createWebBridge(options: WebBridgeOptions): WebBridge {
     } catch (error) {
       // A framework may let an error through (Hono does with what its notFound handler
       // throws, where mount() puts the application): it is answered here.
-      return toResponse(failureReply(pkg, logger, error, pass.exchange, lift));
+      return toResponse(failureReply(options, error, pass.exchange));
     }
   };
 

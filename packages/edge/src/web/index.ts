@@ -207,7 +207,12 @@ export function createResponseCompression(
     // The Web rewrite cannot flush an encoder per chunk: compressed, these would be held back.
     filter: (mediaType) => !flushOnWrite(mediaType) && filter(mediaType),
   });
-  const bufferLimit = integerOption(FACTORY, 'bufferLimit', limitOption, 64 * 1024, 0);
+  const bufferLimit = integerOption(FACTORY, {
+    name: 'bufferLimit',
+    value: limitOption,
+    fallback: 64 * 1024,
+    min: 0,
+  });
 
   const compressResponse = async function compressResponse(
     request: Parameters<ResponseCompression>[0],

@@ -7,9 +7,20 @@ import {
   type Logger,
   silentLogger,
 } from '@fairmind/core';
-import { failureReply, liftClientError, type MountableApp } from '@fairmind/core/adapter';
+import {
+  type AdapterScope,
+  failureReply,
+  liftClientError,
+  type MountableApp,
+} from '@fairmind/core/adapter';
 import { nodeExchange, writeReply } from '@fairmind/core/node';
-import { createNodeBridge, exchangeOf, type NodeAdapterOptions, respond } from '@fairmind/node';
+import {
+  createNodeBridge,
+  exchangeOf,
+  type NodeAdapterOptions,
+  type Responder,
+  respond,
+} from '@fairmind/node';
 import type { ErrorRequestHandler, Request, RequestHandler } from 'express';
 
 declare global {
@@ -73,14 +84,14 @@ export function handle(
   handler: Handler<IncomingMessage>,
   options: { logger?: Logger | undefined } = {},
 ): RequestHandler {
-  const logger = options.logger ?? silentLogger;
+  const responder: Responder = { handler, logger: options.logger ?? silentLogger };
   return function fairmindHandler(req, res, next) {
     let exchange = exchangeOf(req);
     if (!exchange) {
       exchange = nodeExchange(req);
       expose(req, exchange);
     }
-    respond(handler, exchange, req, res, logger).catch(next);
+    respond(responder, exchange, req, res).catch(next);
   };
 }
 
@@ -100,10 +111,14 @@ function clientError(error: unknown): unknown {
  * their status and code, anything else is a 500 that says nothing of the cause.
  */
 export function problemHandler(options: { logger?: Logger | undefined } = {}): ErrorRequestHandler {
-  const logger = options.logger ?? silentLogger;
+  const scope: AdapterScope = {
+    pkg: '@fairmind/express',
+    logger: options.logger ?? silentLogger,
+    lift: clientError,
+  };
   return function fairmindProblemHandler(error: unknown, req, res, next) {
     if (res.headersSent) return next(error);
-    writeReply(res, failureReply('@fairmind/express', logger, error, exchangeOf(req), clientError));
+    writeReply(res, failureReply(scope, error, exchangeOf(req)));
   };
 }
 

@@ -11,8 +11,10 @@ import {
   silentLogger,
 } from '@fairmind/core';
 import {
+  type AdapterScope,
   applyChain,
   applyHeaders,
+  type ChainScope,
   failureReply,
   handlerReply,
   type MountableApp,
@@ -109,10 +111,14 @@ function sendReply(reply: FastifyReply, result: Reply): FastifyReply {
 export function problemErrorHandler(
   options: { logger?: Logger | undefined } = {},
 ): (error: unknown, request: FastifyRequest, reply: FastifyReply) => FastifyReply {
-  const logger = options.logger ?? silentLogger;
+  const scope: AdapterScope = {
+    pkg: PKG,
+    logger: options.logger ?? silentLogger,
+    lift: asProblemError,
+  };
   return function fairmindErrorHandler(error, request, reply) {
     const exchange = exchanges.get(request);
-    return sendReply(reply, failureReply(PKG, logger, error, exchange, asProblemError));
+    return sendReply(reply, failureReply(scope, error, exchange));
   };
 }
 
@@ -128,23 +134,30 @@ export function notFoundHandler(request: FastifyRequest, reply: FastifyReply): F
   return sendReply(reply, notFoundReply(request.method, request.raw.url ?? '/'));
 }
 
+/** Where {@link runChain} goes once the chain decided. */
+interface ChainOutcome {
+  /** Runs with the exchange when no middleware answered. */
+  proceed(exchange: Exchange): void;
+  /** Runs with what an asynchronous middleware chain rejected with. */
+  fail(error: Error): void;
+}
+
 /**
  * Runs the chain for one request: a short reply is sent and ends it, otherwise the headers go
- * on the reply and `proceed` runs with the exchange. Synchronous while every middleware is.
+ * on the reply and `outcome.proceed` runs with the exchange. Synchronous while every
+ * middleware is.
  */
 function runChain(
-  chain: readonly Middleware[],
-  logger: Logger,
+  scope: ChainScope,
   request: FastifyRequest,
   reply: FastifyReply,
-  proceed: (exchange: Exchange) => void,
-  fail: (error: Error) => void,
+  outcome: ChainOutcome,
 ): void {
   const startedAt = performance.now();
   // The socket peer, never a forwarded header and never Fastify's `trustProxy`: the
   // contract's client-IP resolver applies TRUSTED_PROXIES itself, once, for every adapter.
   const exchange = expose(request, nodeExchange(request.raw));
-  const go = applyChain(PKG, logger, chain, exchange, {
+  const go = applyChain(scope, exchange, {
     decided(decision) {
       // The chain may have authenticated the request.
       request.auth = (exchange.state as { auth?: AuthOf }).auth ?? null;
@@ -156,8 +169,9 @@ function runChain(
     headers: replyHeaders(reply),
     send: (result) => sendReply(reply, result),
   });
-  if (go instanceof Promise) go.then((pass) => pass && proceed(exchange)).catch(fail);
-  else if (go) proceed(exchange);
+  if (go instanceof Promise) {
+    go.then((pass) => pass && outcome.proceed(exchange)).catch(outcome.fail);
+  } else if (go) outcome.proceed(exchange);
 }
 
 /** Options of {@link frameworkErrorHandler}. */
@@ -194,7 +208,8 @@ export interface FrameworkErrorOptions
 export function frameworkErrorHandler(
   options: FrameworkErrorOptions = {},
 ): (error: Error, request: FastifyRequest, reply: FastifyReply) => void {
-  const { chain, logger } = resolveOptions({ ...options, compression: false });
+  const settings = resolveOptions({ ...options, compression: false });
+  const { logger } = settings;
   const { handler } = options;
   if (handler !== undefined && typeof handler !== 'function') {
     throw invalidOptions(PKG, 'handler must be a contract handler: (exchange, body) => reply.');
@@ -205,16 +220,18 @@ export function frameworkErrorHandler(
     const badUrl = (error as { code?: unknown }).code === 'FST_ERR_BAD_URL';
     const proceed = (exchange: Exchange) => {
       if (!handler || !badUrl) return answer(error);
-      handlerReply(PKG, logger, handler, exchange, request.raw, asProblemError).then((result) =>
+      handlerReply(settings, handler, exchange, request.raw).then((result) =>
         sendReply(reply, result),
       );
     };
-    runChain(chain, logger, request, reply, proceed, answer);
+    runChain(settings, request, reply, { proceed, fail: answer });
   };
 }
 
 function resolveOptions(options: FairmindFastifyOptions) {
   return {
+    pkg: PKG,
+    lift: asProblemError,
     chain: middlewareChain(PKG, options.middleware),
     logger: options.logger ?? silentLogger,
     compression:
@@ -231,14 +248,14 @@ const fairmindPlugin: FastifyPluginCallback<FairmindFastifyOptions> = (app, opti
     done(error as Error);
     return;
   }
-  const { chain, logger, compression } = settings;
+  const { logger, compression } = settings;
 
   app.decorateRequest('auth', null);
   app.decorateRequest('fairmind', null);
 
   app.addHook('onRequest', function fairmindOnRequest(request, reply, next) {
     // A reply sent from onRequest ends the request, so next() runs only when none was.
-    runChain(chain, logger, request, reply, () => next(), next);
+    runChain(settings, request, reply, { proceed: () => next(), fail: next });
   });
 
   if (compression) app.addHook('onSend', compression);

@@ -9,6 +9,7 @@ import {
   silentLogger,
 } from '@fairmind/core';
 import {
+  type AdapterScope,
   failureReply,
   type MountableApp,
   middlewareChain,
@@ -184,9 +185,13 @@ export function handle(handler: Handler<Request>): (c: Context) => Promise<Respo
  * ```
  */
 export function problemHandler(options: { logger?: Logger | undefined } = {}): ErrorHandler {
-  const logger = options.logger ?? silentLogger;
+  const scope: AdapterScope = {
+    pkg: PKG,
+    logger: options.logger ?? silentLogger,
+    lift: asProblemError,
+  };
   return function fairmindProblemHandler(error, c) {
-    return toResponse(failureReply(PKG, logger, error, exchanges.get(c), asProblemError));
+    return toResponse(failureReply(scope, error, exchanges.get(c)));
   };
 }
 

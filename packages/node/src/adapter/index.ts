@@ -8,7 +8,7 @@ import {
   problemReply,
   silentLogger,
 } from '@fairmind/core';
-import { applyChain, handlerReply } from '@fairmind/core/adapter';
+import { applyChain, type ChainScope, handlerReply } from '@fairmind/core/adapter';
 import { nodeExchange, observeFinish, writeReply } from '@fairmind/core/node';
 import { createNodeCompression, type NodeCompressionOptions } from '@fairmind/edge/node';
 
@@ -67,7 +67,7 @@ export function createNodeBridge(options: NodeAdapterOptions = {}): NodeBridge {
   const chain = [...(options.middleware ?? [])];
   const compress =
     options.compression === false ? undefined : createNodeCompression(options.compression ?? {});
-  const logger = options.logger ?? silentLogger;
+  const scope: ChainScope = { pkg: PKG, logger: options.logger ?? silentLogger, chain };
 
   return function fairmindNodeBridge(req, res) {
     const startedAt = performance.now();
@@ -80,7 +80,7 @@ export function createNodeBridge(options: NodeAdapterOptions = {}): NodeBridge {
       exchange = nodeExchange(req);
       exchanges.set(req, exchange);
     }
-    return applyChain(PKG, logger, chain, exchange, {
+    return applyChain(scope, exchange, {
       decided: (decision) => observeFinish(res, decision.onFinish, startedAt),
       headers: res,
       send: (reply) => writeReply(res, reply),
@@ -88,18 +88,35 @@ export function createNodeBridge(options: NodeAdapterOptions = {}): NodeBridge {
   };
 }
 
+/** What {@link respond} answers with: built once per listener or route, not per request. */
+export interface Responder {
+  /** The contract handler that answers. */
+  readonly handler: Handler<IncomingMessage>;
+  /**
+   * Where what the handler threw is logged (5xx only; 4xx are the client's).
+   * @default silentLogger
+   */
+  readonly logger?: Logger | undefined;
+}
+
 /**
  * Sends what a {@link Handler} answered, or the problem for what it threw. A response the
  * handler already started is left alone.
+ *
+ * @example
+ * ```ts
+ * const responder: Responder = { handler, logger };
+ * await respond(responder, exchange, req, res);
+ * ```
  */
 export async function respond(
-  handler: Handler<IncomingMessage>,
+  responder: Responder,
   exchange: Exchange,
   req: IncomingMessage,
   res: ServerResponse,
-  logger: Logger = silentLogger,
 ): Promise<void> {
-  const reply = await handlerReply(PKG, logger, handler, exchange, req);
+  const scope = { pkg: PKG, logger: responder.logger ?? silentLogger };
+  const reply = await handlerReply(scope, responder.handler, exchange, req);
   if (!res.headersSent) writeReply(res, reply);
 }
 
@@ -124,16 +141,16 @@ export function createRequestListener(
   options: NodeAdapterOptions & { handler: Handler<IncomingMessage> },
 ): (req: IncomingMessage, res: ServerResponse) => void {
   const bridge = createNodeBridge(options);
-  const { handler } = options;
   const logger = options.logger ?? silentLogger;
+  const responder: Responder = { handler: options.handler, logger };
   return function fairmindRequestListener(req, res) {
     const proceed = (go: boolean) => {
       const exchange = exchanges.get(req);
-      if (go && exchange) return respond(handler, exchange, req, res, logger);
+      if (go && exchange) return respond(responder, exchange, req, res);
     };
     const fail = (error: unknown) => {
       // Only a bug in the bridge gets here; the client still gets a problem, never a hang.
-      logRequestFailure(logger, PKG, 500, error, exchanges.get(req));
+      logRequestFailure({ logger, pkg: PKG, status: 500, error, exchange: exchanges.get(req) });
       if (!res.headersSent) writeReply(res, problemReply(error));
       else res.destroy();
     };
