@@ -286,6 +286,16 @@ export interface Cache {
  * One view of a cache: the root, or a namespace under it. Keys are prefixed with the view's
  * path before they reach the shared {@link CacheTiers}.
  */
+/** One run of a factory for a miss: what {@link CacheView} needs to run it and store its value. */
+interface FactoryJob<T> {
+  /** The key as the caller gave it, which the factory sees. */
+  readonly key: string;
+  /** The key with the namespace prefix, as it is stored. */
+  readonly full: string;
+  readonly factory: (context: FactoryContext) => T | Promise<T>;
+  readonly resolved: Resolved;
+}
+
 class CacheView implements Cache {
   readonly #core: CacheTiers;
   readonly #prefix: string;
@@ -431,22 +441,20 @@ class CacheView implements Cache {
         done();
         return readValue(read.fresh) as T;
       }
-      return this.#compute(key, full, factory, resolved, flight, done, read.stale);
+      return this.#compute({ key, full, factory, resolved }, flight, done, read.stale);
     });
   }
 
   /** Runs the factory for a miss, with grace and the soft timeout around it. */
   async #compute<T>(
-    key: string,
-    full: string,
-    factory: (context: FactoryContext) => T | Promise<T>,
-    resolved: Resolved,
+    job: FactoryJob<T>,
     flight: Flight,
     done: () => void,
     stale: MemoryEntry | undefined,
   ): Promise<T> {
     const core = this.#core;
-    const settled = this.#run(key, full, factory, resolved, flight).finally(done);
+    const { full, resolved } = job;
+    const settled = this.#run(job, flight).finally(done);
     if (stale === undefined) return settled;
     const fallback = (reason: string, error?: unknown): T => {
       core.counters.staleHits++;
@@ -489,14 +497,9 @@ class CacheView implements Cache {
   }
 
   /** Runs the factory once and stores its value (unless superseded meanwhile). */
-  async #run<T>(
-    key: string,
-    full: string,
-    factory: (context: FactoryContext) => T | Promise<T>,
-    resolved: Resolved,
-    flight: Flight,
-  ): Promise<T> {
+  async #run<T>(job: FactoryJob<T>, flight: Flight): Promise<T> {
     const core = this.#core;
+    const { key, full, factory, resolved } = job;
     const startedAt = core.tick();
     core.counters.factoryRuns++;
     let value: T;
@@ -524,7 +527,7 @@ class CacheView implements Cache {
     const resolved = core.resolve(options);
     void core
       .fly(full, resolved.tags, (flight, done) =>
-        this.#run(key, full, factory, resolved, flight).finally(done),
+        this.#run({ key, full, factory, resolved }, flight).finally(done),
       )
       .catch((error: unknown) =>
         core.settings.logger.warn({ key: full, err: error }, `${PKG} early refresh failed`),

@@ -90,6 +90,20 @@ function isNoScript(error: unknown): boolean {
   return error instanceof Error && error.message.startsWith('NOSCRIPT');
 }
 
+/** One call of {@link RedisStore.invalidateTags}. */
+export interface TagInvalidation {
+  /** The Redis keys of the tags' invalidation times. */
+  readonly tagKeys: readonly string[];
+  /** The tags' new invalidation time, on the cache's clock. */
+  readonly at: number;
+  /** How long a tag's time is kept, in ms. */
+  readonly retentionMs: number;
+  /** The bus channel the message goes to. */
+  readonly channel: string;
+  /** The bus message published with the change. */
+  readonly message: string;
+}
+
 /**
  * The L2 tier: every Redis command the cache sends, each under a deadline and behind the
  * circuit breaker. Nothing here throws or waits longer than the command timeout: a call
@@ -396,13 +410,8 @@ export class RedisStore {
   }
 
   /** Moves the tags' invalidation time to `at` and publishes the bus message, in one call. */
-  async invalidateTags(
-    tagKeys: readonly string[],
-    at: number,
-    retentionMs: number,
-    channel: string,
-    message: string,
-  ): Promise<boolean> {
+  async invalidateTags(invalidation: TagInvalidation): Promise<boolean> {
+    const { tagKeys, at, retentionMs, channel, message } = invalidation;
     if (tagKeys.length === 0) return true;
     const result = await this.#run('invalidateTags', (client) =>
       this.#eval(client, INVALIDATE_TAGS, tagKeys, [channel, message, at, retentionMs]),

@@ -540,10 +540,13 @@ export class CacheTiers {
     }
   }
 
-  /** Takes an L2 entry into `read` (and L1) when its tags allow it. */
-  #accept(key: string, read: Read, envelope: Envelope, length: number, tagsKnown: boolean): void {
-    // Tags that cannot be checked hide the entry: better a miss than a value invalidated elsewhere.
-    if (tagsKnown && this.tagsValid(envelope.t, envelope.c) === true) {
+  /**
+   * Takes an L2 entry into `read` (and L1) when its tags allow it. `envelope` is
+   * `undefined` when the entry's tags cannot be checked: that hides the entry, better a
+   * miss than a value invalidated elsewhere. `length` is the L2 text's.
+   */
+  #accept(key: string, read: Read, envelope: Envelope | undefined, length: number): void {
+    if (envelope !== undefined && this.tagsValid(envelope.t, envelope.c) === true) {
       const now = Date.now();
       const entry = this.#entryFromEnvelope(key, envelope, length, now);
       if (now < envelope.e) {
@@ -595,11 +598,11 @@ export class CacheTiers {
       }
       const length = (text as string).length;
       if (!this.#hasUnknownTags(envelope.t)) {
-        this.#accept(key, read, envelope, length, true);
+        this.#accept(key, read, envelope, length);
         return then(read);
       }
       return this.learnTags(envelope.t as string[]).then((known) => {
-        this.#accept(key, read, envelope, length, known);
+        this.#accept(key, read, known ? envelope : undefined, length);
         return then(read);
       });
     });
@@ -655,7 +658,8 @@ export class CacheTiers {
     });
     const tagsKnown = tags.size === 0 || (await this.learnTags(tags));
     for (const [index, envelope, length] of found) {
-      this.#accept(keys[index] as string, reads[index] as Read, envelope, length, tagsKnown);
+      const checked = tagsKnown ? envelope : undefined;
+      this.#accept(keys[index] as string, reads[index] as Read, checked, length);
     }
     return reads;
   }
@@ -764,13 +768,13 @@ export class CacheTiers {
   /** Moves the tags' times in Redis to `at` and tells the other instances. */
   async #sendTags(tags: readonly string[], at: number): Promise<void> {
     const message = encodeMessage(this.settings.instanceId, { kind: 'tags', tags, at });
-    const done = await (this.store as RedisStore).invalidateTags(
-      tags.map((tag) => this.tagKey(tag)),
+    const done = await (this.store as RedisStore).invalidateTags({
+      tagKeys: tags.map((tag) => this.tagKey(tag)),
       at,
-      this.settings.tagRetentionMs,
-      this.#channel,
+      retentionMs: this.settings.tagRetentionMs,
+      channel: this.#channel,
       message,
-    );
+    });
     this.#sent(done, 'tags', tags, at);
   }
 
