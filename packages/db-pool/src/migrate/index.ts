@@ -253,6 +253,7 @@ export async function migrate(options: MigrateOptions): Promise<{ applied: Migra
   const pending = pendingMigrations(files, recorded, dir, target);
   const lastApplied = Math.max(-1, ...recorded.keys());
 
+  const run: MigrationRun = { db, target, logger, dir };
   const applied: MigrationFile[] = [];
   for (const migration of pending) {
     if (migration.version < lastApplied) {
@@ -263,8 +264,8 @@ export async function migrate(options: MigrateOptions): Promise<{ applied: Migra
     }
     const started = performance.now();
     const ran = migration.transactional
-      ? await applyInTransaction(db, target, logger, migration, dir)
-      : await applyWithoutTransaction(db, target, logger, migration, dir);
+      ? await applyInTransaction(run, migration)
+      : await applyWithoutTransaction(run, migration);
     const { text: _text, ...file } = migration;
     if (!ran) {
       logger.debug(
@@ -481,6 +482,19 @@ function waitingForLock(logger: Logger, target: Target, attempt: number, what: s
   );
 }
 
+/** What takes the migrations lock: the database, its migrations table, and where waits are logged. */
+interface Locker {
+  readonly db: Database;
+  readonly target: Target;
+  readonly logger: Logger;
+}
+
+/** One {@link migrate} call, as the functions applying its files share it. */
+interface MigrationRun extends Locker {
+  /** The migrations directory, as errors name it. */
+  readonly dir: string;
+}
+
 /**
  * Runs `fn` in a transaction that holds the migrations lock: on PostgreSQL a
  * transaction-level advisory lock (released by COMMIT or ROLLBACK, so it can never be left
@@ -493,12 +507,11 @@ function waitingForLock(logger: Logger, target: Target, attempt: number, what: s
  * rolls the transaction back, and it is tried again in a new one after a short back-off.
  */
 async function lockedTransaction<T>(
-  db: Database,
-  target: Target,
-  logger: Logger,
+  locker: Locker,
   what: string,
   fn: (tx: Queryable) => Promise<T>,
 ): Promise<T> {
+  const { db, target, logger } = locker;
   for (let attempt = 0; ; attempt++) {
     try {
       return await db.transaction(
@@ -559,7 +572,7 @@ async function ensureTable(db: Database, target: Target, logger: Logger): Promis
         )`;
   // CREATE TABLE IF NOT EXISTS is not atomic on PostgreSQL: two sessions can both pass the
   // check and one then fails on the catalog's unique index. The lock serialises them.
-  await lockedTransaction(db, target, logger, `creating ${target.display}`, async (tx) => {
+  await lockedTransaction({ db, target, logger }, `creating ${target.display}`, async (tx) => {
     await tx.query(create);
   });
 }
@@ -622,15 +635,10 @@ function recordStatement(driver: Driver, target: Target, migration: MigrationFil
     values (${migration.version}, ${migration.name}, ${migration.checksum}, ${nowSql(driver)})`;
 }
 
-async function applyInTransaction(
-  db: Database,
-  target: Target,
-  logger: Logger,
-  migration: LoadedMigration,
-  dir: string,
-): Promise<boolean> {
+async function applyInTransaction(run: MigrationRun, migration: LoadedMigration): Promise<boolean> {
+  const { db, target, dir } = run;
   try {
-    return await lockedTransaction(db, target, logger, `applying ${migration.file}`, async (tx) => {
+    return await lockedTransaction(run, `applying ${migration.file}`, async (tx) => {
       if (!(await stillPending(tx, target, migration, dir))) return false;
       await tx.exec(migration.text);
       await tx.query(recordStatement(db.driver, target, migration));
@@ -643,12 +651,10 @@ async function applyInTransaction(
 }
 
 async function applyWithoutTransaction(
-  db: Database,
-  target: Target,
-  logger: Logger,
+  run: MigrationRun,
   migration: LoadedMigration,
-  dir: string,
 ): Promise<boolean> {
+  const { db, target, logger } = run;
   return db.withConnection(async (connection) => {
     const postgres = db.driver === 'postgres';
     if (postgres) {
@@ -662,7 +668,7 @@ async function applyWithoutTransaction(
     // (VACUUM, PRAGMA foreign_keys around a table rebuild).
     let outcome: { ran: boolean } | { error: unknown };
     try {
-      outcome = { ran: await runOutsideTransaction(connection, db.driver, target, migration, dir) };
+      outcome = { ran: await runOutsideTransaction(connection, run, migration) };
     } catch (error) {
       outcome = { error };
       // A file that opened its own transaction and failed inside it leaves the session
@@ -686,11 +692,11 @@ async function applyWithoutTransaction(
 /** The body of {@link applyWithoutTransaction}, run with its lock held (on PostgreSQL). */
 async function runOutsideTransaction(
   connection: Queryable,
-  driver: Driver,
-  target: Target,
+  run: MigrationRun,
   migration: LoadedMigration,
-  dir: string,
 ): Promise<boolean> {
+  const { target, dir } = run;
+  const { driver } = run.db;
   if (!(await stillPending(connection, target, migration, dir))) return false;
   try {
     if (driver === 'postgres') {
