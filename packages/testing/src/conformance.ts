@@ -103,13 +103,16 @@ function normaliseHeader(name: string, value: string | null): string | null {
   return value;
 }
 
-async function observe(
-  base: string,
-  step: string,
-  method: string,
-  path: string,
-  options: CallOptions = {},
-) {
+/** One call of the script, against one target's server at `base`. */
+interface ObservedCall {
+  readonly step: string;
+  readonly method: string;
+  readonly path: string;
+  readonly options?: CallOptions | undefined;
+}
+
+async function observe(base: string, call: ObservedCall) {
+  const { step, method, path, options = {} } = call;
   const headers: Record<string, string> = {
     'x-request-id': `conformance-${step.replace(/[^\w.:-]/g, '-')}`,
     ...options.headers,
@@ -159,7 +162,7 @@ export function describeConformance(
         const seen: Observed[] = [];
         try {
           await script(async (step, method, path, options) => {
-            const observed = await observe(server.base, step, method, path, options);
+            const observed = await observe(server.base, { step, method, path, options });
             seen.push({
               step: observed.step,
               status: observed.status,

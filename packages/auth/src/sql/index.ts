@@ -121,6 +121,16 @@ const REASONS: Readonly<Record<string, RevocationReason>> = {
   s: 'subject',
 };
 
+/** One row of `auth_revocations`, but its kind. */
+interface RevocationRow {
+  readonly id: string;
+  readonly subject: string;
+  /** Seconds since the epoch; `null` but for a subject's cutoff. */
+  readonly notBefore: number | null;
+  /** Seconds since the epoch. */
+  readonly expiresAt: number;
+}
+
 /**
  * Revocations in SQL (`auth_revocations`): durable, and shared by every instance on the same
  * database. A check is one indexed lookup (primary key `(kind, id)`) of the token's id, its
@@ -140,13 +150,8 @@ export function createSqlRevocationStore(
   let writes = 0;
   // A longer life or a later cutoff replaces a shorter or earlier one, never the reverse
   // (the same rule as the Redis store's); ON CONFLICT ... DO UPDATE runs on both engines.
-  const upsert = async (
-    kind: 't' | 'f' | 's',
-    id: string,
-    subject: string,
-    notBefore: number | null,
-    expiresAt: number,
-  ) => {
+  const upsert = async (kind: 't' | 'f' | 's', row: RevocationRow) => {
+    const { id, subject, notBefore, expiresAt } = row;
     if (expiresAt * 1000 <= now()) return;
     await db.query(sql`insert into auth_revocations (kind, id, subject, not_before, expires_at)
       values (${kind}, ${id}, ${subject}, ${notBefore}, ${expiresAt})
@@ -162,9 +167,12 @@ export function createSqlRevocationStore(
     }
   };
   return {
-    revokeToken: (jti, sub, expiresAt) => upsert('t', jti, sub, null, expiresAt),
-    revokeFamily: (fam, sub, expiresAt) => upsert('f', fam, sub, null, expiresAt),
-    revokeSubject: (sub, notBefore, expiresAt) => upsert('s', sub, sub, notBefore, expiresAt),
+    revokeToken: (jti, sub, expiresAt) =>
+      upsert('t', { id: jti, subject: sub, notBefore: null, expiresAt }),
+    revokeFamily: (fam, sub, expiresAt) =>
+      upsert('f', { id: fam, subject: sub, notBefore: null, expiresAt }),
+    revokeSubject: (sub, notBefore, expiresAt) =>
+      upsert('s', { id: sub, subject: sub, notBefore, expiresAt }),
     async check(query) {
       const row = await db.maybeOne<{ kind: string }>(sql`select kind from auth_revocations
         where expires_at > ${Math.floor(now() / 1000)} and (
