@@ -1,3 +1,14 @@
+// The Web Response compressor is framework-free and lives in @fairmind/edge/web; these are the
+// names this package has always exported it under.
+export {
+  type CompressionEncoder,
+  createResponseCompression,
+  type NodeAttach,
+  type NodeBackendOptions,
+  type ResponseCompression,
+  type ResponseCompressionOptions as HonoCompressionOptions,
+  webEncoder,
+} from '@fairmind/edge/web';
 export {
   exchangeOf,
   type FairmindEnv,
@@ -11,12 +22,3 @@ export {
   problemHandler,
   toResponse,
 } from './adapter/index.js';
-export {
-  type CompressionEncoder,
-  createResponseCompression,
-  type HonoCompressionOptions,
-  type NodeAttach,
-  type NodeBackendOptions,
-  type ResponseCompression,
-  webEncoder,
-} from './compression/index.js';

@@ -14,7 +14,7 @@ import {
   runMiddleware,
 } from '../contract/index.js';
 import { codeForStatus, FairmindError, isFairmindError } from '../errors/index.js';
-import { type Logger, logRequestFailure } from '../log/index.js';
+import { type Logger, logRequestFailure, silentLogger } from '../log/index.js';
 
 /**
  * What the framework adapters share, written once so that a response is the same whichever
@@ -175,6 +175,39 @@ export interface AdapterScope {
    * @default the error as it is
    */
   readonly lift?: ((error: unknown) => unknown) | undefined;
+}
+
+/**
+ * The options every adapter takes, documented once; each adapter's options extend these with
+ * what its framework needs (compression, problem handlers, a client-address reader).
+ */
+export interface AdapterOptions {
+  /**
+   * Contract middleware run in order on every request, before the application.
+   * @default []
+   */
+  middleware?: readonly Middleware[] | undefined;
+  /**
+   * Where failures are logged (5xx only; 4xx are the client's).
+   * @default silentLogger
+   */
+  logger?: Logger | undefined;
+}
+
+/**
+ * The {@link AdapterScope} of an adapter's error handlers, from its options.
+ *
+ * @example
+ * ```ts
+ * const scope = adapterScope('@fairmind/express', options, clientError);
+ * ```
+ */
+export function adapterScope(
+  pkg: string,
+  options: Pick<AdapterOptions, 'logger'>,
+  lift: (error: unknown) => unknown,
+): AdapterScope & { readonly lift: (error: unknown) => unknown } {
+  return { pkg, logger: options.logger ?? silentLogger, lift };
 }
 
 /** An {@link AdapterScope} with the middleware chain it runs, as {@link applyChain} takes it. */

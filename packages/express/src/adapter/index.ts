@@ -8,7 +8,7 @@ import {
   silentLogger,
 } from '@fairmind/core';
 import {
-  type AdapterScope,
+  adapterScope,
   failureReply,
   liftClientError,
   type MountableApp,
@@ -111,11 +111,7 @@ function clientError(error: unknown): unknown {
  * their status and code, anything else is a 500 that says nothing of the cause.
  */
 export function problemHandler(options: { logger?: Logger | undefined } = {}): ErrorRequestHandler {
-  const scope: AdapterScope = {
-    pkg: '@fairmind/express',
-    logger: options.logger ?? silentLogger,
-    lift: clientError,
-  };
+  const scope = adapterScope('@fairmind/express', options, clientError);
   return function fairmindProblemHandler(error: unknown, req, res, next) {
     if (res.headersSent) return next(error);
     writeReply(res, failureReply(scope, error, exchangeOf(req)));

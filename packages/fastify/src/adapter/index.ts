@@ -6,12 +6,11 @@ import {
   type Handler,
   invalidOptions,
   type Logger,
-  type Middleware,
   type Reply,
-  silentLogger,
 } from '@fairmind/core';
 import {
-  type AdapterScope,
+  type AdapterOptions,
+  adapterScope,
   applyChain,
   applyHeaders,
   type ChainScope,
@@ -45,13 +44,8 @@ declare module 'fastify' {
 
 const PKG = '@fairmind/fastify';
 
-/** Options of the {@link fairmind} plugin. */
-export interface FairmindFastifyOptions {
-  /**
-   * Contract middleware run in order in an `onRequest` hook, before routing's handlers.
-   * @default []
-   */
-  middleware?: readonly Middleware[] | undefined;
+/** Options of the {@link fairmind} plugin: the middleware run in an `onRequest` hook. */
+export interface FairmindFastifyOptions extends AdapterOptions {
   /**
    * Response compression in an `onSend` hook, or `false` to leave payloads as they are.
    * @default {} (br, gzip, deflate over 1024 bytes)
@@ -63,11 +57,6 @@ export interface FairmindFastifyOptions {
    * @default true
    */
   problems?: boolean | undefined;
-  /**
-   * Where failures are logged (5xx only; 4xx are the client's).
-   * @default silentLogger
-   */
-  logger?: Logger | undefined;
 }
 
 const exchanges = new WeakMap<FastifyRequest, Exchange>();
@@ -84,12 +73,9 @@ function expose(request: FastifyRequest, exchange: Exchange): Exchange {
   return exchange;
 }
 
-/**
- * Sends a contract {@link Reply}. The body goes as a Buffer: Fastify would append
- * `; charset=utf-8` to a JSON media type sent as a string, and the problem media type is
- * exactly `application/problem+json`. A reply that closes the connection (a 413) lets the
- * client finish sending first (`lingerBeforeClose`).
- */
+// The body goes as a Buffer: Fastify appends `; charset=utf-8` to a JSON media type sent as a
+// string, and the problem media type is exactly `application/problem+json`. A reply that
+// closes the connection (a 413) lets the client finish sending first.
 function sendReply(reply: FastifyReply, result: Reply): FastifyReply {
   reply.code(result.status);
   applyHeaders(replyHeaders(reply), result.headers);
@@ -98,10 +84,9 @@ function sendReply(reply: FastifyReply, result: Reply): FastifyReply {
 }
 
 /**
- * An error handler for `setErrorHandler` that answers with RFC 9457 problem JSON:
- * `FairmindError`s keep their status and code, Fastify's own client errors (bad JSON, schema
- * validation, media type) keep their 4xx, anything else is a 500 that says nothing of the
- * cause. The plugin installs it unless `problems: false`.
+ * An error handler for `setErrorHandler` that answers with RFC 9457 problem JSON: a
+ * `FairmindError` or a Fastify client error (bad JSON, schema, media type) keeps its status,
+ * anything else is a 500 that says nothing of the cause. The plugin installs it.
  *
  * @example
  * ```ts
@@ -111,11 +96,7 @@ function sendReply(reply: FastifyReply, result: Reply): FastifyReply {
 export function problemErrorHandler(
   options: { logger?: Logger | undefined } = {},
 ): (error: unknown, request: FastifyRequest, reply: FastifyReply) => FastifyReply {
-  const scope: AdapterScope = {
-    pkg: PKG,
-    logger: options.logger ?? silentLogger,
-    lift: asProblemError,
-  };
+  const scope = adapterScope(PKG, options, asProblemError);
   return function fairmindErrorHandler(error, request, reply) {
     const exchange = exchanges.get(request);
     return sendReply(reply, failureReply(scope, error, exchange));
@@ -134,24 +115,13 @@ export function notFoundHandler(request: FastifyRequest, reply: FastifyReply): F
   return sendReply(reply, notFoundReply(request.method, request.raw.url ?? '/'));
 }
 
-/** Where {@link runChain} goes once the chain decided. */
-interface ChainOutcome {
-  /** Runs with the exchange when no middleware answered. */
-  proceed(exchange: Exchange): void;
-  /** Runs with what an asynchronous middleware chain rejected with. */
-  fail(error: Error): void;
-}
-
-/**
- * Runs the chain for one request: a short reply is sent and ends it, otherwise the headers go
- * on the reply and `outcome.proceed` runs with the exchange. Synchronous while every
- * middleware is.
- */
+// A short reply ends the request; otherwise the headers go on the reply and `proceed` runs.
+// Synchronous while every middleware is; `fail` gets what an asynchronous chain rejected with.
 function runChain(
   scope: ChainScope,
   request: FastifyRequest,
   reply: FastifyReply,
-  outcome: ChainOutcome,
+  outcome: { proceed(exchange: Exchange): void; fail(error: Error): void },
 ): void {
   const startedAt = performance.now();
   // The socket peer, never a forwarded header and never Fastify's `trustProxy`: the
@@ -178,30 +148,22 @@ function runChain(
 export interface FrameworkErrorOptions
   extends Pick<FairmindFastifyOptions, 'middleware' | 'logger'> {
   /**
-   * The mounted application's handler. A URL Fastify cannot decode then goes to it like any
-   * other request, and the application answers it as it answers on every adapter (the
-   * platform with a 404 problem); without one it is a 400 problem.
+   * The mounted application's handler: a URL Fastify cannot decode then goes to it, answered
+   * as on every adapter (the platform's 404 problem). Without one it is a 400 problem.
    * @default undefined
    */
   handler?: Handler<IncomingMessage> | undefined;
 }
 
 /**
- * A handler for Fastify's `frameworkErrors` constructor option. Fastify answers a URL it cannot
- * decode (`/%E0%A4%A`) before any hook runs, with a JSON body of its own; this runs the chain
- * for it too (security headers, request id, request log, rate limit), then hands it to the
- * application's handler when one is given, or answers with a 400 problem. The plugin cannot
- * set a constructor option, so pass it yourself, with the same middleware.
+ * A handler for Fastify's `frameworkErrors` constructor option, which a plugin cannot set.
+ * Fastify answers a URL it cannot decode (`/%E0%A4%A`) before any hook runs; this runs the
+ * chain for it too (security headers, request id, log, rate limit), then the handler.
  *
  * @example
  * ```ts
- * const app = Fastify({
- *   frameworkErrors: frameworkErrorHandler({
- *     middleware: platform.middleware,
- *     handler: platform.handler,
- *     logger,
- *   }),
- * });
+ * const { middleware, handler } = platform;
+ * const app = Fastify({ frameworkErrors: frameworkErrorHandler({ middleware, handler, logger }) });
  * mount(app, platform, { logger });
  * ```
  */
@@ -230,10 +192,8 @@ export function frameworkErrorHandler(
 
 function resolveOptions(options: FairmindFastifyOptions) {
   return {
-    pkg: PKG,
-    lift: asProblemError,
+    ...adapterScope(PKG, options, asProblemError),
     chain: middlewareChain(PKG, options.middleware),
-    logger: options.logger ?? silentLogger,
     compression:
       options.compression === false ? undefined : createCompressionHook(options.compression ?? {}),
   };
@@ -267,11 +227,9 @@ const fairmindPlugin: FastifyPluginCallback<FairmindFastifyOptions> = (app, opti
 };
 
 /**
- * The FairMind plugin for Fastify 5, wrapped with `fastify-plugin` so that its hooks,
- * decorators and handlers apply to the instance that registers it: contract middleware in
- * `onRequest` (a short reply ends the request, otherwise its headers go on the reply and
- * `request.auth` / `request.fairmind` are set), compression in `onSend`, and problem JSON for
- * errors and unknown routes.
+ * The FairMind plugin for Fastify 5 (through `fastify-plugin`, so it applies to the instance
+ * that registers it): contract middleware in `onRequest`, setting `request.auth` and
+ * `request.fairmind`; compression in `onSend`; problem JSON for errors and unknown routes.
  *
  * @example
  * ```ts
@@ -286,10 +244,8 @@ const fairmindPlugin: FastifyPluginCallback<FairmindFastifyOptions> = (app, opti
 export const fairmind = fp(fairmindPlugin, { fastify: '5.x', name: PKG });
 
 /**
- * A Fastify route handler for a contract {@link Handler} (the FairMind platform's, or your
- * own). It reuses the exchange of the {@link fairmind} plugin and passes `request.raw` as the
- * body, so register it where no content-type parser consumes the body first (as
- * {@link mount} does).
+ * A Fastify route handler for a contract {@link Handler}, with the plugin's exchange and
+ * `request.raw` as the body: register it where no content-type parser reads the body first.
  *
  * @example
  * ```ts
@@ -310,11 +266,9 @@ export type Mountable = MountableApp<IncomingMessage>;
 const METHODS = ['DELETE', 'GET', 'HEAD', 'OPTIONS', 'PATCH', 'POST', 'PUT'];
 
 /**
- * Mounts a whole application written on the contract (the FairMind platform) on a Fastify
- * instance: the {@link fairmind} plugin with its middleware, and a catch-all route whose
- * request body is left unread, so that the application reads it itself with its own limit
- * (`readJsonBody(request.raw)`). Routes you declare yourself take precedence over the
- * catch-all and keep Fastify's body parsing.
+ * Mounts an application written on the contract (the FairMind platform): the {@link fairmind}
+ * plugin with its middleware and a catch-all route whose body is left for the application to
+ * read with its own limit. Routes you declare yourself win and keep Fastify's body parsing.
  *
  * @example
  * ```ts

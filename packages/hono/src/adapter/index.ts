@@ -5,11 +5,10 @@ import {
   type Handler,
   invalidOptions,
   type Logger,
-  type Middleware,
-  silentLogger,
 } from '@fairmind/core';
 import {
-  type AdapterScope,
+  type AdapterOptions,
+  adapterScope,
   failureReply,
   type MountableApp,
   middlewareChain,
@@ -17,10 +16,10 @@ import {
   toResponse,
   webExchange,
 } from '@fairmind/core/adapter';
+import type { ResponseCompressionOptions as HonoCompressionOptions } from '@fairmind/edge/web';
 import { createResponseCompression, createWebBridge } from '@fairmind/edge/web';
 import type { Context, Env, ErrorHandler, Hono, MiddlewareHandler, NotFoundHandler } from 'hono';
 import type { BlankSchema } from 'hono/types';
-import type { HonoCompressionOptions } from '../compression/index.js';
 import { asProblemError } from '../problems/index.js';
 
 /** What the adapter puts on the context: `c.get('auth')` and `c.get('fairmind')`. */
@@ -44,7 +43,7 @@ declare module 'hono' {
 const PKG = '@fairmind/hono';
 
 /** Options of {@link fairmind}. */
-export interface FairmindHonoOptions {
+export interface FairmindHonoOptions extends AdapterOptions {
   /**
    * The socket peer's address for a request. Hono runs on many runtimes and none puts the
    * peer in the same place, so it is given, never guessed from a header: `nodeClientAddress`
@@ -53,20 +52,10 @@ export interface FairmindHonoOptions {
    */
   clientAddress: (c: Context) => string;
   /**
-   * Contract middleware run in order before the handler.
-   * @default []
-   */
-  middleware?: readonly Middleware[] | undefined;
-  /**
    * Compression of the final response, or `false` to leave bodies as they are.
    * @default {} (gzip and deflate through CompressionStream, over 1024 bytes)
    */
   compression?: HonoCompressionOptions | false | undefined;
-  /**
-   * Where failures of middleware are logged (5xx only; 4xx are the client's).
-   * @default silentLogger
-   */
-  logger?: Logger | undefined;
 }
 
 const exchanges = new WeakMap<Context, Exchange>();
@@ -97,13 +86,14 @@ function resolveOptions(options: FairmindHonoOptions) {
         "nodeClientAddress from '@fairmind/hono/node' on @hono/node-server.",
     );
   }
-  const chain = middlewareChain(PKG, options.middleware);
-  const compress =
-    options.compression === false
-      ? undefined
-      : createResponseCompression(options.compression ?? {});
-  const logger = options.logger ?? silentLogger;
-  const bridge = createWebBridge({ pkg: PKG, chain, logger, compress, lift: asProblemError });
+  const bridge = createWebBridge({
+    ...adapterScope(PKG, options, asProblemError),
+    chain: middlewareChain(PKG, options.middleware),
+    compress:
+      options.compression === false
+        ? undefined
+        : createResponseCompression(options.compression ?? {}),
+  });
   return { bridge, clientAddress: options.clientAddress };
 }
 
@@ -185,11 +175,7 @@ export function handle(handler: Handler<Request>): (c: Context) => Promise<Respo
  * ```
  */
 export function problemHandler(options: { logger?: Logger | undefined } = {}): ErrorHandler {
-  const scope: AdapterScope = {
-    pkg: PKG,
-    logger: options.logger ?? silentLogger,
-    lift: asProblemError,
-  };
+  const scope = adapterScope(PKG, options, asProblemError);
   return function fairmindProblemHandler(error, c) {
     return toResponse(failureReply(scope, error, exchanges.get(c)));
   };

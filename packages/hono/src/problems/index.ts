@@ -1,17 +1,7 @@
 import { clientErrorMessage, keptHeaders, liftClientError } from '@fairmind/core/adapter';
 
-/**
- * A thrown value as the error the problem document is made from: a `FairmindError` as it
- * is; a client error with a `status` from 400 to 499 (Hono's `HTTPException`, thrown by its
- * validator, body limit and auth middleware) as a `FairmindError` with that status, its
- * message and the headers of its response; anything else as it is, which `problemReply`
- * turns into a bare 500 that says nothing of the cause.
- *
- * @example
- * ```ts
- * problemReply(asProblemError(new HTTPException(401, { message: 'Who are you?' })));
- * ```
- */
+// Hono's HTTPException (thrown by its validator, body limit and auth middleware) keeps its 4xx,
+// its message and the headers of its response (a 401's WWW-Authenticate).
 export function asProblemError(error: unknown): unknown {
   return liftClientError(error, (thrown) => ({
     status: thrown['status'],
