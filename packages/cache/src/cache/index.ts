@@ -282,10 +282,6 @@ export interface Cache {
   close(): Promise<void>;
 }
 
-/**
- * One view of a cache: the root, or a namespace under it. Keys are prefixed with the view's
- * path before they reach the shared {@link CacheTiers}.
- */
 /** One run of a factory for a miss: what {@link CacheView} needs to run it and store its value. */
 interface FactoryJob<T> {
   /** The key as the caller gave it, which the factory sees. */
@@ -296,6 +292,50 @@ interface FactoryJob<T> {
   readonly resolved: Resolved;
 }
 
+/** What the factory of {@link Cache.getOrSetMany} returns: a `Map` or a record of values. */
+type BatchResult<T> = ReadonlyMap<string, T> | Readonly<Record<string, T>>;
+
+function hasValue<T>(result: BatchResult<T>, name: string): boolean {
+  return result instanceof Map ? result.has(name) : Object.hasOwn(result, name);
+}
+
+function valueIn<T>(result: BatchResult<T>, name: string): T | undefined {
+  return result instanceof Map ? result.get(name) : (result as Record<string, T>)[name];
+}
+
+/** How a getOrSetMany call settles the flight of one key it computes. */
+interface Settle {
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+  flight: Flight;
+  done: () => void;
+}
+
+// What a key computed by this getOrSetMany call waits for until its own flight replaces it:
+// only its presence matters (a key listed twice is computed once).
+const PLACEHOLDER: Promise<unknown> = Promise.resolve(undefined);
+
+/**
+ * The keys of one {@link Cache.getOrSetMany} call that neither tier had fresh. Made only
+ * when there is one, and its maps only when needed: an all-hit call allocates none of it.
+ */
+class Batch {
+  /** What each key waits for: another call's flight, or this call's own. */
+  readonly waits = new Map<string, Promise<unknown>>();
+  /** The keys this call computes, in the caller's order. */
+  readonly missing: string[] = [];
+  /** Their stale entries, served when the factory fails. */
+  stale: Map<string, MemoryEntry> | undefined;
+  /** One per missing key, all settled by the one batch call. */
+  settle: Map<string, Settle> | undefined;
+  /** The clock when the factory started: the `createdAt` of what it returns. */
+  startedAt = 0;
+}
+
+/**
+ * One view of a cache: the root, or a namespace under it. Keys are prefixed with the view's
+ * path before they reach the shared {@link CacheTiers}.
+ */
 class CacheView implements Cache {
   readonly #core: CacheTiers;
   readonly #prefix: string;
@@ -536,7 +576,7 @@ class CacheView implements Cache {
 
   async getOrSetMany<T>(
     keys: readonly string[],
-    factory: (missing: string[]) => Promise<ReadonlyMap<string, T> | Readonly<Record<string, T>>>,
+    factory: (missing: string[]) => Promise<BatchResult<T>>,
     options?: GetOrSetOptions,
   ): Promise<Array<T | undefined>> {
     const core = this.#core;
@@ -547,100 +587,128 @@ class CacheView implements Cache {
     const fulls = keys.map((key) => this.#key(key));
     const reads = await core.readMany(fulls);
     const out = new Array<T | undefined>(keys.length);
-    const waits = new Map<string, Promise<unknown>>();
-    const missing: string[] = [];
-    const stale = new Map<string, MemoryEntry>();
-    fulls.forEach((full, index) => {
+    const batch = this.#sortReads(fulls, reads, out);
+    if (batch === undefined) return out;
+    if (batch.missing.length > 0) await this.#computeMissing(batch, factory, resolved);
+    for (let index = 0; index < fulls.length; index++) {
+      if ((reads[index] as Read).fresh !== undefined) continue;
+      out[index] = (await batch.waits.get(fulls[index] as string)) as T | undefined;
+    }
+    return out;
+  }
+
+  /**
+   * Puts the fresh reads in `out`. Every other key joins a flight already running or is
+   * computed by this call; undefined when all were fresh.
+   */
+  #sortReads<T>(
+    fulls: readonly string[],
+    reads: readonly Read[],
+    out: Array<T | undefined>,
+  ): Batch | undefined {
+    const core = this.#core;
+    let batch: Batch | undefined;
+    for (let index = 0; index < fulls.length; index++) {
       const read = reads[index] as Read;
       if (read.fresh !== undefined) {
         out[index] = readValue(read.fresh) as T;
-        return;
+        continue;
       }
-      if (waits.has(full)) return;
+      batch ??= new Batch();
+      const full = fulls[index] as string;
+      if (batch.waits.has(full)) continue;
       const flight = core.flight(full);
       if (flight !== undefined) {
-        waits.set(full, flight.promise);
-        return;
+        batch.waits.set(full, flight.promise);
+        continue;
       }
-      if (read.stale !== undefined) stale.set(full, read.stale);
-      missing.push(full);
-      waits.set(full, Promise.resolve(undefined));
-    });
-    if (missing.length > 0) {
-      // One flight per missing key, all settled by the one batch call.
-      const settle = new Map<
-        string,
-        {
-          resolve: (value: unknown) => void;
-          reject: (error: unknown) => void;
-          flight: Flight;
-          done: () => void;
-        }
-      >();
-      for (const full of missing) {
-        const promise = core.fly(
-          full,
-          resolved.tags,
-          (flight, done) =>
-            new Promise<unknown>((resolve, reject) =>
-              settle.set(full, { resolve, reject, flight, done }),
-            ),
-        );
-        // A rejection is handled below for this caller; other waiters see it too.
-        promise.catch(() => undefined);
-        waits.set(full, promise);
+      if (read.stale !== undefined) {
+        batch.stale ??= new Map();
+        batch.stale.set(full, read.stale);
       }
-      const names = missing.map((full) => full.slice(this.#prefix.length));
-      const startedAt = core.tick();
-      core.counters.factoryRuns++;
+      batch.missing.push(full);
+      batch.waits.set(full, PLACEHOLDER);
+    }
+    return batch;
+  }
+
+  /** Runs the factory once for the missing keys, each of which gets a flight others can join. */
+  async #computeMissing<T>(
+    batch: Batch,
+    factory: (missing: string[]) => Promise<BatchResult<T>>,
+    resolved: Resolved,
+  ): Promise<void> {
+    const core = this.#core;
+    const settle = new Map<string, Settle>();
+    batch.settle = settle;
+    for (const full of batch.missing) {
+      const promise = core.fly(
+        full,
+        resolved.tags,
+        (flight, done) =>
+          new Promise<unknown>((resolve, reject) =>
+            settle.set(full, { resolve, reject, flight, done }),
+          ),
+      );
+      // A rejection is handled below for this caller; other waiters see it too.
+      promise.catch(() => undefined);
+      batch.waits.set(full, promise);
+    }
+    const names = batch.missing.map((full) => full.slice(this.#prefix.length));
+    batch.startedAt = core.tick();
+    core.counters.factoryRuns++;
+    try {
+      this.#settleBatch(batch, await factory(names), resolved);
+    } catch (error) {
+      this.#failBatch(batch, error);
+    }
+  }
+
+  /**
+   * Settles each missing key with the factory's value (undefined, and nothing stored, for
+   * a key it left out) and writes the values in one go.
+   */
+  #settleBatch<T>(batch: Batch, result: BatchResult<T>, resolved: Resolved): void {
+    const core = this.#core;
+    const keysToWrite: string[] = [];
+    const prepared: Array<ReturnType<CacheTiers['prepare']>> = [];
+    for (const full of batch.missing) {
+      const handle = batch.settle?.get(full);
+      if (handle === undefined) continue;
+      const name = full.slice(this.#prefix.length);
+      if (!hasValue(result, name)) {
+        handle.resolve(undefined);
+        handle.done();
+        continue;
+      }
       try {
-        const result = await factory(names);
-        const lookup = (name: string): [boolean, T | undefined] =>
-          result instanceof Map
-            ? [result.has(name), result.get(name)]
-            : [Object.hasOwn(result, name), (result as Record<string, T>)[name]];
-        const keysToWrite: string[] = [];
-        const prepared: Array<ReturnType<CacheTiers['prepare']>> = [];
-        for (const full of missing) {
-          const handle = settle.get(full);
-          if (handle === undefined) continue;
-          const [has, value] = lookup(full.slice(this.#prefix.length));
-          if (!has) {
-            handle.resolve(undefined);
-            handle.done();
-            continue;
-          }
-          try {
-            const one = core.prepare(full, value, resolved, startedAt);
-            if (!handle.flight.superseded) {
-              keysToWrite.push(full);
-              prepared.push(one);
-            }
-            handle.resolve(one.value);
-          } catch (error) {
-            handle.reject(error);
-          }
-          handle.done();
+        const one = core.prepare(full, valueIn(result, name), resolved, batch.startedAt);
+        if (!handle.flight.superseded) {
+          keysToWrite.push(full);
+          prepared.push(one);
         }
-        if (keysToWrite.length > 0 && !core.closed) void core.write(keysToWrite, prepared);
+        handle.resolve(one.value);
       } catch (error) {
-        core.counters.factoryErrors++;
-        for (const full of missing) {
-          const handle = settle.get(full);
-          const old = stale.get(full);
-          if (old !== undefined) {
-            core.counters.staleHits++;
-            handle?.resolve(readValue(old));
-          } else handle?.reject(error);
-          handle?.done();
-        }
+        handle.reject(error);
       }
+      handle.done();
     }
-    for (let index = 0; index < fulls.length; index++) {
-      if ((reads[index] as Read).fresh !== undefined) continue;
-      out[index] = (await waits.get(fulls[index] as string)) as T | undefined;
+    if (keysToWrite.length > 0 && !core.closed) void core.write(keysToWrite, prepared);
+  }
+
+  /** The factory failed: each missing key gets its stale value when it has one, else the error. */
+  #failBatch(batch: Batch, error: unknown): void {
+    const core = this.#core;
+    core.counters.factoryErrors++;
+    for (const full of batch.missing) {
+      const handle = batch.settle?.get(full);
+      const old = batch.stale?.get(full);
+      if (old !== undefined) {
+        core.counters.staleHits++;
+        handle?.resolve(readValue(old));
+      } else handle?.reject(error);
+      handle?.done();
     }
-    return out;
   }
 
   cached<A extends unknown[], R>(

@@ -1,19 +1,12 @@
-import { createHash } from 'node:crypto';
-import {
-  checkOption,
-  type Exchange,
-  type HeaderRecord,
-  type Middleware,
-  type Reply,
-  requestPath,
-  requestSearch,
-  wholeNumberRule,
-} from '@fairmind/core';
+import type { Exchange, HeaderRecord, Middleware } from '@fairmind/core';
 import type { Cache } from '../cache/index.js';
-import { type Duration, toMs } from '../duration/index.js';
-import { invalidOptions, OPTIONS } from '../errors/index.js';
+import type { Duration } from '../duration/index.js';
+import { responseKey } from './key.js';
+import { cachedReply, MISS } from './reply.js';
+import { resolveResponseCacheSettings } from './settings.js';
+import { storedHeaders } from './stored-headers.js';
 
-const STATUS = wholeNumberRule({ min: 200, max: 599 });
+export { sortedQuery } from './key.js';
 
 /** One part of the key besides method, path and query: a request header name, or a function. */
 export type VaryBy = string | ((exchange: Exchange) => string | null | undefined);
@@ -106,52 +99,6 @@ export interface ResponseCache {
   invalidate(tags: readonly string[]): Promise<void>;
 }
 
-// Headers that describe one transfer or one request, not the resource (RFC 9110 section
-// 7.6.1 for the hop-by-hop ones); they are never replayed from the cache.
-const NOT_STORED = new Set([
-  'connection',
-  'keep-alive',
-  'transfer-encoding',
-  'upgrade',
-  'proxy-connection',
-  'te',
-  'trailer',
-  'date',
-  'age',
-  'content-length',
-  'content-encoding',
-  'x-request-id',
-  'ratelimit',
-  'ratelimit-policy',
-  'retry-after',
-  'cache-status',
-]);
-const MAX_KEY_LENGTH = 512;
-// RFC 9211: the Cache-Status header names the cache and what it did.
-const HIT = 'fairmind; hit';
-const MISS = 'fairmind; fwd=miss';
-
-/** The query string with its parameters sorted by name, then value, so order never matters. */
-export function sortedQuery(url: string): string {
-  const search = requestSearch(url);
-  if (search === '') return '';
-  const params = [...new URLSearchParams(search)];
-  params.sort(([a, av], [b, bv]) => (a < b ? -1 : a > b ? 1 : av < bv ? -1 : av > bv ? 1 : 0));
-  return new URLSearchParams(params).toString();
-}
-
-function noStore(value: string | undefined): boolean {
-  return value !== undefined && /(?:^|,)\s*(?:no-store|private)\b/i.test(value);
-}
-
-function etagMatches(header: string, etag: string): boolean {
-  // If-None-Match uses the weak comparison (RFC 9110 section 13.1.2).
-  const opaque = (tag: string) => tag.trim().replace(/^W\//, '');
-  if (header.trim() === '*') return true;
-  const wanted = opaque(etag);
-  return header.split(',').some((candidate) => opaque(candidate) === wanted);
-}
-
 /**
  * A response cache for GET routes: the key is the path, the sorted query and the `vary`
  * parts (such as the caller's role); writes invalidate by tags.
@@ -175,55 +122,10 @@ function etagMatches(header: string, etag: string): boolean {
  * ```
  */
 export function createResponseCache(options: ResponseCacheOptions): ResponseCache {
-  if (options === null || typeof options !== 'object') {
-    throw invalidOptions('createResponseCache() takes an options object');
-  }
-  if (options.cache === null || typeof options.cache?.namespace !== 'function') {
-    throw invalidOptions('createResponseCache() needs options.cache, a cache from createCache()');
-  }
-  const ttl = toMs('ttl', options.ttl ?? '60s', 1);
-  const vary = options.vary ?? [];
-  if (
-    !Array.isArray(vary) ||
-    !vary.every((part) => typeof part === 'string' || typeof part === 'function')
-  ) {
-    throw invalidOptions(
-      'vary must be a list of request header names and functions of the exchange',
-    );
-  }
-  const tags = options.tags ?? [];
-  if (
-    typeof tags !== 'function' &&
-    (!Array.isArray(tags) || !tags.every((tag) => typeof tag === 'string' && tag !== ''))
-  ) {
-    throw invalidOptions('tags must be a list of non-empty strings or a function of the exchange');
-  }
-  const statuses = new Set(options.statuses ?? [200]);
-  for (const status of statuses) {
-    if (!STATUS.accepts(status)) {
-      throw invalidOptions(`statuses must hold HTTP statuses, got ${JSON.stringify(status)}`);
-    }
-  }
-  const maxBodyBytes = checkOption(
-    OPTIONS,
-    'maxBodyBytes',
-    options.maxBodyBytes ?? 1_048_576,
-    wholeNumberRule({ min: 0, open: 'sign', noun: 'integer' }),
-  );
-  const cache = options.cache.namespace(options.namespace ?? 'http');
+  const { cache, ttl, vary, tags, statuses, maxBodyBytes } = resolveResponseCacheSettings(options);
 
   function key(exchange: Exchange): string | undefined {
-    const method = exchange.request.method.toUpperCase();
-    if (method !== 'GET' && method !== 'HEAD') return undefined;
-    const url = exchange.request.url;
-    // HEAD is answered from the GET entry (RFC 9110 section 9.3.2: same headers, no body).
-    let text = `GET ${requestPath(url)}?${sortedQuery(url)}`;
-    for (const part of vary) {
-      const value = typeof part === 'string' ? exchange.request.headers.get(part) : part(exchange);
-      text += `|${value === null || value === undefined ? '' : encodeURIComponent(value)}`;
-    }
-    if (text.length <= MAX_KEY_LENGTH) return text;
-    return `sha256:${createHash('sha256').update(text).digest('hex')}`;
+    return responseKey(exchange, vary);
   }
 
   async function lookup(exchange: Exchange): Promise<CachedResponse | undefined> {
@@ -241,17 +143,8 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     if (cacheKey === undefined || exchange.request.method.toUpperCase() !== 'GET') return false;
     if (!statuses.has(response.status) || typeof response.body !== 'string') return false;
     if (Buffer.byteLength(response.body) > maxBodyBytes) return false;
-    const headers: HeaderRecord = {};
-    for (const [rawName, raw] of Object.entries(response.headers)) {
-      if (raw === undefined) continue;
-      const name = rawName.toLowerCase();
-      // A Set-Cookie belongs to one client: such a response is never shared.
-      if (name === 'set-cookie') return false;
-      if (NOT_STORED.has(name)) continue;
-      headers[name] =
-        typeof raw === 'string' ? raw : Array.isArray(raw) ? raw.join(', ') : String(raw);
-    }
-    if (noStore(headers['cache-control'])) return false;
+    const headers = storedHeaders(response);
+    if (headers === undefined) return false;
     const base = typeof tags === 'function' ? tags(exchange) : tags;
     const allTags = [...base, ...(storeOptions.tags ?? [])];
     const entry: CachedResponse = {
@@ -267,34 +160,6 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     return true;
   }
 
-  function reply(exchange: Exchange, hit: CachedResponse): Reply {
-    const age = Math.max(0, Math.floor((Date.now() - hit.storedAt) / 1000));
-    const headers: HeaderRecord = { ...hit.headers, age: String(age), 'cache-status': HIT };
-    const etag = hit.headers['etag'];
-    const condition = exchange.request.headers.get('if-none-match');
-    if (etag !== undefined && condition !== null && etagMatches(condition, etag)) {
-      // RFC 9110 section 15.4.5: a 304 carries the validators and caching headers, no body.
-      const notModified: HeaderRecord = {
-        etag,
-        age: headers['age'] as string,
-        'cache-status': HIT,
-      };
-      for (const name of [
-        'cache-control',
-        'vary',
-        'expires',
-        'last-modified',
-        'content-location',
-      ]) {
-        const value = hit.headers[name];
-        if (value !== undefined) notModified[name] = value;
-      }
-      return { status: 304, headers: notModified, body: null };
-    }
-    const head = exchange.request.method.toUpperCase() === 'HEAD';
-    return { status: hit.status, headers, body: head ? null : hit.body };
-  }
-
   return {
     key,
     lookup,
@@ -302,7 +167,7 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
     middleware(): Middleware {
       return async function responseCacheMiddleware(exchange) {
         const hit = await lookup(exchange);
-        if (hit !== undefined) return { reply: reply(exchange, hit) };
+        if (hit !== undefined) return { reply: cachedReply(exchange, hit) };
         return key(exchange) === undefined ? undefined : { headers: { 'cache-status': MISS } };
       };
     },

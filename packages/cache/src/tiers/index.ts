@@ -1,51 +1,28 @@
-import { randomUUID } from 'node:crypto';
-import {
-  type CircuitBreaker,
-  checkOption,
-  createCircuitBreaker,
-  type Logger,
-  silentLogger,
-  watchRedisClient,
-  wholeNumberRule,
-} from '@fairmind/core';
-import { Redis } from 'ioredis';
+import type { CircuitBreaker } from '@fairmind/core';
 import { LRUCache } from 'lru-cache';
 
-import { Bus, type BusMessage, encodeMessage } from '../bus/index.js';
+import { type Bus, type BusMessage, encodeMessage } from '../bus/index.js';
 import type { CacheOptions, CacheStatus, GetOrSetOptions } from '../cache/index.js';
 import { decode, deepFreeze, ENCODING_VERSION, encode } from '../codec/index.js';
 import { toMs } from '../duration/index.js';
-import {
-  closedError,
-  corrupt,
-  invalidArgument,
-  invalidOptions,
-  OPTIONS,
-  PKG,
-} from '../errors/index.js';
+import { closedError, corrupt, invalidArgument, invalidOptions, PKG } from '../errors/index.js';
 import { Memory, type MemoryEntry } from '../memory/index.js';
 import { type CacheCounters, newCounters, registerMetrics } from '../metrics/index.js';
-import { type RedisClient, RedisStore, type StoreItem, UNAVAILABLE } from '../store/index.js';
+import { type RedisClient, type RedisStore, type StoreItem, UNAVAILABLE } from '../store/index.js';
+import { connectRedis, redisClient } from './redis.js';
+import {
+  breakerLimits,
+  fraction,
+  memorySettings,
+  resolveSettings,
+  type Settings,
+} from './settings.js';
 
 /**
  * What every view of one cache shares: the two tiers, the tag clock, the single-flight
  * table, the bus and the writes kept while Redis is away. The public API is in ../cache;
  * keys here already carry their namespace path.
  */
-
-export interface Settings {
-  namespace: string;
-  ttlMs: number;
-  graceMs: number;
-  jitter: number;
-  softTimeoutMs: number | undefined;
-  earlyRefresh: number | undefined;
-  l1TtlMs: number;
-  commandTimeoutMs: number;
-  tagRetentionMs: number;
-  instanceId: string;
-  logger: Logger;
-}
 
 export interface Resolved {
   ttlMs: number;
@@ -73,28 +50,12 @@ export interface Read {
 }
 
 export const NAME = /^[A-Za-z0-9_.-]{1,64}$/;
-// The root namespace may hold ':' (e.g. 'app:cache'), but not at its end.
-const ROOT_NAMESPACE = /^[A-Za-z0-9_.:-]{0,127}[A-Za-z0-9_.-]$/;
-const DEFAULT_L1 = { maxEntries: 10_000, maxBytes: 64 * 1024 * 1024 };
 // Tags whose invalidation time this instance knows; more are fetched again from Redis.
 const TAG_CLOCK_SIZE = 10_000;
 // Invalidations remembered while Redis is away; past this, recovery clears the namespace.
 const OUTBOX_LIMIT = 10_000;
 // The step of the write clock within one millisecond (see CacheTiers#tick).
 const CLOCK_TICK_MS = 2 ** -10;
-
-const POSITIVE = wholeNumberRule({ min: 1, open: 'sign', noun: 'integer' });
-
-export function fraction(name: string, value: unknown, inclusive: boolean): number {
-  const ok =
-    typeof value === 'number' && (inclusive ? value >= 0 && value <= 1 : value > 0 && value < 1);
-  if (!ok) {
-    throw invalidOptions(
-      `${name} must be a number ${inclusive ? 'from 0 to 1' : 'between 0 and 1 (exclusive)'}, got ${JSON.stringify(value)}`,
-    );
-  }
-  return value as number;
-}
 
 export function checkKey(key: unknown): asserts key is string {
   if (typeof key !== 'string' || key.length === 0) {
@@ -108,16 +69,6 @@ export function checkTags(tags: unknown): asserts tags is readonly string[] {
       `tags must be an array of non-empty strings, got ${JSON.stringify(tags)}`,
     );
   }
-}
-
-function isRedisClient(value: unknown): value is RedisClient {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    typeof (value as { status?: unknown }).status === 'string' &&
-    typeof (value as { get?: unknown }).get === 'function' &&
-    typeof (value as { duplicate?: unknown }).duplicate === 'function'
-  );
 }
 
 function escapeGlob(text: string): string {
@@ -224,161 +175,33 @@ export class CacheTiers {
     if (options === null || typeof options !== 'object') {
       throw invalidOptions('createCache() takes an options object');
     }
-    const logger = options.logger ?? silentLogger;
-    const namespace = options.namespace ?? 'fm';
-    if (typeof namespace !== 'string' || !ROOT_NAMESPACE.test(namespace)) {
-      throw invalidOptions(
-        `namespace must be 1-128 letters, digits, '_', '.', '-' or ':' (not at the end), got ${JSON.stringify(namespace)}`,
-      );
-    }
-    const ttlMs = toMs('ttl', options.ttl ?? '1h', 1);
-    const graceMs = toMs('grace', options.grace ?? 0);
-    const softTimeoutMs =
-      options.softTimeout === undefined ? undefined : toMs('softTimeout', options.softTimeout, 1);
-    const l1 = options.l1 ?? {};
-    if (l1 !== false && (typeof l1 !== 'object' || l1 === null)) {
-      throw invalidOptions('l1 must be an object ({ maxEntries, maxBytes, ttl }) or false');
-    }
-    const breakerOptions = options.breaker ?? {};
-    this.settings = {
-      namespace,
-      ttlMs,
-      graceMs,
-      jitter: fraction('jitter', options.jitter ?? 0.1, true),
-      softTimeoutMs,
-      earlyRefresh:
-        options.earlyRefresh === undefined
-          ? undefined
-          : fraction('earlyRefresh', options.earlyRefresh, false),
-      l1TtlMs:
-        l1 === false || l1.ttl === undefined ? Number.POSITIVE_INFINITY : toMs('l1.ttl', l1.ttl, 1),
-      commandTimeoutMs: checkOption(
-        OPTIONS,
-        'commandTimeoutMs',
-        options.commandTimeoutMs ?? 100,
-        POSITIVE,
-      ),
-      tagRetentionMs: toMs('tagRetention', options.tagRetention ?? '7d', 1),
-      instanceId: options.instanceId ?? randomUUID(),
-      logger,
-    };
-    if (typeof this.settings.instanceId !== 'string' || this.settings.instanceId === '') {
-      throw invalidOptions('instanceId must be a non-empty string');
-    }
+    const settings = resolveSettings(options);
+    this.settings = settings;
     const name = options.name ?? 'default';
     if (typeof name !== 'string' || name === '')
       throw invalidOptions('name must be a non-empty string');
-    this.memory =
-      l1 === false
-        ? undefined
-        : new Memory({
-            maxEntries: checkOption(
-              OPTIONS,
-              'l1.maxEntries',
-              l1.maxEntries ?? DEFAULT_L1.maxEntries,
-              POSITIVE,
-            ),
-            maxBytes: checkOption(
-              OPTIONS,
-              'l1.maxBytes',
-              l1.maxBytes ?? DEFAULT_L1.maxBytes,
-              POSITIVE,
-            ),
-          });
-    const failureThreshold = checkOption(
-      OPTIONS,
-      'breaker.failureThreshold',
-      breakerOptions.failureThreshold ?? 5,
-      POSITIVE,
-    );
-    const resetTimeoutMs = checkOption(
-      OPTIONS,
-      'breaker.resetTimeoutMs',
-      breakerOptions.resetTimeoutMs ?? 1_000,
-      POSITIVE,
-    );
-    this.#channel = `${namespace}:bus`;
-    this.#valuePrefix = `${namespace}:v:`;
+    const l1 = memorySettings(options.l1 ?? {});
+    this.memory = l1 === undefined ? undefined : new Memory(l1);
+    const limits = breakerLimits(options.breaker ?? {});
+    this.#channel = `${settings.namespace}:bus`;
+    this.#valuePrefix = `${settings.namespace}:v:`;
 
-    const redis = options.redis;
-    let client: RedisClient | undefined;
-    if (typeof redis === 'string') {
-      if (!/^rediss?:\/\//.test(redis)) {
-        throw invalidOptions(
-          'redis must be a redis:// or rediss:// URL, an ioredis client, or left out',
-        );
-      }
-      client = new Redis(redis, {
-        // Fail at once while disconnected instead of queueing: the caller has L1 and the factory.
-        enableOfflineQueue: false,
-        maxRetriesPerRequest: 1,
-        autoResendUnfulfilledCommands: false,
-        // Commands issued in the same tick go out in one write: under concurrency that
-        // halves the client's CPU per GET, which is mostly the socket write.
-        enableAutoPipelining: true,
-        connectTimeout: 2_000,
-        retryStrategy: (times) => Math.min(times * 100, 2_000),
-        connectionName: `fairmind-cache:${this.settings.instanceId}`,
-      });
-      this.#ownedClient = client;
-    } else if (redis !== undefined) {
-      if (!isRedisClient(redis)) {
-        throw invalidOptions(
-          'redis must be an ioredis Redis or Cluster client, a redis:// URL, or left out',
-        );
-      }
-      if ((redis.options as { keyPrefix?: string }).keyPrefix) {
-        throw invalidOptions(
-          'the Redis client has a keyPrefix, which SCAN patterns and scripts do not see: use the cache namespace option instead',
-        );
-      }
-      client = redis;
-      // A lazyConnect client would otherwise never connect: the cache only sends commands
-      // on a ready connection.
-      if (redis.status === 'wait') redis.connect().catch(() => undefined);
-    }
-
+    const client = redisClient(options.redis, settings.instanceId);
+    if (typeof options.redis === 'string') this.#ownedClient = client;
     if (client !== undefined) {
-      // One warning when the connection fails, one line when it is back: never an unhandled
-      // 'error' per reconnection attempt, whether the cache made the client or was given it.
-      watchRedisClient(client, { logger, name: '@fairmind/cache' });
-      const breaker = createCircuitBreaker({
-        failureThreshold,
-        cooldownMs: resetTimeoutMs,
-        onStateChange: (state, previous) => {
-          if (state === 'open' && previous === 'closed') {
-            logger.warn(
-              { failures: failureThreshold },
-              `${PKG} Redis is failing or slower than ${this.settings.commandTimeoutMs} ms; serving from L1 and factories until it recovers`,
-            );
-          } else if (state === 'closed') {
-            logger.info({}, `${PKG} Redis answers again; L2 is back in use`);
-            void this.replay();
-          }
-        },
-      });
-      this.breaker = breaker;
-      this.store = new RedisStore({
+      const redis = connectRedis({
         client,
-        commandTimeoutMs: this.settings.commandTimeoutMs,
-        breaker,
-        logger,
-        onError: () => {
-          this.counters.errors++;
-        },
-        onReady: () => void this.replay(),
-      });
-      this.bus = new Bus({
-        client,
+        settings,
+        limits,
+        counters: this.counters,
         channel: this.#channel,
-        instanceId: this.settings.instanceId,
-        logger,
-        onMessage: (message) => this.#receive(message),
-        onResubscribed: () => this.flushLocal(),
-        onError: () => {
-          this.counters.errors++;
-        },
+        replay: () => void this.replay(),
+        receive: (message) => this.#receive(message),
+        flushLocal: () => this.flushLocal(),
       });
+      this.breaker = redis.breaker;
+      this.store = redis.store;
+      this.bus = redis.bus;
     }
     if (options.registry) {
       this.#unregister = registerMetrics(options.registry, name, {
@@ -387,8 +210,8 @@ export class CacheTiers {
         l1: () => ({ entries: this.memory?.entries ?? 0, bytes: this.memory?.bytes ?? 0 }),
       });
     }
-    logger.info(
-      { mode: client ? 'redis' : 'memory', namespace },
+    settings.logger.info(
+      { mode: client ? 'redis' : 'memory', namespace: settings.namespace },
       client
         ? `${PKG} two-level cache: L1 in process, L2 in Redis`
         : `${PKG} memory-only cache (no Redis configured): L1 only, not shared between instances`,

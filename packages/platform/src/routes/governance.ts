@@ -1,11 +1,11 @@
 import type { Cache } from '@fairmind/cache';
-import { type Database, sql } from '@fairmind/db-pool';
-import { z } from 'zod';
+import type { Database } from '@fairmind/db-pool';
 import type { AssessmentRepository } from '../assessments/index.js';
 import { createAssessmentSchema } from '../assessments/index.js';
 import { computeDashboard } from '../dashboard/index.js';
 import { createModelSchema, type ModelRepository, updateModelSchema } from '../models/index.js';
-import { decodeCursor, listQuerySchema, toPage } from '../pagination/index.js';
+import { listQuerySchema } from '../pagination/index.js';
+import { auditRoute } from './audit.js';
 import { json, noContent, parseWith, queryObject, type Route, requirePrincipal } from './index.js';
 
 interface Deps {
@@ -15,33 +15,14 @@ interface Deps {
   assessments: AssessmentRepository;
 }
 
-const auditQuerySchema = listQuerySchema
-  .extend({ type: z.string().min(1).max(64).optional() })
-  .strict();
-
 // Cache tags: a write invalidates exactly what it can change, on every instance (the cache's
 // bus), before the write's response goes out, so the writer's next read is fresh.
 const DASHBOARD = 'dashboard';
 const MODELS = 'models';
 const assessmentsTag = (modelId: string) => `assessments:${modelId}`;
 
-interface AuditRow {
-  id: string;
-  type: string;
-  actor_id: string | null;
-  ip: string | null;
-  at: string;
-  details: string;
-  [column: string]: unknown;
-}
-
-/** `/api/v1/*` of HTTP-API.md. */
-export function governanceRoutes({
-  db,
-  cache,
-  models,
-  assessments,
-}: Deps): Array<[string, string, Route]> {
+/** `/api/v1/models` and `/api/v1/models/:id`: reads through the cache, writes invalidate it. */
+function modelRoutes({ cache, models }: Deps): Array<[string, string, Route]> {
   return [
     [
       'GET',
@@ -53,9 +34,7 @@ export function governanceRoutes({
           const page = await cache.getOrSet(
             `models:list:${limit}:${cursor ?? ''}`,
             () => models.list(limit, cursor),
-            {
-              tags: [MODELS],
-            },
+            { tags: [MODELS] },
           );
           return json(200, page);
         },
@@ -110,6 +89,12 @@ export function governanceRoutes({
         },
       },
     ],
+  ];
+}
+
+/** `/api/v1/models/:id/assessments`: a new assessment changes its model's list and the dashboard. */
+function assessmentRoutes({ cache, assessments }: Deps): Array<[string, string, Route]> {
+  return [
     [
       'POST',
       '/api/v1/models/:id/assessments',
@@ -118,11 +103,8 @@ export function governanceRoutes({
         async handle(context) {
           const id = context.params['id'] as string;
           const input = await context.body(createAssessmentSchema);
-          const assessment = await assessments.create(
-            id,
-            input,
-            requirePrincipal(context.exchange).id,
-          );
+          const actorId = requirePrincipal(context.exchange).id;
+          const assessment = await assessments.create(id, input, actorId);
           await cache.invalidateTags([DASHBOARD, assessmentsTag(id)]);
           return json(201, assessment);
         },
@@ -145,50 +127,25 @@ export function governanceRoutes({
         },
       },
     ],
-    [
-      'GET',
-      '/api/v1/dashboard',
-      {
-        permission: 'dashboard:read',
-        async handle() {
-          return json(
-            200,
-            await cache.getOrSet('dashboard', () => computeDashboard(db), { tags: [DASHBOARD] }),
-          );
-        },
-      },
-    ],
-    [
-      'GET',
-      '/api/v1/audit',
-      {
-        permission: 'audit:read',
-        async handle({ query }) {
-          const { limit, cursor, type } = parseWith(auditQuerySchema, queryObject(query), 'query');
-          const after = cursor === undefined ? undefined : decodeCursor(cursor);
-          const rows = await db.many<AuditRow>(sql`
-            select id, type, actor_id, ip, at, details from auth_audit_events
-            where 1 = 1
-            ${type ? sql`and type = ${type}` : sql.empty}
-            ${after ? sql`and (at, id) < (${after.createdAt}, ${after.id})` : sql.empty}
-            order by at desc, id desc
-            limit ${limit + 1}`);
-          const events = rows.map((row) => ({
-            id: row.id,
-            type: row.type,
-            actorId: row.actor_id,
-            ip: row.ip,
-            at: row.at,
-            createdAt: row.at,
-            details: JSON.parse(row.details) as unknown,
-          }));
-          const page = toPage(events, limit);
-          return json(200, {
-            items: page.items.map(({ createdAt: _, ...event }) => event),
-            nextCursor: page.nextCursor,
-          });
-        },
-      },
-    ],
+  ];
+}
+
+/** `/api/v1/*` of HTTP-API.md. */
+export function governanceRoutes(deps: Deps): Array<[string, string, Route]> {
+  const { db, cache } = deps;
+  const dashboard: Route = {
+    permission: 'dashboard:read',
+    async handle() {
+      const body = await cache.getOrSet('dashboard', () => computeDashboard(db), {
+        tags: [DASHBOARD],
+      });
+      return json(200, body);
+    },
+  };
+  return [
+    ...modelRoutes(deps),
+    ...assessmentRoutes(deps),
+    ['GET', '/api/v1/dashboard', dashboard],
+    ['GET', '/api/v1/audit', auditRoute(db)],
   ];
 }

@@ -1,5 +1,6 @@
 import type { Principal } from '@fairmind/auth';
 import {
+  type ClientIpResolver,
   type Exchange,
   FairmindError,
   type HeaderRecord,
@@ -41,6 +42,15 @@ export function requirePrincipal(exchange: Exchange): Principal {
   }
   return principal;
 }
+
+/** Where a request came from, as the auth service records it in its audit events. */
+export function requestContext(clientIp: ClientIpResolver, exchange: Exchange): { ip: string } {
+  return { ip: clientIp(exchange).ip };
+}
+
+// RFC 6749 section 5.1: an answer holding tokens (or a new API key) must not be stored by any
+// cache.
+export const NO_STORE = { 'cache-control': 'no-store' } as const;
 
 /** The JSON body limit of HTTP-API.md. */
 export const BODY_LIMIT = 1_048_576;
