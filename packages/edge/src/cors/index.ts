@@ -1,5 +1,4 @@
 import type { HeaderRecord, Middleware } from '@fairmind/core';
-import { type CorsOrigin, parseCorsOrigin } from '@fairmind/core/rules';
 import {
   booleanOption,
   integerOption,
@@ -8,6 +7,7 @@ import {
   shown,
   stringListOption,
 } from '../options/index.js';
+import { compileOrigins, isAllowedOrigin } from './origins.js';
 
 /** Options of {@link cors}. */
 export interface CorsOptions {
@@ -48,21 +48,34 @@ export interface CorsOptions {
   maxAge?: number | undefined;
 }
 
-interface Pattern {
-  readonly scheme: string;
-  /** `.example.com` */
-  readonly suffix: string;
-  /** `''` or `:8443` */
-  readonly port: string;
-}
-
 const TOKEN = /^[!#$%&'*+.^`|~\w-]+$/;
 
-// The origin grammar is the one CORS_ORIGINS is checked with (core's config), so an entry
-// the config accepts is never refused here, nor the other way round.
-function parseOrigin(text: string): CorsOrigin | undefined {
-  const origin = parseCorsOrigin(text);
-  return typeof origin === 'string' ? undefined : origin;
+/** The method and header lists of the options, checked to be HTTP tokens. */
+function resolveHeaderLists(factory: string, opts: CorsOptions) {
+  const methods = stringListOption(factory, 'methods', opts.methods, [
+    'GET',
+    'HEAD',
+    'PUT',
+    'PATCH',
+    'POST',
+    'DELETE',
+  ]).map((method) => method.toUpperCase());
+  const allowedHeaders =
+    opts.allowedHeaders === undefined
+      ? undefined
+      : stringListOption(factory, 'allowedHeaders', opts.allowedHeaders, []);
+  const exposed = stringListOption(factory, 'exposedHeaders', opts.exposedHeaders, [
+    'X-Request-Id',
+    'RateLimit',
+    'RateLimit-Policy',
+    'Retry-After',
+  ]);
+  for (const name of [...methods, ...(allowedHeaders ?? []), ...exposed]) {
+    if (!TOKEN.test(name)) {
+      throw optionError(factory, `${shown(name)} is not a valid method or header name.`);
+    }
+  }
+  return { methods, allowedHeaders, exposed };
 }
 
 /**
@@ -91,58 +104,15 @@ export function cors(options: CorsOptions): Middleware {
     );
   }
   const credentials = booleanOption(factory, 'credentials', opts.credentials, false);
-  const exact = new Set<string>();
-  const patterns: Pattern[] = [];
-  let any = false;
-  for (const entry of origins) {
-    if (entry === '*') {
-      any = true;
-      continue;
-    }
-    const parsed = parseOrigin(entry);
-    if (parsed === undefined) {
-      throw optionError(
-        factory,
-        `origins has ${JSON.stringify(entry)}, which is not '*' or scheme://host[:port] ` +
-          '(host may start with *. for subdomains; no path, no trailing slash).',
-      );
-    }
-    if (parsed.wildcard) {
-      patterns.push({ scheme: parsed.scheme, suffix: `.${parsed.host}`, port: parsed.port });
-    } else {
-      exact.add(`${parsed.scheme}://${parsed.host}${parsed.port}`);
-    }
-  }
-  if (any && credentials) {
+  const allowed = compileOrigins(factory, origins);
+  if (allowed.any && credentials) {
     throw optionError(
       factory,
       "origins '*' with credentials: true would let every website read signed-in users' " +
         'responses. List the origins that may send credentials instead.',
     );
   }
-  const methods = stringListOption(factory, 'methods', opts.methods, [
-    'GET',
-    'HEAD',
-    'PUT',
-    'PATCH',
-    'POST',
-    'DELETE',
-  ]).map((method) => method.toUpperCase());
-  const allowedHeaders =
-    opts.allowedHeaders === undefined
-      ? undefined
-      : stringListOption(factory, 'allowedHeaders', opts.allowedHeaders, []);
-  const exposed = stringListOption(factory, 'exposedHeaders', opts.exposedHeaders, [
-    'X-Request-Id',
-    'RateLimit',
-    'RateLimit-Policy',
-    'Retry-After',
-  ]);
-  for (const name of [...methods, ...(allowedHeaders ?? []), ...exposed]) {
-    if (!TOKEN.test(name)) {
-      throw optionError(factory, `${shown(name)} is not a valid method or header name.`);
-    }
-  }
+  const { methods, allowedHeaders, exposed } = resolveHeaderLists(factory, opts);
   const maxAge = integerOption(factory, {
     name: 'maxAge',
     value: opts.maxAge,
@@ -150,27 +120,8 @@ export function cors(options: CorsOptions): Middleware {
     min: 0,
   });
 
-  function allowed(origin: string): boolean {
-    if (any) return true;
-    const parsed = parseOrigin(origin);
-    if (parsed === undefined || parsed.wildcard) return false;
-    const normal = `${parsed.scheme}://${parsed.host}${parsed.port}`;
-    if (exact.has(normal)) return true;
-    for (const pattern of patterns) {
-      if (
-        parsed.scheme === pattern.scheme &&
-        parsed.port === pattern.port &&
-        parsed.host.length > pattern.suffix.length &&
-        parsed.host.endsWith(pattern.suffix)
-      ) {
-        return true;
-      }
-    }
-    return false;
-  }
-
   // With '*' and no credentials the answer is the same for every origin: no Vary needed.
-  const shared = any && !credentials;
+  const shared = allowed.any && !credentials;
   const vary = shared ? undefined : 'Origin';
   const exposeValue = exposed.length > 0 ? exposed.join(', ') : undefined;
   const simpleForAll: HeaderRecord = Object.freeze({
@@ -194,7 +145,7 @@ export function cors(options: CorsOptions): Middleware {
     if (!preflight) {
       if (origin === null) return shared ? { headers: simpleForAll } : { headers: varyOnly };
       if (shared) return { headers: simpleForAll };
-      if (!allowed(origin)) return { headers: varyOnly };
+      if (!isAllowedOrigin(allowed, origin)) return { headers: varyOnly };
       const headers: HeaderRecord = { vary: 'Origin', 'access-control-allow-origin': origin };
       if (credentials) headers['access-control-allow-credentials'] = 'true';
       if (exposeValue) headers['access-control-expose-headers'] = exposeValue;
@@ -202,7 +153,7 @@ export function cors(options: CorsOptions): Middleware {
     }
     const headers: HeaderRecord = {};
     if (preflightVary) headers['vary'] = preflightVary;
-    if (origin !== null && allowed(origin)) {
+    if (origin !== null && isAllowedOrigin(allowed, origin)) {
       headers['access-control-allow-origin'] = shared ? '*' : origin;
       if (credentials) headers['access-control-allow-credentials'] = 'true';
       headers['access-control-allow-methods'] = methodsValue;

@@ -2,19 +2,11 @@ import {
   type ClientIpResolver,
   type ClientIpResolverOptions,
   type Exchange,
-  FairmindError,
-  type HeaderRecord,
   type Middleware,
-  type MiddlewareResult,
-  PROBLEM_CONTENT_TYPE,
-  type Reply,
   requestPath,
-  toProblem,
-  wholeNumberRule,
 } from '@fairmind/core';
 import {
   createRateLimiter,
-  type RateLimiter,
   type RateLimiterOptions,
   type RateLimitResult,
 } from '../limiter/index.js';
@@ -24,10 +16,11 @@ import {
   functionOption,
   optionError,
   optionsObject,
-  PKG,
   stringListOption,
 } from '../options/index.js';
-import { compilePaths, type PathMatcher } from '../paths/index.js';
+import { compilePaths } from '../paths/index.js';
+import { outcome } from './reply.js';
+import { type Rule, resolveCost, resolveKey, routeRules, rule } from './rules.js';
 
 declare module '@fairmind/core' {
   interface FairmindState {
@@ -117,78 +110,6 @@ export interface RateLimitOptions extends RateLimiterOptions {
   skip?: ((exchange: Exchange) => boolean) | undefined;
 }
 
-interface Rule {
-  readonly limiter: RateLimiter;
-  readonly matches: PathMatcher;
-  readonly methods: ReadonlySet<string> | undefined;
-  readonly key: (exchange: Exchange) => string | null | undefined;
-  readonly cost: (exchange: Exchange) => number;
-  readonly policyHeader: string;
-  readonly tooMany: string;
-  readonly unavailable: string;
-}
-
-/** What a {@link Rule} is made of before its headers and bodies are worded. */
-type RuleSpec = Pick<Rule, 'limiter' | 'matches' | 'methods' | 'key' | 'cost'>;
-
-function readPath(state: unknown, path: readonly string[]): unknown {
-  let value = state;
-  for (const segment of path) {
-    if (typeof value !== 'object' || value === null) return undefined;
-    value = (value as Record<string, unknown>)[segment];
-  }
-  return value;
-}
-
-function resolveKey(
-  factory: string,
-  option: string,
-  value: RateLimitKey | undefined,
-  clientIp: ClientIpResolver,
-): (exchange: Exchange) => string | null | undefined {
-  const byIp = (exchange: Exchange) => `ip:${clientIp(exchange).key}`;
-  if (value === undefined || value === 'ip') return byIp;
-  if (typeof value === 'function') return value;
-  if (
-    typeof value === 'object' &&
-    value !== null &&
-    typeof value.state === 'string' &&
-    value.state
-  ) {
-    const name = value.state;
-    const path = name.split('.');
-    return (exchange) => {
-      const found = readPath(exchange.state, path);
-      return typeof found === 'string' || typeof found === 'number'
-        ? `${name}:${found}`
-        : byIp(exchange);
-    };
-  }
-  throw optionError(
-    factory,
-    `${option} must be 'ip', { state: 'auth.userId' } or a function of the exchange, got ${JSON.stringify(value)}.`,
-  );
-}
-
-const AT_LEAST_ONE = wholeNumberRule({ min: 1 });
-
-function resolveCost(
-  factory: string,
-  option: string,
-  value: RateLimitCost | undefined,
-): (exchange: Exchange) => number {
-  if (value === undefined) return () => 1;
-  if (typeof value === 'function') return value;
-  if (!AT_LEAST_ONE.accepts(value)) {
-    throw optionError(factory, `${option} must be ${AT_LEAST_ONE.expected} or a function.`);
-  }
-  return () => value;
-}
-
-function problemBody(code: string, status: number, message: string): string {
-  return JSON.stringify(toProblem(new FairmindError(code, status, message, { expose: true })));
-}
-
 /**
  * Rate limiting on the contract: each request is counted under its key (the client IP by
  * default) in the store, and gets the IETF headers of HTTP-API.md,
@@ -239,78 +160,9 @@ export function rateLimit(options?: RateLimitOptions): Middleware {
   );
   const defaultKey = resolveKey(factory, 'key', key, clientIp);
   const defaultCost = resolveCost(factory, 'cost', cost);
-
-  function rule(spec: RuleSpec): Rule {
-    const { limiter } = spec;
-    return {
-      limiter,
-      matches: spec.matches,
-      methods: spec.methods,
-      key: spec.key,
-      cost: spec.cost,
-      policyHeader: `"${limiter.name}";q=${limiter.limit};w=${limiter.windowSeconds}`,
-      tooMany: problemBody(
-        'RATE_LIMITED',
-        429,
-        `[${PKG}] Too many requests: wait the number of seconds in Retry-After, then try again.`,
-      ),
-      unavailable: problemBody(
-        'SERVICE_UNAVAILABLE',
-        503,
-        `[${PKG}] The rate limiter cannot reach its store, so requests are refused for now: ` +
-          'retry after the number of seconds in Retry-After.',
-      ),
-    };
-  }
-
-  if (routes !== undefined && !Array.isArray(routes)) {
-    throw optionError(factory, 'routes must be a list of { name, paths, limit, windowSeconds }.');
-  }
-  const names = new Set<string>();
-  const rules: Rule[] = (routes ?? []).map((route, index) => {
-    const label = `routes[${index}]`;
-    if (typeof route !== 'object' || route === null) {
-      throw optionError(factory, `${label} must be { name, paths, limit, windowSeconds }.`);
-    }
-    const limiter = createRateLimiter({
-      ...limiterOptions,
-      name: route.name,
-      limit: route.limit,
-      windowSeconds: route.windowSeconds,
-    });
-    if (names.has(limiter.name)) {
-      throw optionError(
-        factory,
-        `${label}.name '${limiter.name}' is used twice: names must differ.`,
-      );
-    }
-    names.add(limiter.name);
-    const methods =
-      route.methods === undefined
-        ? undefined
-        : new Set(
-            stringListOption(factory, `${label}.methods`, route.methods, []).map((m) =>
-              m.toUpperCase(),
-            ),
-          );
-    return rule({
-      limiter,
-      matches: compilePaths(
-        factory,
-        `${label}.paths`,
-        stringListOption(factory, `${label}.paths`, route.paths, []),
-      ),
-      methods,
-      key:
-        route.key === undefined
-          ? defaultKey
-          : resolveKey(factory, `${label}.key`, route.key, clientIp),
-      cost:
-        route.cost === undefined ? defaultCost : resolveCost(factory, `${label}.cost`, route.cost),
-    });
-  });
+  const rules = routeRules({ factory, clientIp, limiterOptions, defaultKey, defaultCost }, routes);
   const defaultLimiter = createRateLimiter(limiterOptions);
-  if (names.has(defaultLimiter.name)) {
+  if (rules.some((route) => route.limiter.name === defaultLimiter.name)) {
     throw optionError(
       factory,
       `the default policy and a route are both named '${defaultLimiter.name}': names must differ.`,
@@ -325,36 +177,6 @@ export function rateLimit(options?: RateLimitOptions): Middleware {
       cost: defaultCost,
     }),
   );
-
-  function headersFor(rule: Rule, result: RateLimitResult): HeaderRecord {
-    const headers: HeaderRecord = { 'ratelimit-policy': rule.policyHeader };
-    // With the store down and the request let through, there is no count to report.
-    if (result.source === 'open' || result.source === 'closed') return headers;
-    headers['ratelimit'] = `"${result.policy}";r=${result.remaining};t=${result.resetSeconds}`;
-    if (legacy) {
-      headers['x-ratelimit-limit'] = String(result.limit);
-      headers['x-ratelimit-remaining'] = String(result.remaining);
-      headers['x-ratelimit-reset'] = String(Math.ceil(Date.now() / 1000) + result.resetSeconds);
-    }
-    return headers;
-  }
-
-  function outcome(rule: Rule, result: RateLimitResult, exchange: Exchange): MiddlewareResult {
-    exchange.state.rateLimit = result;
-    const headers = headersFor(rule, result);
-    if (result.allowed) return { headers };
-    const unavailable = result.source === 'closed';
-    const reply: Reply = {
-      status: unavailable ? 503 : 429,
-      headers: {
-        ...headers,
-        'retry-after': String(result.resetSeconds),
-        'content-type': PROBLEM_CONTENT_TYPE,
-      },
-      body: unavailable ? rule.unavailable : rule.tooMany,
-    };
-    return { reply };
-  }
 
   return function rateLimitMiddleware(exchange) {
     const path = requestPath(exchange.request.url);
@@ -375,7 +197,7 @@ export function rateLimit(options?: RateLimitOptions): Middleware {
     const selected = chosen;
     const result = selected.limiter.consume(key, selected.cost(exchange));
     if (result instanceof Promise)
-      return result.then((settled) => outcome(selected, settled, exchange));
-    return outcome(selected, result, exchange);
+      return result.then((settled) => outcome(selected, settled, exchange, legacy));
+    return outcome(selected, result, exchange, legacy);
   };
 }

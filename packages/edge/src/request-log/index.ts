@@ -155,27 +155,8 @@ export function requestLog(options?: RequestLogOptions): Middleware {
     ...ALWAYS_REDACTED,
     ...stringListOption(factory, 'redact', opts.redact, []).map((h) => h.toLowerCase()),
   ]);
-  let buckets: number[] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
-  if (opts.buckets !== undefined) {
-    if (
-      !Array.isArray(opts.buckets) ||
-      opts.buckets.length === 0 ||
-      opts.buckets.some(
-        (b, i, all) => typeof b !== 'number' || !(b > 0) || (i > 0 && b <= (all[i - 1] as number)),
-      )
-    ) {
-      throw optionError(factory, 'buckets must be increasing positive numbers of seconds.');
-    }
-    buckets = [...opts.buckets];
-  }
-  const duration = opts.registry
-    ? histogram(opts.registry, {
-        name: 'http_request_duration_seconds',
-        help: 'HTTP request duration from the first middleware to the end of the response.',
-        labelNames: ['method', 'route', 'status_code'],
-        buckets,
-      })
-    : undefined;
+  const duration = durationHistogram(factory, opts);
+  const line: LineSettings = { logger, clientIp, withQuery, logged, redacted };
 
   return function requestLogMiddleware(exchange) {
     const { request } = exchange;
@@ -195,34 +176,7 @@ export function requestLog(options?: RequestLogOptions): Middleware {
           info.durationMs / 1000,
         );
         if (quiet) return;
-        const path = withQuery ? pathAndQuery(request.url) : requestPath(request.url);
-        const line: Record<string, unknown> = {
-          requestId,
-          method,
-          path,
-          status: info.status,
-          responseTimeMs: Math.round(info.durationMs * 1000) / 1000,
-          bytes: info.bytes,
-          ip: clientIp(exchange).ip,
-        };
-        if (logged.length > 0) {
-          const values: Record<string, string> = {};
-          for (const name of logged) {
-            const value = request.headers.get(name);
-            if (value !== null) values[name] = redacted.has(name) ? REDACTED : value;
-          }
-          line['headers'] = values;
-        }
-        if (info.aborted) {
-          line['aborted'] = true;
-          logger.warn(line, `[${PKG}] ${method} ${path} aborted by the client`);
-        } else if (info.status >= 500) {
-          logger.error(line, `[${PKG}] ${method} ${path} ${info.status}`);
-        } else if (info.status >= 400) {
-          logger.warn(line, `[${PKG}] ${method} ${path} ${info.status}`);
-        } else {
-          logger.info(line, `[${PKG}] ${method} ${path} ${info.status}`);
-        }
+        writeLine(line, exchange, requestId, info);
       },
     };
   };
@@ -238,4 +192,78 @@ function pathAndQuery(url: string): string {
   if (query === -1) return path;
   const hash = url.indexOf('#', query);
   return `${path}${url.slice(query, hash === -1 ? undefined : hash)}`;
+}
+
+/** What goes into each line, resolved once. */
+interface LineSettings {
+  readonly logger: Logger;
+  readonly clientIp: ClientIpResolver;
+  readonly withQuery: boolean;
+  readonly logged: readonly string[];
+  readonly redacted: ReadonlySet<string>;
+}
+
+/** The duration histogram, or `undefined` without a registry. */
+function durationHistogram(factory: string, opts: RequestLogOptions) {
+  let buckets: number[] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+  if (opts.buckets !== undefined) {
+    if (
+      !Array.isArray(opts.buckets) ||
+      opts.buckets.length === 0 ||
+      opts.buckets.some(
+        (b, i, all) => typeof b !== 'number' || !(b > 0) || (i > 0 && b <= (all[i - 1] as number)),
+      )
+    ) {
+      throw optionError(factory, 'buckets must be increasing positive numbers of seconds.');
+    }
+    buckets = [...opts.buckets];
+  }
+  return opts.registry
+    ? histogram(opts.registry, {
+        name: 'http_request_duration_seconds',
+        help: 'HTTP request duration from the first middleware to the end of the response.',
+        labelNames: ['method', 'route', 'status_code'],
+        buckets,
+      })
+    : undefined;
+}
+
+/** Writes the finished request's line, at a level by its outcome. */
+function writeLine(
+  settings: LineSettings,
+  exchange: Exchange,
+  requestId: string,
+  info: FinishInfo,
+): void {
+  const { request } = exchange;
+  const { logger, logged, redacted } = settings;
+  const method = request.method;
+  const path = settings.withQuery ? pathAndQuery(request.url) : requestPath(request.url);
+  const line: Record<string, unknown> = {
+    requestId,
+    method,
+    path,
+    status: info.status,
+    responseTimeMs: Math.round(info.durationMs * 1000) / 1000,
+    bytes: info.bytes,
+    ip: settings.clientIp(exchange).ip,
+  };
+  if (logged.length > 0) {
+    const values: Record<string, string> = {};
+    for (const name of logged) {
+      const value = request.headers.get(name);
+      if (value !== null) values[name] = redacted.has(name) ? REDACTED : value;
+    }
+    line['headers'] = values;
+  }
+  if (info.aborted) {
+    line['aborted'] = true;
+    logger.warn(line, `[${PKG}] ${method} ${path} aborted by the client`);
+  } else if (info.status >= 500) {
+    logger.error(line, `[${PKG}] ${method} ${path} ${info.status}`);
+  } else if (info.status >= 400) {
+    logger.warn(line, `[${PKG}] ${method} ${path} ${info.status}`);
+  } else {
+    logger.info(line, `[${PKG}] ${method} ${path} ${info.status}`);
+  }
 }

@@ -256,11 +256,17 @@ export function buildCsp(directives: CspDirectives): string {
 // part of any source that passed validation and reached a header.
 const NONCE_MARK = '\u0001';
 
+/** A CSP header: its name, and its value split where each request's nonce goes. */
+interface ResolvedCsp {
+  readonly name: string;
+  readonly template: readonly string[];
+}
+
 function resolveCsp(
   factory: string,
   value: SecurityHeadersOptions['contentSecurityPolicy'],
   preset: Preset,
-): { name: string; template: readonly string[] } | undefined {
+): ResolvedCsp | undefined {
   if (value === false) return undefined;
   if (typeof value === 'string') {
     if (!HEADER_VALUE.test(value) || value.trim() === '') {
@@ -355,6 +361,117 @@ function randomNonce(): string {
   return btoa(text);
 }
 
+function referrerPolicy(factory: string, value: string | false | undefined): string | undefined {
+  const referrer = value ?? 'no-referrer';
+  if (referrer === false) return undefined;
+  const tokens = typeof referrer === 'string' ? referrer.split(',').map((t) => t.trim()) : [];
+  if (typeof referrer !== 'string' || tokens.some((t) => !REFERRER_POLICIES.has(t))) {
+    throw optionError(
+      factory,
+      `referrerPolicy ${shown(referrer)} is not a Referrer-Policy value such as 'no-referrer'.`,
+    );
+  }
+  return tokens.join(',');
+}
+
+/** Applies the `headers` option to `base`: a value adds or replaces, `false` drops. */
+function overrideHeaders(
+  factory: string,
+  base: HeaderRecord,
+  headers: SecurityHeadersOptions['headers'],
+): void {
+  if (headers === undefined) return;
+  if (typeof headers !== 'object' || headers === null) {
+    throw optionError(factory, 'headers must be an object of header names to values or false.');
+  }
+  for (const [raw, value] of Object.entries(headers)) {
+    const name = raw.toLowerCase();
+    if (!HEADER_NAME.test(name))
+      throw optionError(factory, `headers: ${JSON.stringify(raw)} is not a header name.`);
+    if (value === false) delete base[name];
+    else if (typeof value === 'string' && HEADER_VALUE.test(value)) base[name] = value;
+    else throw optionError(factory, `headers['${raw}'] must be a header value or false.`);
+  }
+}
+
+/**
+ * The headers every response gets but HSTS (and a per-request CSP), and `hstsSlot`, the
+ * position HSTS takes among them.
+ */
+function fixedHeaders(
+  factory: string,
+  opts: SecurityHeadersOptions,
+  resolved: { readonly preset: Preset; readonly csp: ResolvedCsp | undefined },
+): { base: HeaderRecord; hstsSlot: number } {
+  const { preset, csp } = resolved;
+  // Built in helmet's order, so the helmet preset writes its headers the way helmet does.
+  const base: HeaderRecord = {};
+  // `option.value` is `false` when the header is turned off.
+  const choose = <const T extends readonly string[]>(header: string, option: OneOfOption<T>) => {
+    if (option.value !== false) base[header] = oneOfOption(factory, option);
+  };
+  const extra = (...names: string[]) => {
+    for (const name of names) {
+      const value = preset.extra[name];
+      if (value !== undefined) base[name] = value;
+    }
+  };
+  if (csp !== undefined && csp.template.length === 1) base[csp.name] = csp.template[0] as string;
+  choose('cross-origin-opener-policy', {
+    name: 'crossOriginOpenerPolicy',
+    value: opts.crossOriginOpenerPolicy,
+    allowed: ['same-origin', 'same-origin-allow-popups', 'unsafe-none'] as const,
+    fallback: 'same-origin',
+  });
+  choose('cross-origin-resource-policy', {
+    name: 'crossOriginResourcePolicy',
+    value: opts.crossOriginResourcePolicy,
+    allowed: ['same-origin', 'same-site', 'cross-origin'] as const,
+    fallback: 'same-origin',
+  });
+  extra('origin-agent-cluster');
+  const referrer = referrerPolicy(factory, opts.referrerPolicy);
+  if (referrer !== undefined) base['referrer-policy'] = referrer;
+  const hstsSlot = Object.keys(base).length;
+  if (booleanOption(factory, 'xContentTypeOptions', opts.xContentTypeOptions, true)) {
+    base['x-content-type-options'] = 'nosniff';
+  }
+  extra('x-dns-prefetch-control', 'x-download-options');
+  choose('x-frame-options', {
+    name: 'xFrameOptions',
+    value: opts.xFrameOptions,
+    allowed: ['DENY', 'SAMEORIGIN'] as const,
+    fallback: preset.frame,
+  });
+  extra('x-permitted-cross-domain-policies', 'x-xss-protection');
+  overrideHeaders(factory, base, opts.headers);
+  return { base, hstsSlot };
+}
+
+/**
+ * HSTS sits where helmet writes it (after Referrer-Policy); two frozen maps, chosen per
+ * request, so the common case allocates nothing.
+ */
+function hstsVariants(
+  base: HeaderRecord,
+  hstsSlot: number,
+  hsts: string | undefined,
+): { plain: HeaderRecord; secure: HeaderRecord } {
+  const entries = Object.entries(base);
+  const plain = Object.freeze(Object.fromEntries(entries));
+  const secure =
+    hsts === undefined
+      ? plain
+      : Object.freeze(
+          Object.fromEntries([
+            ...entries.slice(0, hstsSlot),
+            ['strict-transport-security', hsts],
+            ...entries.slice(hstsSlot),
+          ]),
+        );
+  return { plain, secure };
+}
+
 /**
  * Security headers on every response, 2xx, 4xx and 5xx alike (a reply from a later
  * middleware, such as a 429, carries them too). The `strict` preset is the HTTP-API.md
@@ -388,83 +505,8 @@ export function securityHeaders(options?: SecurityHeadersOptions): SecurityHeade
   const csp = resolveCsp(factory, opts.contentSecurityPolicy, preset);
   const hsts = resolveHsts(factory, opts.strictTransportSecurity);
 
-  // Built in helmet's order, so the helmet preset writes its headers the way helmet does.
-  const base: HeaderRecord = {};
-  // `option.value` is `false` when the header is turned off.
-  const choose = <const T extends readonly string[]>(header: string, option: OneOfOption<T>) => {
-    if (option.value !== false) base[header] = oneOfOption(factory, option);
-  };
-  const extra = (...names: string[]) => {
-    for (const name of names) {
-      const value = preset.extra[name];
-      if (value !== undefined) base[name] = value;
-    }
-  };
-  if (csp !== undefined && csp.template.length === 1) base[csp.name] = csp.template[0] as string;
-  choose('cross-origin-opener-policy', {
-    name: 'crossOriginOpenerPolicy',
-    value: opts.crossOriginOpenerPolicy,
-    allowed: ['same-origin', 'same-origin-allow-popups', 'unsafe-none'] as const,
-    fallback: 'same-origin',
-  });
-  choose('cross-origin-resource-policy', {
-    name: 'crossOriginResourcePolicy',
-    value: opts.crossOriginResourcePolicy,
-    allowed: ['same-origin', 'same-site', 'cross-origin'] as const,
-    fallback: 'same-origin',
-  });
-  extra('origin-agent-cluster');
-  const referrer = opts.referrerPolicy ?? 'no-referrer';
-  if (referrer !== false) {
-    const tokens = typeof referrer === 'string' ? referrer.split(',').map((t) => t.trim()) : [];
-    if (typeof referrer !== 'string' || tokens.some((t) => !REFERRER_POLICIES.has(t))) {
-      throw optionError(
-        factory,
-        `referrerPolicy ${shown(referrer)} is not a Referrer-Policy value such as 'no-referrer'.`,
-      );
-    }
-    base['referrer-policy'] = tokens.join(',');
-  }
-  const hstsSlot = Object.keys(base).length;
-  if (booleanOption(factory, 'xContentTypeOptions', opts.xContentTypeOptions, true)) {
-    base['x-content-type-options'] = 'nosniff';
-  }
-  extra('x-dns-prefetch-control', 'x-download-options');
-  choose('x-frame-options', {
-    name: 'xFrameOptions',
-    value: opts.xFrameOptions,
-    allowed: ['DENY', 'SAMEORIGIN'] as const,
-    fallback: preset.frame,
-  });
-  extra('x-permitted-cross-domain-policies', 'x-xss-protection');
-  if (opts.headers !== undefined) {
-    if (typeof opts.headers !== 'object' || opts.headers === null) {
-      throw optionError(factory, 'headers must be an object of header names to values or false.');
-    }
-    for (const [raw, value] of Object.entries(opts.headers)) {
-      const name = raw.toLowerCase();
-      if (!HEADER_NAME.test(name))
-        throw optionError(factory, `headers: ${JSON.stringify(raw)} is not a header name.`);
-      if (value === false) delete base[name];
-      else if (typeof value === 'string' && HEADER_VALUE.test(value)) base[name] = value;
-      else throw optionError(factory, `headers['${raw}'] must be a header value or false.`);
-    }
-  }
-
-  // HSTS sits where helmet writes it (after Referrer-Policy); two frozen maps, chosen per
-  // request, so the common case allocates nothing.
-  const entries = Object.entries(base);
-  const plain = Object.freeze(Object.fromEntries(entries));
-  const secure =
-    hsts === undefined
-      ? plain
-      : Object.freeze(
-          Object.fromEntries([
-            ...entries.slice(0, hstsSlot),
-            ['strict-transport-security', hsts.value],
-            ...entries.slice(hstsSlot),
-          ]),
-        );
+  const { base, hstsSlot } = fixedHeaders(factory, opts, { preset, csp });
+  const { plain, secure } = hstsVariants(base, hstsSlot, hsts?.value);
   const always = hsts?.force === true;
   const template = csp !== undefined && csp.template.length > 1 ? csp.template : undefined;
   const cspName = csp?.name ?? 'content-security-policy';

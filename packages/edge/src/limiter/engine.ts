@@ -1,0 +1,184 @@
+import { FairmindError } from '@fairmind/core';
+import type { CircuitBreaker } from '../circuit-breaker/index.js';
+import { createMemoryStore } from '../memory-store/index.js';
+import { PKG } from '../options/index.js';
+import type { RateLimitStore, StoreDecision } from '../store/index.js';
+import { DeadlineQueue } from './deadlines.js';
+import { type DenyCache, rememberRefusal } from './deny-cache.js';
+import type { DecisionSource, RateLimitResult } from './index.js';
+import type { Counters } from './metrics.js';
+import type { LimiterSettings, StoreHealth } from './settings.js';
+
+/** What a {@link DecisionEngine} is built from: the checked options and their helpers. */
+export interface EngineParts {
+  readonly settings: LimiterSettings;
+  readonly metrics: Counters;
+  readonly health: StoreHealth;
+  readonly breaker: CircuitBreaker | undefined;
+  readonly denyCache: DenyCache | undefined;
+}
+
+function isThenable<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
+  return typeof (value as { then?: unknown }).then === 'function';
+}
+
+/**
+ * The decisions of one policy: the deny cache in front of the store, and the timeout,
+ * circuit breaker and failure policy around it. A class rather than a closure of closures so
+ * each step is a method of its own while the per-decision path still allocates nothing extra.
+ */
+export class DecisionEngine {
+  readonly #settings: LimiterSettings;
+  readonly #metrics: Counters;
+  readonly #health: StoreHealth;
+  readonly #breaker: CircuitBreaker | undefined;
+  readonly #denyCache: DenyCache | undefined;
+  readonly #local: RateLimitStore | undefined;
+  readonly #deadlines: DeadlineQueue;
+
+  constructor(parts: EngineParts) {
+    const { settings } = parts;
+    this.#settings = settings;
+    this.#metrics = parts.metrics;
+    this.#health = parts.health;
+    this.#breaker = parts.breaker;
+    this.#denyCache = parts.denyCache;
+    this.#local =
+      settings.failure === 'local'
+        ? createMemoryStore({ algorithm: settings.store.algorithm })
+        : undefined;
+    this.#deadlines = new DeadlineQueue(settings.timeoutMs);
+  }
+
+  /** Counts `cost` units against `key`; see `RateLimiter.consume`. */
+  readonly consume = (key: string, cost = 1): RateLimitResult | Promise<RateLimitResult> => {
+    if (!Number.isInteger(cost) || cost < 1) {
+      throw new FairmindError(
+        'INVALID_COST',
+        500,
+        `[${PKG}] a rate-limit cost must be a whole number of at least 1, got ${String(cost)}: check the cost option.`,
+      );
+    }
+    const storeKey = `${this.#settings.name}:${key}`;
+    const denyCache = this.#denyCache;
+    if (denyCache !== undefined) {
+      const refusal = denyCache.get(storeKey);
+      if (refusal !== undefined && cost >= refusal.cost) {
+        const wait = refusal.until - performance.now();
+        if (wait > 0) return this.#result(false, refusal.remaining, wait, 'cache');
+      }
+    }
+    if (this.#breaker !== undefined && !this.#breaker.allow()) {
+      this.#metrics.error('circuit_open');
+      return this.#fallback(storeKey, cost);
+    }
+    return this.#askStore(storeKey, cost);
+  };
+
+  /** Forgets `key` in the store, the deny cache and the local fallback. */
+  async reset(key: string): Promise<void> {
+    const storeKey = `${this.#settings.name}:${key}`;
+    this.#denyCache?.delete(storeKey);
+    this.#local?.reset(storeKey);
+    await this.#settings.store.reset(storeKey);
+  }
+
+  #askStore(storeKey: string, cost: number): RateLimitResult | Promise<RateLimitResult> {
+    const { store, limit, windowMs } = this.#settings;
+    let answer: StoreDecision | Promise<StoreDecision>;
+    try {
+      answer = store.consume(storeKey, { limit, windowMs, cost });
+    } catch (error) {
+      return this.#failed(storeKey, cost, error, 'error');
+    }
+    if (!isThenable(answer)) {
+      this.#breaker?.success();
+      return this.#fromStore(storeKey, cost, answer);
+    }
+    return this.#awaitStore(storeKey, cost, answer);
+  }
+
+  /** Waits for the store's answer, or for the deadline and then the failure policy. */
+  #awaitStore(
+    storeKey: string,
+    cost: number,
+    pending: PromiseLike<StoreDecision>,
+  ): Promise<RateLimitResult> {
+    return new Promise<RateLimitResult>((resolve) => {
+      const waiter = this.#deadlines.add(() => {
+        const { timeoutMs } = this.#settings;
+        resolve(
+          this.#failed(
+            storeKey,
+            cost,
+            new Error(`[${PKG}] the rate-limit store did not answer within ${timeoutMs} ms`),
+            'timeout',
+          ),
+        );
+      });
+      pending.then(
+        (decision) => {
+          if (waiter.settled) return;
+          waiter.settled = true;
+          this.#breaker?.success();
+          resolve(this.#fromStore(storeKey, cost, decision));
+        },
+        (error: unknown) => {
+          if (waiter.settled) return;
+          waiter.settled = true;
+          resolve(this.#failed(storeKey, cost, error, 'error'));
+        },
+      );
+    });
+  }
+
+  #result(
+    allowed: boolean,
+    remaining: number,
+    retryMs: number,
+    source: DecisionSource,
+  ): RateLimitResult {
+    if (allowed) this.#metrics.allowed(source);
+    else this.#metrics.denied(source);
+    const { name, limit, windowSeconds } = this.#settings;
+    return {
+      allowed,
+      policy: name,
+      limit,
+      windowSeconds,
+      remaining,
+      resetSeconds: Math.max(allowed ? 0 : 1, Math.ceil(retryMs / 1000)),
+      source,
+    };
+  }
+
+  #fromStore(key: string, cost: number, decision: StoreDecision): RateLimitResult {
+    if (!decision.allowed && this.#denyCache !== undefined) {
+      rememberRefusal(this.#denyCache, key, cost, decision);
+    }
+    return this.#result(decision.allowed, decision.remaining, decision.retryMs, 'store');
+  }
+
+  #fallback(key: string, cost: number): RateLimitResult {
+    const { failure, limit, windowMs } = this.#settings;
+    if (failure === 'open') return this.#result(true, limit, windowMs, 'open');
+    if (failure === 'closed') return this.#result(false, 0, 1000, 'closed');
+    const decision = (this.#local as RateLimitStore).consume(key, {
+      limit,
+      windowMs,
+      cost,
+    }) as StoreDecision;
+    return this.#result(decision.allowed, decision.remaining, decision.retryMs, 'local');
+  }
+
+  #failed(key: string, cost: number, error: unknown, reason: 'timeout' | 'error'): RateLimitResult {
+    this.#health.lastError = error;
+    this.#metrics.error(reason);
+    this.#settings.logger.debug(
+      { policy: this.#settings.name, err: error },
+      `[${PKG}] rate-limit store call failed (${reason})`,
+    );
+    this.#breaker?.failure();
+    return this.#fallback(key, cost);
+  }
+}

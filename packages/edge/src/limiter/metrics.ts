@@ -1,0 +1,42 @@
+import { counter } from '@fairmind/core/metrics';
+import type { Registry } from 'prom-client';
+import type { DecisionSource } from './index.js';
+
+/** Why a decision did not come from the store. */
+export type StoreErrorReason = 'timeout' | 'error' | 'circuit_open';
+
+/** The limiter's metrics, bound to one policy. */
+export interface Counters {
+  allowed(source: DecisionSource): void;
+  denied(source: DecisionSource): void;
+  error(reason: StoreErrorReason): void;
+}
+
+const SOURCES: readonly DecisionSource[] = ['store', 'cache', 'local', 'open', 'closed'];
+
+export function counters(registry: Registry | undefined, policy: string): Counters {
+  if (registry === undefined) return { allowed() {}, denied() {}, error() {} };
+  const decisions = counter(registry, {
+    name: 'fairmind_rate_limit_decisions_total',
+    help: 'Rate-limit decisions by policy, result (allowed, denied) and source.',
+    labelNames: ['policy', 'result', 'source'],
+  });
+  const errors = counter(registry, {
+    name: 'fairmind_rate_limit_store_errors_total',
+    help: 'Rate-limit store calls that failed, timed out, or were skipped by an open circuit.',
+    labelNames: ['policy', 'reason'],
+  });
+  // Children bound once: labelling per decision would hash the label set every time.
+  const allowed = new Map(SOURCES.map((s) => [s, decisions.labels(policy, 'allowed', s)]));
+  const denied = new Map(SOURCES.map((s) => [s, decisions.labels(policy, 'denied', s)]));
+  const failed = {
+    timeout: errors.labels(policy, 'timeout'),
+    error: errors.labels(policy, 'error'),
+    circuit_open: errors.labels(policy, 'circuit_open'),
+  };
+  return {
+    allowed: (source) => allowed.get(source)?.inc(),
+    denied: (source) => denied.get(source)?.inc(),
+    error: (reason) => failed[reason].inc(),
+  };
+}
