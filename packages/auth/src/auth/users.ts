@@ -48,9 +48,7 @@ export function createUserAdmin(
     if (typeof email !== 'string' || !emailSchema.safeParse(email.trim()).success) {
       throw validationFailed('email must be an email address such as ada@example.com');
     }
-    if (typeof role !== 'string' || !rbac.has(role)) {
-      throw validationFailed(`role must be one of ${rbac.roles.join(', ')}`);
-    }
+    if (typeof role !== 'string' || !rbac.has(role)) throw unknownRole(rbac);
     checkNewPassword(password);
     const at = now();
     const user: UserRecord = {
@@ -78,21 +76,7 @@ export function createUserAdmin(
     const store = requireUsers(users);
     const current = await store.findById(id);
     if (current === null) throw noSuchUser();
-    const fields: string[] = [];
-    const update: { role?: string; passwordHash?: string; updatedAt: number } = {
-      updatedAt: now(),
-    };
-    if (changes.role !== undefined) {
-      if (!rbac.has(changes.role))
-        throw validationFailed(`role must be one of ${rbac.roles.join(', ')}`);
-      update.role = changes.role;
-      fields.push('role');
-    }
-    if (changes.password !== undefined) {
-      update.passwordHash = await passwords.hash(changes.password);
-      fields.push('password');
-    }
-    if (fields.length === 0) throw validationFailed('give a role or a password to change');
+    const { update, fields } = await userUpdate(deps, changes);
     await store.update(id, update);
     // Tokens carry the role, so a role change must not leave old tokens with the old one.
     await logoutEverywhere(id, context);
@@ -116,4 +100,30 @@ export function createUserAdmin(
   }
 
   return { createUser, updateUser, deleteUser };
+}
+
+const unknownRole = (rbac: UserAdminDeps['rbac']) =>
+  validationFailed(`role must be one of ${rbac.roles.join(', ')}`);
+
+type UserUpdate = { role?: string; passwordHash?: string; updatedAt: number };
+
+/** The store update a change asks for, and the names of the fields it changes (for the audit). */
+async function userUpdate(
+  deps: Pick<UserAdminDeps, 'now' | 'rbac' | 'passwords'>,
+  changes: { role?: string; password?: string },
+): Promise<{ update: UserUpdate; fields: string[] }> {
+  const { now, rbac, passwords } = deps;
+  const fields: string[] = [];
+  const update: UserUpdate = { updatedAt: now() };
+  if (changes.role !== undefined) {
+    if (!rbac.has(changes.role)) throw unknownRole(rbac);
+    update.role = changes.role;
+    fields.push('role');
+  }
+  if (changes.password !== undefined) {
+    update.passwordHash = await passwords.hash(changes.password);
+    fields.push('password');
+  }
+  if (fields.length === 0) throw validationFailed('give a role or a password to change');
+  return { update, fields };
 }

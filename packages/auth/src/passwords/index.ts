@@ -1,19 +1,11 @@
 import { availableParallelism } from 'node:os';
-import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
-import {
-  checkOption,
-  FairmindError,
-  type Logger,
-  silentLogger,
-  wholeNumberRule,
-} from '@fairmind/core';
+import { checkOption, type Logger, silentLogger, wholeNumberRule } from '@fairmind/core';
 import { gauge, histogram } from '@fairmind/core/metrics';
 import { PASSWORD_BYTE_LIMITS } from '@fairmind/core/rules';
 import type { Registry } from 'prom-client';
-import { describe, invalid, PREFIX, validationFailed } from '../errors/index.js';
+import { invalid, validationFailed } from '../errors/index.js';
 import { OPTIONS } from '../errors/options.js';
-import type { PasswordJob, PasswordResult } from './worker.js';
+import { WorkerPool, type WorkerPoolSettings } from './pool.js';
 
 // The limits are core's (@fairmind/core/rules), where loadConfig() reads them too for
 // FAIRMIND_ADMIN_PASSWORD: core cannot import this package, so the rule lives below both.
@@ -106,43 +98,6 @@ export function checkNewPassword(password: unknown): asserts password is string 
 }
 
 /**
- * Starts one worker from the file next to this module at run time: `password-worker.js`
- * beside the ESM build, `password-worker.cjs` beside the CJS build (tsup writes both, and
- * shims import.meta.url in CJS). When the sources themselves run under a TypeScript loader
- * (the tests), the worker is `worker.ts`; Node 20 does not pass a loader registered with
- * `--import` on to worker threads, so the thread imports it through tsx's API instead.
- */
-function startWorker(): Worker {
-  const here = import.meta.url;
-  if (here.endsWith('.ts')) {
-    const file = fileURLToPath(new URL('./worker.ts', here));
-    const code = `import('tsx/esm/api').then(({ tsImport }) => tsImport(${JSON.stringify(file)}, ${JSON.stringify(here)}))`;
-    return new Worker(code, { eval: true });
-  }
-  return new Worker(
-    new URL(here.endsWith('.cjs') ? './password-worker.cjs' : './password-worker.js', here),
-    // Workers inherit the process's flags; --input-type (node -e scripts) stops a file worker.
-    { execArgv: process.execArgv.filter((flag) => !flag.startsWith('--input-type')) },
-  );
-}
-
-interface Pending {
-  readonly job: PasswordJob;
-  readonly started: number;
-  resolve(value: string | boolean): void;
-  reject(error: Error): void;
-}
-
-interface Slot {
-  readonly worker: Worker;
-  current: Pending | undefined;
-}
-
-type JobInput =
-  | { op: 'hash'; password: string; cost: number }
-  | { op: 'compare'; password: string; hash: string };
-
-/**
  * bcrypt (bcryptjs) in a small pool of worker threads, so a login's quarter second of hashing
  * never stalls the requests around it. Workers start on first use and do not keep the
  * process alive while idle.
@@ -156,6 +111,57 @@ type JobInput =
  * ```
  */
 export function createPasswordHasher(options: PasswordHasherOptions = {}): PasswordHasher {
+  const { cost, ...settings } = hasherSettings(options);
+  const pool = new WorkerPool(settings);
+  let dummy: Promise<string> | undefined;
+
+  function dummyHash(): Promise<string> {
+    // One hash of the configured cost, made once: comparing against it costs what a real
+    // wrong-password check costs.
+    dummy ??= pool.run({ op: 'hash', password: 'fairmind-dummy-password', cost }).then(String);
+    dummy.catch(() => {
+      dummy = undefined;
+    });
+    return dummy;
+  }
+
+  async function verifyDummy(password: string): Promise<false> {
+    const hash = await dummyHash();
+    // A short stand-in keeps the work identical when the password itself could not be used.
+    const usable = typeof password === 'string' && passwordBytes(password) <= MAX_PASSWORD_BYTES;
+    await pool.run({ op: 'compare', password: usable ? password : '', hash });
+    return false;
+  }
+
+  return {
+    cost,
+    get queued() {
+      return pool.queued;
+    },
+    async hash(password) {
+      checkNewPassword(password);
+      return String(await pool.run({ op: 'hash', password, cost }));
+    },
+    async verify(password, hash) {
+      // Made with the first real check, so the first unknown-email login is not the one
+      // that pays for the dummy hash (and shows it by taking twice as long).
+      if (dummy === undefined) dummyHash().catch(() => {});
+      if (typeof password !== 'string') return false;
+      if (passwordBytes(password) > MAX_PASSWORD_BYTES) return verifyDummy(password);
+      if (bcryptCost(hash) === undefined) return false;
+      return (await pool.run({ op: 'compare', password, hash })) === true;
+    },
+    verifyDummy,
+    needsRehash(hash) {
+      const stored = bcryptCost(hash);
+      return stored === undefined || stored < cost;
+    },
+    close: () => pool.close(),
+  };
+}
+
+/** The checked options: the cost of new hashes and what the worker pool runs with. */
+function hasherSettings(options: PasswordHasherOptions): WorkerPoolSettings & { cost: number } {
   const cost = checkOption(
     OPTIONS,
     'cost',
@@ -183,199 +189,25 @@ export function createPasswordHasher(options: PasswordHasherOptions = {}): Passw
     wholeNumberRule({ min: 0, open: 'or more' }),
   );
   const logger = (options.logger ?? silentLogger).child({ component: '@fairmind/auth' });
-  const duration = options.registry
-    ? histogram(options.registry, {
-        name: 'fairmind_auth_password_seconds',
-        help: 'Time to hash or verify a password in the worker pool, queueing included.',
-        labelNames: ['op'],
-        buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
-      })
-    : undefined;
-  const queueGauge = options.registry
-    ? gauge(options.registry, {
-        name: 'fairmind_auth_password_queue',
-        help: 'Password jobs waiting for a worker.',
-      })
-    : undefined;
-
-  const slots: Slot[] = [];
-  const queue: Pending[] = [];
-  let nextId = 1;
-  let closed = false;
-  let dummy: Promise<string> | undefined;
-
-  function spawn(): Slot {
-    const worker = startWorker();
-    const slot: Slot = { worker, current: undefined };
-    worker.unref();
-    worker.on('message', (result: PasswordResult) => {
-      const pending = slot.current;
-      if (pending === undefined || pending.job.id !== result.id) return;
-      slot.current = undefined;
-      worker.unref();
-      duration?.observe({ op: pending.job.op }, (performance.now() - pending.started) / 1000);
-      if (result.ok) pending.resolve(result.value);
-      else
-        pending.reject(
-          new FairmindError(
-            'PASSWORD_HASH_FAILED',
-            500,
-            `${PREFIX} bcrypt failed: ${result.message}`,
-          ),
-        );
-      dispatch();
-    });
-    const lost = (error: Error) => {
-      const index = slots.indexOf(slot);
-      if (index !== -1) slots.splice(index, 1);
-      const pending = slot.current;
-      slot.current = undefined;
-      if (pending) {
-        pending.reject(
-          new FairmindError(
-            'PASSWORD_WORKER_FAILED',
-            500,
-            `${PREFIX} the password worker stopped: ${error.message}`,
-            {
-              cause: error,
-            },
-          ),
-        );
-      }
-      if (!closed) {
-        logger.error({ err: error }, `${PREFIX} password worker stopped; starting another`);
-        dispatch();
-      }
-    };
-    worker.on('error', lost);
-    worker.on('exit', (code) => {
-      if (slots.includes(slot)) lost(new Error(`exited with code ${code}`));
-    });
-    slots.push(slot);
-    return slot;
-  }
-
-  function dispatch(): void {
-    while (queue.length > 0 && !closed) {
-      let slot = slots.find((candidate) => candidate.current === undefined);
-      if (slot === undefined) {
-        if (slots.length >= size) break;
-        slot = spawn();
-      }
-      const pending = queue.shift() as Pending;
-      slot.current = pending;
-      // Busy workers keep the process alive until their answer arrives.
-      slot.worker.ref();
-      slot.worker.postMessage(pending.job);
-    }
-    queueGauge?.set(queue.length);
-  }
-
-  function run(input: JobInput): Promise<string | boolean> {
-    if (closed) {
-      return Promise.reject(
-        new FairmindError(
-          'PASSWORD_HASHER_CLOSED',
-          500,
-          `${PREFIX} the password hasher was closed: create a new one`,
-        ),
-      );
-    }
-    if (queue.length >= maxQueue) {
-      return Promise.reject(
-        new FairmindError(
-          'PASSWORD_QUEUE_FULL',
-          503,
-          `${PREFIX} too many password checks are waiting: try again shortly`,
-          {
-            headers: { 'Retry-After': '1' },
-          },
-        ),
-      );
-    }
-    return new Promise((resolve, reject) => {
-      queue.push({
-        job: { ...input, id: nextId++ } as PasswordJob,
-        started: performance.now(),
-        resolve,
-        reject,
-      });
-      dispatch();
-    });
-  }
-
-  function dummyHash(): Promise<string> {
-    // One hash of the configured cost, made once: comparing against it costs what a real
-    // wrong-password check costs.
-    dummy ??= run({ op: 'hash', password: 'fairmind-dummy-password', cost }).then(String);
-    dummy.catch(() => {
-      dummy = undefined;
-    });
-    return dummy;
-  }
-
-  async function verifyDummy(password: string): Promise<false> {
-    const hash = await dummyHash();
-    // A short stand-in keeps the work identical when the password itself could not be used.
-    const usable = typeof password === 'string' && passwordBytes(password) <= MAX_PASSWORD_BYTES;
-    await run({ op: 'compare', password: usable ? password : '', hash });
-    return false;
-  }
-
+  const registry = options.registry;
   return {
     cost,
-    get queued() {
-      return queue.length;
-    },
-    async hash(password) {
-      checkNewPassword(password);
-      return String(await run({ op: 'hash', password, cost }));
-    },
-    async verify(password, hash) {
-      // Made with the first real check, so the first unknown-email login is not the one
-      // that pays for the dummy hash (and shows it by taking twice as long).
-      if (dummy === undefined) dummyHash().catch(() => {});
-      if (typeof password !== 'string') return false;
-      if (passwordBytes(password) > MAX_PASSWORD_BYTES) return verifyDummy(password);
-      if (bcryptCost(hash) === undefined) return false;
-      return (await run({ op: 'compare', password, hash })) === true;
-    },
-    verifyDummy,
-    needsRehash(hash) {
-      const stored = bcryptCost(hash);
-      return stored === undefined || stored < cost;
-    },
-    async close() {
-      closed = true;
-      const waiting = queue.splice(0);
-      for (const pending of waiting) {
-        pending.reject(
-          new FairmindError(
-            'PASSWORD_HASHER_CLOSED',
-            500,
-            `${PREFIX} the password hasher was closed`,
-          ),
-        );
-      }
-      const workers = slots.splice(0);
-      await Promise.all(
-        workers.map(async (slot) => {
-          slot.current?.reject(
-            new FairmindError(
-              'PASSWORD_HASHER_CLOSED',
-              500,
-              `${PREFIX} the password hasher was closed`,
-            ),
-          );
-          await slot.worker.terminate().catch((error: unknown) => {
-            logger.warn(
-              { error: describe(error) },
-              `${PREFIX} a password worker did not stop cleanly`,
-            );
-          });
-        }),
-      );
-      queueGauge?.set(0);
-    },
+    size,
+    maxQueue,
+    logger,
+    duration: registry
+      ? histogram(registry, {
+          name: 'fairmind_auth_password_seconds',
+          help: 'Time to hash or verify a password in the worker pool, queueing included.',
+          labelNames: ['op'],
+          buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+        })
+      : undefined,
+    queueGauge: registry
+      ? gauge(registry, {
+          name: 'fairmind_auth_password_queue',
+          help: 'Password jobs waiting for a worker.',
+        })
+      : undefined,
   };
 }

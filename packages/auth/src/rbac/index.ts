@@ -158,53 +158,8 @@ export function isPermission(value: unknown): value is string {
  * ```
  */
 export function createRbac(options: RbacOptions = {}): Rbac {
-  const table: Record<string, RoleDefinition> = options.replaceDefaults ? {} : { ...DEFAULT_ROLES };
-  for (const [name, definition] of Object.entries(options.roles ?? {})) table[name] = definition;
-  for (const [name, definition] of Object.entries(table)) {
-    if (!ROLE_NAME.test(name)) {
-      throw invalid(`roles.${name}`, 'is not a role name: use lower-case letters, digits, _ and -');
-    }
-    if (typeof definition !== 'object' || definition === null) {
-      throw invalid(`roles.${name}`, 'must be { permissions?, inherits? }');
-    }
-    for (const permission of definition.permissions ?? []) {
-      if (!isPermission(permission)) {
-        throw invalid(
-          `roles.${name}.permissions`,
-          `holds ${JSON.stringify(permission)}: write resource:action, resource:* or *`,
-        );
-      }
-    }
-    for (const parent of definition.inherits ?? []) {
-      if (!Object.hasOwn(table, parent)) {
-        throw invalid(`roles.${name}.inherits`, `names the unknown role ${JSON.stringify(parent)}`);
-      }
-    }
-  }
-
-  const resolved = new Map<string, Resolved>();
-  const resolve = (name: string, path: readonly string[]): Resolved => {
-    const done = resolved.get(name);
-    if (done) return done;
-    if (path.includes(name)) {
-      throw invalid('roles', `inherit in a cycle: ${[...path, name].join(' -> ')}`);
-    }
-    const definition = table[name] as RoleDefinition;
-    const list = new Set<string>(definition.permissions ?? []);
-    for (const parent of definition.inherits ?? []) {
-      for (const permission of resolve(parent, [...path, name]).list) list.add(permission);
-    }
-    const exact = new Set<string>();
-    const resources = new Set<string>();
-    for (const permission of list) {
-      if (permission.endsWith(':*')) resources.add(permission.slice(0, -2));
-      else exact.add(permission);
-    }
-    const entry: Resolved = { all: list.has('*'), exact, resources, list: [...list] };
-    resolved.set(name, entry);
-    return entry;
-  };
-  for (const name of Object.keys(table)) resolve(name, []);
+  const table = roleTable(options);
+  const resolved = resolveRoles(table);
 
   const check = (role: string, permission: string): PermissionDecision => {
     const entry = typeof role === 'string' ? resolved.get(role) : undefined;
@@ -240,4 +195,60 @@ export function createRbac(options: RbacOptions = {}): Rbac {
     grants: (role) => resolved.get(role)?.list,
     has: (role) => resolved.has(role),
   };
+}
+
+/** The defaults with the options' roles over them, each definition checked. */
+function roleTable(options: RbacOptions): Record<string, RoleDefinition> {
+  const table: Record<string, RoleDefinition> = options.replaceDefaults ? {} : { ...DEFAULT_ROLES };
+  for (const [name, definition] of Object.entries(options.roles ?? {})) table[name] = definition;
+  for (const [name, definition] of Object.entries(table)) {
+    if (!ROLE_NAME.test(name)) {
+      throw invalid(`roles.${name}`, 'is not a role name: use lower-case letters, digits, _ and -');
+    }
+    if (typeof definition !== 'object' || definition === null) {
+      throw invalid(`roles.${name}`, 'must be { permissions?, inherits? }');
+    }
+    for (const permission of definition.permissions ?? []) {
+      if (!isPermission(permission)) {
+        throw invalid(
+          `roles.${name}.permissions`,
+          `holds ${JSON.stringify(permission)}: write resource:action, resource:* or *`,
+        );
+      }
+    }
+    for (const parent of definition.inherits ?? []) {
+      if (!Object.hasOwn(table, parent)) {
+        throw invalid(`roles.${name}.inherits`, `names the unknown role ${JSON.stringify(parent)}`);
+      }
+    }
+  }
+  return table;
+}
+
+/** Every role with its inheritance flattened and its wildcards indexed; a cycle throws. */
+function resolveRoles(table: Readonly<Record<string, RoleDefinition>>): Map<string, Resolved> {
+  const resolved = new Map<string, Resolved>();
+  const resolve = (name: string, path: readonly string[]): Resolved => {
+    const done = resolved.get(name);
+    if (done) return done;
+    if (path.includes(name)) {
+      throw invalid('roles', `inherit in a cycle: ${[...path, name].join(' -> ')}`);
+    }
+    const definition = table[name] as RoleDefinition;
+    const list = new Set<string>(definition.permissions ?? []);
+    for (const parent of definition.inherits ?? []) {
+      for (const permission of resolve(parent, [...path, name]).list) list.add(permission);
+    }
+    const exact = new Set<string>();
+    const resources = new Set<string>();
+    for (const permission of list) {
+      if (permission.endsWith(':*')) resources.add(permission.slice(0, -2));
+      else exact.add(permission);
+    }
+    const entry: Resolved = { all: list.has('*'), exact, resources, list: [...list] };
+    resolved.set(name, entry);
+    return entry;
+  };
+  for (const name of Object.keys(table)) resolve(name, []);
+  return resolved;
 }

@@ -71,28 +71,132 @@ export function createLayeredRevocationStore(
     options.fastTimeoutMs ?? 250,
     wholeNumberRule({ min: 0, open: 'or more', unit: ' of ms' }),
   );
-  const refreshMs = options.refreshMs ?? 1000;
-  const logger = options.logger ?? silentLogger;
   const now = options.now ?? Date.now;
+  const layers: Layers = {
+    fast,
+    durable,
+    fastTimeoutMs,
+    now,
+    health: fastStoreHealth(options.logger ?? silentLogger),
+    mark: unreplicatedMark({ durable, refreshMs: options.refreshMs ?? 1000, now }),
+  };
+  return {
+    revokeToken: (jti, sub, expiresAt) =>
+      write(layers, {
+        what: 'revokeToken',
+        toDurable: () => durable.revokeToken(jti, sub, expiresAt),
+        toFast: () => fast.revokeToken(jti, sub, expiresAt),
+      }),
+    revokeFamily: (fam, sub, expiresAt) =>
+      write(layers, {
+        what: 'revokeFamily',
+        toDurable: () => durable.revokeFamily(fam, sub, expiresAt),
+        toFast: () => fast.revokeFamily(fam, sub, expiresAt),
+      }),
+    revokeSubject: (sub, notBefore, expiresAt) =>
+      write(layers, {
+        what: 'revokeSubject',
+        toDurable: () => durable.revokeSubject(sub, notBefore, expiresAt),
+        toFast: () => fast.revokeSubject(sub, notBefore, expiresAt),
+      }),
+    check: (query) => check(layers, query),
+  };
+}
 
-  // The fast store's health, for one log line per change rather than one per request.
+/** What the writes and checks of one layered store share. */
+interface Layers {
+  readonly fast: RevocationStore;
+  readonly durable: DurableRevocationStore;
+  readonly fastTimeoutMs: number;
+  readonly now: () => number;
+  readonly health: FastStoreHealth;
+  readonly mark: UnreplicatedMark;
+}
+
+/** One revocation, as each layer takes it. */
+interface LayeredWrite {
+  /** The method, for the log line. */
+  readonly what: string;
+  readonly toDurable: () => Promise<void>;
+  readonly toFast: () => Promise<void>;
+}
+
+async function write(layers: Layers, { what, toDurable, toFast }: LayeredWrite): Promise<void> {
+  await toDurable();
+  try {
+    await toFast();
+    layers.health.answered();
+  } catch (error) {
+    layers.health.failed(error, what);
+    const { now } = layers;
+    const at = now();
+    await layers.durable.markUnreplicated(at);
+    layers.mark.raise(at);
+  }
+}
+
+async function check(layers: Layers, query: RevocationQuery): Promise<RevocationReason | null> {
+  const { fast, durable, fastTimeoutMs } = layers;
+  const before = await layers.mark.read();
+  let reason: RevocationReason | null;
+  try {
+    const answer = Promise.resolve(fast.check(query));
+    reason = await (fastTimeoutMs === 0
+      ? answer
+      : withDeadline(answer, fastTimeoutMs, 'the fast revocation store'));
+    layers.health.answered();
+  } catch (error) {
+    layers.health.failed(error, 'check');
+    return durable.check(query);
+  }
+  if (reason !== null && reason !== 'reset') return reason;
+  // iat is in whole seconds, at or before the real issue time: a token issued before the
+  // mark has iat * 1000 below it.
+  if (reason === 'reset' || query.iat * 1000 < before) return durable.check(query);
+  return null;
+}
+
+/** The fast store's health, for one log line per change rather than one per request. */
+interface FastStoreHealth {
+  failed(error: unknown, what: string): void;
+  answered(): void;
+}
+
+function fastStoreHealth(logger: Logger): FastStoreHealth {
   let fastFailing = false;
-  const fastFailed = (error: unknown, what: string) => {
-    if (fastFailing) return;
-    fastFailing = true;
-    logger.warn(
-      { error: describe(error) },
-      `${PREFIX} the fast revocation store failed (${what}); checking and writing revocations in the durable store until it answers again`,
-    );
+  return {
+    failed(error, what) {
+      if (fastFailing) return;
+      fastFailing = true;
+      logger.warn(
+        { error: describe(error) },
+        `${PREFIX} the fast revocation store failed (${what}); checking and writing revocations in the durable store until it answers again`,
+      );
+    },
+    answered() {
+      if (!fastFailing) return;
+      fastFailing = false;
+      logger.info({}, `${PREFIX} the fast revocation store answers again`);
+    },
   };
-  const fastAnswered = () => {
-    if (!fastFailing) return;
-    fastFailing = false;
-    logger.info({}, `${PREFIX} the fast revocation store answers again`);
-  };
+}
 
-  // The durable store's "unreplicated" mark (epoch ms), re-read in the background at most
-  // once per refreshMs; the first check waits for it, since until then nothing is known.
+/**
+ * The durable store's "unreplicated" mark (epoch ms), re-read in the background at most
+ * once per refreshMs; the first check waits for it, since until then nothing is known.
+ */
+interface UnreplicatedMark {
+  read(): number | Promise<number>;
+  /** A revocation this instance could only write to the durable store, at `at`. */
+  raise(at: number): void;
+}
+
+function unreplicatedMark(settings: {
+  durable: DurableRevocationStore;
+  refreshMs: number;
+  now: () => number;
+}): UnreplicatedMark {
+  const { durable, refreshMs, now } = settings;
   let unreplicated = 0;
   let readAt = Number.NEGATIVE_INFINITY;
   let reading: Promise<number> | undefined;
@@ -113,64 +217,14 @@ export function createLayeredRevocationStore(
       });
     return reading;
   };
-  const mark = (): number | Promise<number> => {
-    if (readAt === Number.NEGATIVE_INFINITY) return readMark();
-    if (now() - readAt >= refreshMs) void readMark();
-    return unreplicated;
-  };
-
-  async function write(what: string, toDurable: () => Promise<void>, toFast: () => Promise<void>) {
-    await toDurable();
-    try {
-      await toFast();
-      fastAnswered();
-    } catch (error) {
-      fastFailed(error, what);
-      const at = now();
-      await durable.markUnreplicated(at);
-      unreplicated = Math.max(unreplicated, at);
-    }
-  }
-
-  async function check(query: RevocationQuery): Promise<RevocationReason | null> {
-    const before = await mark();
-    let reason: RevocationReason | null;
-    try {
-      const answer = Promise.resolve(fast.check(query));
-      reason = await (fastTimeoutMs === 0
-        ? answer
-        : withDeadline(answer, fastTimeoutMs, 'the fast revocation store'));
-      fastAnswered();
-    } catch (error) {
-      fastFailed(error, 'check');
-      return durable.check(query);
-    }
-    if (reason !== null && reason !== 'reset') return reason;
-    // iat is in whole seconds, at or before the real issue time: a token issued before the
-    // mark has iat * 1000 below it.
-    if (reason === 'reset' || query.iat * 1000 < before) return durable.check(query);
-    return null;
-  }
-
   return {
-    revokeToken: (jti, sub, expiresAt) =>
-      write(
-        'revokeToken',
-        () => durable.revokeToken(jti, sub, expiresAt),
-        () => fast.revokeToken(jti, sub, expiresAt),
-      ),
-    revokeFamily: (fam, sub, expiresAt) =>
-      write(
-        'revokeFamily',
-        () => durable.revokeFamily(fam, sub, expiresAt),
-        () => fast.revokeFamily(fam, sub, expiresAt),
-      ),
-    revokeSubject: (sub, notBefore, expiresAt) =>
-      write(
-        'revokeSubject',
-        () => durable.revokeSubject(sub, notBefore, expiresAt),
-        () => fast.revokeSubject(sub, notBefore, expiresAt),
-      ),
-    check,
+    read() {
+      if (readAt === Number.NEGATIVE_INFINITY) return readMark();
+      if (now() - readAt >= refreshMs) void readMark();
+      return unreplicated;
+    },
+    raise(at) {
+      unreplicated = Math.max(unreplicated, at);
+    },
   };
 }
