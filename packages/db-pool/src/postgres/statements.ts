@@ -23,16 +23,12 @@ function toResult<R extends object>(result: pg.QueryResult<R & pg.QueryResultRow
 }
 
 /**
- * The statement runner of one pool: named prepared statements (when `prepare` is on), healed
- * once when the server invalidated or forgot one.
+ * Names statements by text. The name is a digest, so one text always gets one name on every
+ * connection and two texts never share one; the map only saves re-hashing.
  */
-export function createStatements(pool: ConnectionPool, prepare: boolean): Statements {
-  // Statement names by text. The name is a digest, so one text always gets one name on
-  // every connection and two texts never share one; the map only saves re-hashing.
+function statementNames(): (text: string) => string {
   const names = new Map<string, string>();
-  let evictions = 0;
-
-  function statementName(text: string): string {
+  return (text) => {
     let name = names.get(text);
     if (name === undefined) {
       name = `fm_${createHash('sha1').update(text).digest('base64url')}`;
@@ -40,7 +36,16 @@ export function createStatements(pool: ConnectionPool, prepare: boolean): Statem
       names.set(text, name);
     }
     return name;
-  }
+  };
+}
+
+/**
+ * The statement runner of one pool: named prepared statements (when `prepare` is on), healed
+ * once when the server invalidated or forgot one.
+ */
+export function createStatements(pool: ConnectionPool, prepare: boolean): Statements {
+  const statementName = statementNames();
+  let evictions = 0;
 
   // The hot path is written with then() rather than async/await: each await costs a
   // promise and a microtask, and a query is only a few of them.
