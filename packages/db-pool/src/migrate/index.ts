@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
-import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FairmindError, findCause, type Logger, silentLogger, toIsoTime } from '@fairmind/core';
 import type { Database, Driver, Queryable } from '../database/index.js';
 import { invalidUse } from '../errors/options.js';
 import { type SqlStatement, sql } from '../sql/index.js';
+import { describe, migrationError, PREFIX } from './errors.js';
+import { type LoadedMigration, loadMigrationTexts } from './files.js';
 import { splitPostgresStatements } from './split-statements.js';
 
 /** Options of {@link migrate}, {@link planMigrations} and {@link migrationStatus}. */
@@ -55,11 +56,6 @@ export interface MigrationStatusEntry {
   readonly checksum: string;
 }
 
-/** A migration file with its text, as read once (the checksum is of this very text). */
-interface LoadedMigration extends MigrationFile {
-  readonly text: string;
-}
-
 interface AppliedMigration {
   readonly version: number;
   readonly name: string;
@@ -82,25 +78,8 @@ interface Target {
   readonly lockKey: string;
 }
 
-const PREFIX = '[@fairmind/db-pool]';
 const DEFAULT_TABLE = 'schema_migrations';
-const FILE_PATTERN = /^(\d+)_([^.]+?)(?:\.(pg|sqlite))?\.sql$/;
-const NO_TRANSACTION = /^--\s*fairmind:no-transaction\s*$/;
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
-const DRIVERS: readonly Driver[] = ['postgres', 'sqlite'];
-const VARIANT: Readonly<Record<'pg' | 'sqlite', Driver>> = { pg: 'postgres', sqlite: 'sqlite' };
-
-function migrationError(code: string, message: string, cause?: unknown): FairmindError {
-  return new FairmindError(code, 500, `${PREFIX} ${message}`, cause === undefined ? {} : { cause });
-}
-
-/**
- * The checksum of a migration's text: SHA-256 hex of the text with CRLF and CR normalised to
- * LF, so a checkout with other line endings (git autocrlf on Windows) is not a change.
- */
-function checksumOf(text: string): string {
-  return createHash('sha256').update(text.replace(/\r\n?/g, '\n'), 'utf8').digest('hex');
-}
 
 /**
  * Reads the migrations of a directory that apply to one driver, in numeric order (`001` <
@@ -117,108 +96,6 @@ function checksumOf(text: string): string {
 export async function loadMigrations(dir: string, driver: Driver): Promise<MigrationFile[]> {
   const loaded = await loadMigrationTexts(dir, driver);
   return loaded.map(({ text: _text, ...file }) => file);
-}
-
-async function loadMigrationTexts(dir: string, driver: Driver): Promise<LoadedMigration[]> {
-  if (!DRIVERS.includes(driver)) {
-    throw invalidUse(
-      `unknown driver ${JSON.stringify(driver)}: pass 'postgres' or 'sqlite' (db.driver)`,
-    );
-  }
-  let names: string[];
-  try {
-    names = await readdir(dir);
-  } catch (error) {
-    throw migrationError(
-      'MIGRATION_DIR_NOT_FOUND',
-      `cannot read the migrations directory ${dir} (${describe(error)}): create it or pass ` +
-        'the right dir (--dir for fairmind-migrate)',
-      error,
-    );
-  }
-
-  interface Candidate {
-    version: number;
-    name: string;
-    file: string;
-    variant: Driver | undefined;
-  }
-  const candidates: Candidate[] = [];
-  for (const file of names.sort()) {
-    if (!file.toLowerCase().endsWith('.sql')) continue;
-    const match = FILE_PATTERN.exec(file);
-    const digits = match?.[1];
-    const name = match?.[2];
-    if (!match || digits === undefined || name === undefined) {
-      throw migrationError(
-        'MIGRATION_INVALID',
-        `${join(dir, file)} is not named NNN_name.sql (or NNN_name.pg.sql / NNN_name.sqlite.sql): ` +
-          'rename it, or move it out of the migrations directory',
-      );
-    }
-    const version = Number(digits);
-    if (!Number.isSafeInteger(version)) {
-      throw migrationError(
-        'MIGRATION_INVALID',
-        `${join(dir, file)} has a version above ${Number.MAX_SAFE_INTEGER}: use a shorter number`,
-      );
-    }
-    const variant = match[3] === 'pg' || match[3] === 'sqlite' ? VARIANT[match[3]] : undefined;
-    candidates.push({ version, name, file, variant });
-  }
-
-  // Conflicts are checked for both drivers, so a clash that only SQLite would see still
-  // fails on PostgreSQL, and the other way round: the same directory must serve both.
-  const chosen = new Map<number, Candidate>();
-  for (const forDriver of DRIVERS) {
-    const byVersion = new Map<number, Candidate>();
-    for (const candidate of candidates) {
-      if (candidate.variant !== undefined && candidate.variant !== forDriver) continue;
-      const other = byVersion.get(candidate.version);
-      if (other === undefined) {
-        byVersion.set(candidate.version, candidate);
-        continue;
-      }
-      // A variant replaces the plain file of the same name; anything else is a clash.
-      const [plain, variant] =
-        other.variant === undefined ? [other, candidate] : [candidate, other];
-      if (
-        plain.variant === undefined &&
-        variant.variant !== undefined &&
-        plain.name === variant.name
-      ) {
-        byVersion.set(candidate.version, variant);
-        continue;
-      }
-      throw migrationError(
-        'MIGRATION_CONFLICT',
-        `${join(dir, other.file)} and ${join(dir, candidate.file)} both have version ` +
-          `${candidate.version} for ${forDriver}: give one of them a new number (a dialect ` +
-          'variant must keep the name of the plain file, as in 001_init.sql and 001_init.pg.sql)',
-      );
-    }
-    if (forDriver === driver) {
-      for (const [version, candidate] of byVersion) chosen.set(version, candidate);
-    }
-  }
-
-  const files = [...chosen.values()].sort((a, b) => a.version - b.version);
-  return Promise.all(
-    files.map(async ({ version, name, file }): Promise<LoadedMigration> => {
-      let text = await readFile(join(dir, file), 'utf8');
-      // An editor's byte-order mark would hide the directive and is not SQL.
-      if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
-      const firstLine = text.split(/\r\n|\r|\n/, 1)[0] ?? '';
-      return {
-        version,
-        name,
-        file,
-        checksum: checksumOf(text),
-        transactional: !NO_TRANSACTION.test(firstLine.trim()),
-        text,
-      };
-    }),
-  );
 }
 
 /**
@@ -454,11 +331,6 @@ function sqlStateOf(error: unknown): string | undefined {
 function sqlStateIn(error: Error): string | undefined {
   const state = (error as { sqlState?: unknown }).sqlState ?? (error as { code?: unknown }).code;
   return typeof state === 'string' && /^[0-9A-Z]{5}$/.test(state) ? state : undefined;
-}
-
-function describe(error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error);
-  return message.startsWith(`${PREFIX} `) ? message.slice(PREFIX.length + 1) : message;
 }
 
 function nowSql(driver: Driver): SqlStatement {

@@ -257,10 +257,7 @@ export class ConnectionPool {
   async #close(timeoutMs: number): Promise<void> {
     this.#closed = true;
     if (this.#retryTimer) clearTimeout(this.#retryTimer);
-    for (const waiter of this.#waiters.splice(0)) {
-      if (waiter.timer) clearTimeout(waiter.timer);
-      waiter.reject(poolClosedError());
-    }
+    this.#rejectWaiters(poolClosedError);
     for (const connection of this.#idle.splice(0)) this.#end(connection);
     if (this.#active.size > 0) {
       let timer: ReturnType<typeof setTimeout> | undefined;
@@ -391,6 +388,17 @@ export class ConnectionPool {
 
   #connect(): void {
     this.#connecting++;
+    const connection = this.#open();
+    this.#watch(connection);
+    const started = performance.now();
+    connection.client.connect().then(
+      () => this.#connected(connection),
+      (error: unknown) => this.#connectFailed(connection, error, started),
+    );
+  }
+
+  /** A new, not yet connected client and its record. */
+  #open(): PooledConnection {
     const settings = this.#settings;
     const client = new pg.Client({
       connectionString: settings.connectionString,
@@ -403,7 +411,7 @@ export class ConnectionPool {
     const now = performance.now();
     // Jitter spreads retirements so a pool opened at once does not reconnect at once.
     const lifetime = settings.maxLifetimeMs * (1 - Math.random() * 0.1);
-    const connection: PooledConnection = {
+    return {
       client,
       id: this.#nextId++,
       broken: false,
@@ -415,76 +423,84 @@ export class ConnectionPool {
       acquiredAt: now,
       leakTimer: undefined,
     };
+  }
+
+  #watch(connection: PooledConnection): void {
     // Without a listener an idle connection's socket error (a server restart, a
     // pg_terminate_backend) would be an uncaught exception and take the process down.
-    client.on('error', (error) => {
+    connection.client.on('error', (error) => {
       connection.broken = true;
       this.noteError(error);
-      const index = this.#idle.indexOf(connection);
-      if (index !== -1) {
-        this.#idle.splice(index, 1);
-        this.#end(connection);
-        this.#pump();
-      }
+      this.#dropIdle(connection);
     });
     // A socket closed without an error message (a network drop, a proxy restart) ends the
     // client quietly; an idle one must leave the pool before someone borrows it.
-    client.on('end', () => {
+    connection.client.on('end', () => {
       connection.broken = true;
-      const index = this.#idle.indexOf(connection);
-      if (index !== -1) {
-        this.#idle.splice(index, 1);
-        this.#end(connection);
-        this.#pump();
-      }
+      this.#dropIdle(connection);
     });
-    const started = performance.now();
-    client.connect().then(
-      () => {
-        this.#connecting--;
-        this.#consecutiveConnectFailures = 0;
-        this.#lastConnectError = undefined;
-        if (this.#closed) {
-          this.#end(connection);
-          return;
-        }
-        connection.releasedAt = performance.now();
-        this.#handOff(connection);
-        this.#pump();
-      },
-      (error: unknown) => {
-        this.#connecting--;
-        this.#consecutiveConnectFailures++;
-        const refusal = refusedLogin(error);
-        // pg reports its own connect timeout as a bare 'timeout expired'.
-        this.#lastConnectError =
-          refusal ??
-          (performance.now() - started >= settings.connectTimeoutMs
-            ? new Error(
-                `the server did not complete a connect within connectTimeoutMs (${settings.connectTimeoutMs} ms)`,
-                { cause: error },
-              )
-            : error);
-        this.noteError(refusal ?? error, refusal ? 'config_invalid' : 'connection_lost');
-        client.end().catch(noop);
-        if (this.#closed || this.#waiters.length === 0) return;
-        // No retry fixes a wrong database or password, so waiting out the deadline would only
-        // hide the reason; with connections still open, waiters may yet get one of those.
-        if (refusal && this.#idle.length + this.#active.size === 0) {
-          for (const waiter of this.#waiters.splice(0)) {
-            if (waiter.timer) clearTimeout(waiter.timer);
-            waiter.reject(refusal);
-          }
-          return;
-        }
-        // Back off so an unreachable server costs a few attempts a second, not a hot loop.
-        const delay = Math.min(50 * 2 ** (this.#consecutiveConnectFailures - 1), 1_000);
-        this.#retryTimer = setTimeout(() => {
-          this.#retryTimer = undefined;
-          this.#pump();
-        }, delay);
-      },
-    );
+  }
+
+  /** Takes a connection that died while idle out of the pool; a borrowed one is left alone. */
+  #dropIdle(connection: PooledConnection): void {
+    const index = this.#idle.indexOf(connection);
+    if (index !== -1) {
+      this.#idle.splice(index, 1);
+      this.#end(connection);
+      this.#pump();
+    }
+  }
+
+  #connected(connection: PooledConnection): void {
+    this.#connecting--;
+    this.#consecutiveConnectFailures = 0;
+    this.#lastConnectError = undefined;
+    if (this.#closed) {
+      this.#end(connection);
+      return;
+    }
+    connection.releasedAt = performance.now();
+    this.#handOff(connection);
+    this.#pump();
+  }
+
+  #connectFailed(connection: PooledConnection, error: unknown, started: number): void {
+    const { connectTimeoutMs } = this.#settings;
+    this.#connecting--;
+    this.#consecutiveConnectFailures++;
+    const refusal = refusedLogin(error);
+    // pg reports its own connect timeout as a bare 'timeout expired'.
+    this.#lastConnectError =
+      refusal ??
+      (performance.now() - started >= connectTimeoutMs
+        ? new Error(
+            `the server did not complete a connect within connectTimeoutMs (${connectTimeoutMs} ms)`,
+            { cause: error },
+          )
+        : error);
+    this.noteError(refusal ?? error, refusal ? 'config_invalid' : 'connection_lost');
+    connection.client.end().catch(noop);
+    if (this.#closed || this.#waiters.length === 0) return;
+    // No retry fixes a wrong database or password, so waiting out the deadline would only
+    // hide the reason; with connections still open, waiters may yet get one of those.
+    if (refusal && this.#idle.length + this.#active.size === 0) {
+      this.#rejectWaiters(() => refusal);
+      return;
+    }
+    // Back off so an unreachable server costs a few attempts a second, not a hot loop.
+    const delay = Math.min(50 * 2 ** (this.#consecutiveConnectFailures - 1), 1_000);
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = undefined;
+      this.#pump();
+    }, delay);
+  }
+
+  /** Fails every waiter at once, each with an error of its own from `reason`. */
+  #rejectWaiters(reason: () => unknown): void {
+    for (const waiter of this.#waiters.splice(0)) {
+      if (waiter.timer) clearTimeout(waiter.timer);
+      waiter.reject(reason());
+    }
   }
 
   #expire(waiter: Waiter): void {
