@@ -1,8 +1,13 @@
 import { expect, it } from 'vitest';
 import type { PlatformSuite } from './example-server.js';
 
-/** Who may do what: users and their roles, and API keys held to their scopes. */
+/** Who may do what: users and their roles, then API keys held to their scopes. */
 export function testAccessControl(suite: PlatformSuite): void {
+  testUsersAndRoles(suite);
+  testApiKeys(suite);
+}
+
+function testUsersAndRoles(suite: PlatformSuite): void {
   const { postgres } = suite;
   it('manages users and enforces RBAC', async () => {
     const { api, admin } = suite;
@@ -55,7 +60,9 @@ export function testAccessControl(suite: PlatformSuite): void {
     );
     expect((await api.call('GET', '/api/v1/models')).status).toBe(401);
   });
+}
 
+function testApiKeys(suite: PlatformSuite): void {
   it('issues API keys that act within their scopes', async () => {
     const { api, admin } = suite;
     const created = await api.call('POST', '/auth/api-keys', {
