@@ -56,6 +56,21 @@ export interface PostgresServer extends ControlledServer {
 const HOST = '127.0.0.1';
 const run = promisify(execFile);
 
+/** Where one throwaway cluster lives and whom its programs run as. */
+interface ClusterLayout {
+  readonly dir: string;
+  readonly data: string;
+  readonly owner: { uid: number; gid: number } | undefined;
+  readonly bin: (name: string) => string;
+}
+
+/** A cluster and where its server listens: everything a (re)start needs. */
+interface LaunchTarget extends ClusterLayout {
+  readonly port: number;
+  readonly url: string;
+  readonly startTimeoutMs: number;
+}
+
 /**
  * Creates a throwaway PostgreSQL cluster (initdb, in a temp folder, fsync off) and starts it on
  * a loopback port: for fault tests that stop, crash or restart the database, and for
@@ -65,84 +80,28 @@ const run = promisify(execFile);
 export async function startPostgresServer(
   options: StartPostgresServerOptions = {},
 ): Promise<PostgresServer> {
-  const bin = (name: string) => (options.binDir ? join(options.binDir, name) : name);
   const password = options.password ?? randomId(12);
   const dir = mkdtempSync(join(tmpdir(), 'fm-pg-'));
   const cluster = {};
   onTestProcessExit(cluster, () => rmSync(dir, { recursive: true, force: true }));
-  const owner = serverUser();
-  const data = join(dir, 'data');
-  const passwordFile = join(dir, 'password');
-  writeFileSync(passwordFile, password);
-  if (owner) for (const path of [dir, passwordFile]) chownSync(path, owner.uid, owner.gid);
-  try {
-    await run(
-      bin('initdb'),
-      [
-        ...['-D', data, '-U', 'postgres', '-A', options.auth ?? 'trust'],
-        ...[`--pwfile=${passwordFile}`, '--no-sync', '-E', 'UTF8', '--no-instructions'],
-      ],
-      { ...(owner ?? {}), timeout: 60_000 },
-    );
-  } catch (error) {
-    forget(cluster)?.();
-    throw testingError(
-      `initdb failed (${describeError(error)}). Install PostgreSQL's server programs (apt-get ` +
-        'install postgresql) or pass binDir with the folder of initdb and postgres.',
-      error,
-    );
-  }
-  const port = options.port ?? (await freePort());
-  const url = `postgres://postgres:${encodeURIComponent(password)}@${HOST}:${port}/postgres`;
-  const launch = async (): Promise<Instance> => {
-    const logFile = join(dir, 'postgres.log');
-    const log = openSync(logFile, 'a');
-    if (owner) chownSync(logFile, owner.uid, owner.gid);
-    const child = spawn(
-      bin('postgres'),
-      [
-        ...['-D', data, '-p', String(port), '-k', dir, '-h', HOST],
-        ...['-c', 'fsync=off', '-c', 'full_page_writes=off', '-c', 'shared_buffers=16MB'],
-      ],
-      { ...(owner ?? {}), stdio: ['ignore', log, log] },
-    );
-    closeSync(log);
-    const spawnError = await spawnOutcome(child);
-    if (spawnError !== undefined || child.pid === undefined) {
-      throw testingError(`could not start postgres (${describeError(spawnError)}).`, spawnError);
-    }
-    child.unref();
-    onTestProcessExit(child, () => child.kill('SIGKILL'));
-    const exited = new Promise<string>((resolve) => {
-      child.once('exit', () => {
-        forget(child);
-        resolve(readLogTail(logFile));
-      });
-    });
-    const instance: Instance = { child, pid: child.pid, exited };
-    const deadline = Date.now() + (options.startTimeoutMs ?? 15_000);
-    while (Date.now() < deadline) {
-      if (!isRunning(child)) {
-        throw testingError(`postgres exited during start-up on port ${port}:\n${await exited}`);
-      }
-      if ((await loginOutcome(url)) === 'ok') return instance;
-      await sleep(50);
-    }
-    await terminate(instance, 'SIGQUIT');
-    throw testingError(
-      `postgres on port ${port} took no login within the start timeout:\n${await exited}`,
-    );
+  const layout: ClusterLayout = {
+    dir,
+    data: join(dir, 'data'),
+    owner: serverUser(),
+    bin: (name) => (options.binDir ? join(options.binDir, name) : name),
   };
-  let instance: Instance;
-  try {
-    instance = await launch();
-  } catch (error) {
-    forget(cluster)?.();
-    throw error;
-  }
+  await removingOnFailure(cluster, initCluster(layout, password, options.auth ?? 'trust'));
+  const port = options.port ?? (await freePort());
+  const target: LaunchTarget = {
+    ...layout,
+    port,
+    url: `postgres://postgres:${encodeURIComponent(password)}@${HOST}:${port}/postgres`,
+    startTimeoutMs: options.startTimeoutMs ?? 15_000,
+  };
+  let instance = await removingOnFailure(cluster, launchPostgres(target));
   return {
     port,
-    url,
+    url: target.url,
     password,
     get pid() {
       return instance.pid;
@@ -151,13 +110,106 @@ export async function startPostgresServer(
     kill: () => terminate(instance, 'SIGQUIT'),
     restart: async () => {
       await terminate(instance, 'SIGINT');
-      instance = await launch();
+      instance = await launchPostgres(target);
     },
     remove: async () => {
       await terminate(instance, 'SIGINT');
       forget(cluster)?.();
     },
   };
+}
+
+/** A failed start-up step deletes the cluster at once, rather than at the test process's exit. */
+async function removingOnFailure<T>(cluster: object, step: Promise<T>): Promise<T> {
+  try {
+    return await step;
+  } catch (error) {
+    forget(cluster)?.();
+    throw error;
+  }
+}
+
+/** Runs initdb with the superuser's password read from a file, never from the command line. */
+async function initCluster(
+  { dir, data, owner, bin }: ClusterLayout,
+  password: string,
+  auth: NonNullable<StartPostgresServerOptions['auth']>,
+): Promise<void> {
+  const passwordFile = join(dir, 'password');
+  writeFileSync(passwordFile, password);
+  if (owner) for (const path of [dir, passwordFile]) chownSync(path, owner.uid, owner.gid);
+  try {
+    await run(
+      bin('initdb'),
+      [
+        ...['-D', data, '-U', 'postgres', '-A', auth],
+        ...[`--pwfile=${passwordFile}`, '--no-sync', '-E', 'UTF8', '--no-instructions'],
+      ],
+      { ...(owner ?? {}), timeout: 60_000 },
+    );
+  } catch (error) {
+    throw testingError(
+      `initdb failed (${describeError(error)}). Install PostgreSQL's server programs (apt-get ` +
+        'install postgresql) or pass binDir with the folder of initdb and postgres.',
+      error,
+    );
+  }
+}
+
+/** Starts postgres on the cluster, its output appended to a log file read back on failure. */
+async function launchPostgres(target: LaunchTarget): Promise<Instance> {
+  const { dir, data, owner, bin, port } = target;
+  const logFile = join(dir, 'postgres.log');
+  const log = openSync(logFile, 'a');
+  if (owner) chownSync(logFile, owner.uid, owner.gid);
+  const child = spawn(
+    bin('postgres'),
+    [
+      ...['-D', data, '-p', String(port), '-k', dir, '-h', HOST],
+      ...['-c', 'fsync=off', '-c', 'full_page_writes=off', '-c', 'shared_buffers=16MB'],
+    ],
+    { ...(owner ?? {}), stdio: ['ignore', log, log] },
+  );
+  closeSync(log);
+  const spawnError = await spawnOutcome(child);
+  if (spawnError !== undefined || child.pid === undefined) {
+    throw testingError(`could not start postgres (${describeError(spawnError)}).`, spawnError);
+  }
+  child.unref();
+  onTestProcessExit(child, () => child.kill('SIGKILL'));
+  const exited = new Promise<string>((resolve) => {
+    child.once('exit', () => {
+      forget(child);
+      resolve(readLogTail(logFile));
+    });
+  });
+  const instance: Instance = { child, pid: child.pid, exited };
+  await awaitFirstLogin(instance, target);
+  return instance;
+}
+
+/**
+ * An open port is not enough: postgres takes connections while it is still starting up and
+ * refuses their logins (57P03), so the server counts as started at its first login.
+ */
+async function awaitFirstLogin(
+  instance: Instance,
+  { port, url, startTimeoutMs }: LaunchTarget,
+): Promise<void> {
+  const deadline = Date.now() + startTimeoutMs;
+  while (Date.now() < deadline) {
+    if (!isRunning(instance.child)) {
+      throw testingError(
+        `postgres exited during start-up on port ${port}:\n${await instance.exited}`,
+      );
+    }
+    if ((await loginOutcome(url)) === 'ok') return;
+    await sleep(50);
+  }
+  await terminate(instance, 'SIGQUIT');
+  throw testingError(
+    `postgres on port ${port} took no login within the start timeout:\n${await instance.exited}`,
+  );
 }
 
 /** The `postgres` account when running as root (PostgreSQL refuses to run as root). */

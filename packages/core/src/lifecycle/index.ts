@@ -1,5 +1,7 @@
 import { invalidOptions } from '../contract/index.js';
 import { type Logger, silentLogger } from '../log/index.js';
+import { drainHooks, type NamedHook } from './drain.js';
+import { listenForSignals } from './signals.js';
 
 /** A close hook: release one resource. `signal` aborts when the drain deadline passes. */
 export type CloseHook = (signal: AbortSignal) => Promise<void> | void;
@@ -79,53 +81,8 @@ export function createLifecycle(options: LifecycleOptions = {}): Lifecycle {
     );
   }
 
-  const hooks: Array<{ name: string; hook: CloseHook }> = [];
+  const hooks: NamedHook[] = [];
   let closing: Promise<boolean> | undefined;
-
-  async function runHooks(reason: string): Promise<boolean> {
-    logger.info({ reason, hooks: hooks.length, drainTimeoutMs }, '[@fairmind/core] shutting down');
-    const controller = new AbortController();
-    let expired = false;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const deadline = new Promise<'deadline'>((resolve) => {
-      timer = setTimeout(() => {
-        expired = true;
-        controller.abort(new Error('drain deadline passed'));
-        resolve('deadline');
-      }, drainTimeoutMs);
-      timer.unref?.();
-    });
-    let ok = true;
-    for (const { name, hook } of [...hooks].reverse()) {
-      if (expired) {
-        logger.error(
-          { hook: name },
-          '[@fairmind/core] drain deadline passed before this close hook ran',
-        );
-        ok = false;
-        continue;
-      }
-      try {
-        const outcome = await Promise.race([
-          Promise.resolve().then(() => hook(controller.signal)),
-          deadline,
-        ]);
-        if (outcome === 'deadline') {
-          logger.error(
-            { hook: name, drainTimeoutMs },
-            '[@fairmind/core] close hook did not finish within the drain deadline; raise drainTimeoutMs or make the hook honour its abort signal',
-          );
-          ok = false;
-        }
-      } catch (error) {
-        logger.error({ hook: name, err: error }, '[@fairmind/core] close hook failed');
-        ok = false;
-      }
-    }
-    if (timer) clearTimeout(timer);
-    logger.info({ ok }, '[@fairmind/core] shutdown complete');
-    return ok;
-  }
 
   const lifecycle: Lifecycle = {
     onClose(name, hook) {
@@ -137,7 +94,7 @@ export function createLifecycle(options: LifecycleOptions = {}): Lifecycle {
       };
     },
     close(reason = 'close() called') {
-      closing ??= runHooks(reason);
+      closing ??= drainHooks(reason, { hooks, logger, drainTimeoutMs });
       return closing;
     },
     get closing() {
@@ -145,23 +102,12 @@ export function createLifecycle(options: LifecycleOptions = {}): Lifecycle {
     },
     drainTimeoutMs,
     handleSignals() {
-      let received = 0;
-      const onSignal = (signal: NodeJS.Signals) => {
-        received++;
-        if (received > 1) {
-          logger.warn(
-            { signal },
-            '[@fairmind/core] second signal: exiting without waiting for the drain',
-          );
-          exit(1);
-          return;
-        }
-        void lifecycle.close(signal).then((ok) => exit(ok ? 0 : 1));
-      };
-      for (const signal of signals) process.on(signal, onSignal);
-      return () => {
-        for (const signal of signals) process.off(signal, onSignal);
-      };
+      return listenForSignals({
+        signals,
+        logger,
+        exit,
+        close: (reason) => lifecycle.close(reason),
+      });
     },
   };
   return lifecycle;
