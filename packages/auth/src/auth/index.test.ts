@@ -622,6 +622,37 @@ describe('authOptionsFromConfig', () => {
   });
 });
 
+describe('the production secret rule', () => {
+  it('is the one JWT_SECRET is checked by: what the config refuses, createAuth refuses', () => {
+    const production = { NODE_ENV: 'production' };
+    const configRefuses = (secret: string) => {
+      try {
+        loadConfig({ env: { ...production, JWT_SECRET: secret } });
+        return false;
+      } catch {
+        return true;
+      }
+    };
+    const authRefuses = (secret: string) => {
+      try {
+        createAuth({ secret, production: true, passwords });
+        return false;
+      } catch {
+        return true;
+      }
+    };
+    // Sixteen keys are 64 bytes of UTF-8 but only 16 characters someone typed.
+    for (const secret of ['🔑'.repeat(16), 'x'.repeat(31), 'é'.repeat(32), 'x'.repeat(32)]) {
+      expect(authRefuses(secret)).toBe(configRefuses(secret));
+    }
+    expect(authRefuses('🔑'.repeat(16))).toBe(true);
+    expect(authRefuses('é'.repeat(32))).toBe(false);
+    expect(() => createAuth({ secret: new Uint8Array(31), production: true, passwords })).toThrow(
+      /is 31 bytes; production needs at least 32/,
+    );
+  });
+});
+
 describe('options given as undefined', () => {
   // With exactOptionalPropertyTypes a user writes { secret: process.env.JWT_SECRET, ... }:
   // every key given as undefined means what leaving it out means.

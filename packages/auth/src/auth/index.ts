@@ -117,7 +117,7 @@ export interface AuthOptions {
   /** Audit sinks. @default [] */
   audit?: AuditSink | readonly AuditSink[] | undefined;
   /**
-   * Production rules: HMAC secrets of 32+ bytes, bcrypt cost 10+.
+   * Production rules: HMAC secrets of 32+ characters (bytes when given as bytes), bcrypt cost 10+.
    * @default process.env.NODE_ENV === 'production'
    */
   production?: boolean | undefined;

@@ -1,11 +1,10 @@
 // Reading key material: secrets, PEM and JWK text into bytes and KeyObjects, each checked
 // against what its algorithm needs, every problem an INVALID_OPTIONS error naming the option.
 import { createPrivateKey, createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto';
-import { looksLikePem } from '@fairmind/core/rules';
+import { hmacSecretLength, looksLikePem, MIN_HMAC_SECRET_LENGTH } from '@fairmind/core/rules';
 import { invalid } from '../errors/index.js';
 import type { Jwk, JwtAlgorithm, KeyInput } from './index.js';
 
-const MIN_HMAC_BYTES = 32;
 const MIN_RSA_BITS = 2048;
 const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
 
@@ -32,7 +31,7 @@ export function secretBytes(
         option,
         'looks like a PEM key, but HS* algorithms use it as a shared secret (anyone holding ' +
           'a public key could then forge tokens): use algorithm RS256, ES256 or EdDSA with ' +
-          'privateKey, or a random secret of at least 32 characters',
+          `privateKey, or a random secret of at least ${MIN_HMAC_SECRET_LENGTH} characters`,
       );
     }
     bytes = new TextEncoder().encode(secret);
@@ -49,13 +48,20 @@ export function secretBytes(
   if (bytes.length === 0) {
     throw invalid(
       option,
-      'is empty: give a random secret of at least 32 characters (`openssl rand -base64 48`)',
+      `is empty: give a random secret of at least ${MIN_HMAC_SECRET_LENGTH} characters ` +
+        '(`openssl rand -base64 48`)',
     );
   }
-  if (production && bytes.length < MIN_HMAC_BYTES) {
+  // Text is counted as core's rule counts it (characters), so JWT_SECRET and this agree.
+  const length = hmacSecretLength(typeof secret === 'string' ? secret : bytes);
+  if (production && length < MIN_HMAC_SECRET_LENGTH) {
+    const size =
+      typeof secret === 'string'
+        ? `${length} characters (${bytes.length} bytes)`
+        : `${bytes.length} bytes`;
     throw invalid(
       option,
-      `is ${bytes.length} bytes; production needs at least ${MIN_HMAC_BYTES} so it cannot be ` +
+      `is ${size}; production needs at least ${MIN_HMAC_SECRET_LENGTH} so it cannot be ` +
         'guessed offline from a token (generate one with `openssl rand -base64 48`)',
     );
   }

@@ -7,7 +7,9 @@ import { isHostname, isIpv6, parsesAsUrl } from '../rules/host.js';
 // hasher) live in core's rules module: core cannot import edge or auth (they depend on it),
 // so the owners import the rules from @fairmind/core/rules and this file does too.
 import {
+  hmacSecretLength,
   looksLikePem,
+  MIN_HMAC_SECRET_LENGTH,
   PASSWORD_BYTE_LIMITS,
   parseCorsOrigin,
   SUPPORTED_JWT_ALGORITHMS,
@@ -23,9 +25,6 @@ const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'
 const RATE_LIMIT_BY = ['ip', 'principal'] as const;
 type RateLimitBy = (typeof RATE_LIMIT_BY)[number];
 
-// Below this an HMAC key is guessable offline from any token it signed (RFC 7518 section 3.2
-// asks for a key at least as long as the hash output, 32 bytes for HS256).
-const MIN_HS_SECRET = 32;
 // setTimeout clamps larger delays to 1 ms (with only a warning), which would turn a generous
 // timeout into an immediate one.
 const MAX_TIMEOUT_MS = 2_147_483_647;
@@ -339,7 +338,7 @@ function hmacSecretProblem(
 ): string | undefined {
   if (secret === undefined) {
     return (
-      `is required when NODE_ENV=production: set it to at least ${MIN_HS_SECRET} random ` +
+      `is required when NODE_ENV=production: set it to at least ${MIN_HMAC_SECRET_LENGTH} random ` +
       `characters (${SECRET_HINT})`
     );
   }
@@ -348,13 +347,13 @@ function hmacSecretProblem(
       `looks like a PEM key, but JWT_ALGORITHM=${algorithm} uses it as a shared HMAC secret: ` +
       'that is the algorithm-confusion mistake (anyone holding the public half can forge ' +
       'tokens). Set JWT_ALGORITHM to RS256, ES256 or EdDSA to sign with this key, or set ' +
-      `JWT_SECRET to at least ${MIN_HS_SECRET} random characters (${SECRET_HINT})`
+      `JWT_SECRET to at least ${MIN_HMAC_SECRET_LENGTH} random characters (${SECRET_HINT})`
     );
   }
-  const length = [...secret].length;
-  if (length < MIN_HS_SECRET) {
+  const length = hmacSecretLength(secret);
+  if (length < MIN_HMAC_SECRET_LENGTH) {
     return (
-      `is ${length} characters; NODE_ENV=production needs at least ${MIN_HS_SECRET} so it ` +
+      `is ${length} characters; NODE_ENV=production needs at least ${MIN_HMAC_SECRET_LENGTH} so it ` +
       `cannot be guessed offline from a token (${SECRET_HINT})`
     );
   }
@@ -628,7 +627,7 @@ export function loadConfig(options: LoadConfigOptions = {}): FairmindConfig {
     warn(
       `${PREFIX} JWT_SECRET is not set, so a random one was generated for this process: ` +
         'tokens it signs will not survive a restart and other instances will reject them. ' +
-        `Set JWT_SECRET to at least ${MIN_HS_SECRET} random characters (${SECRET_HINT}) to ` +
+        `Set JWT_SECRET to at least ${MIN_HMAC_SECRET_LENGTH} random characters (${SECRET_HINT}) to ` +
         'keep sessions.',
     );
   } else if (env.JWT_ALGORITHM.startsWith('HS') && env.NODE_ENV === 'development') {
@@ -638,9 +637,9 @@ export function loadConfig(options: LoadConfigOptions = {}): FairmindConfig {
           'uses it as an HMAC secret; NODE_ENV=production refuses this. Use RS256, ES256 or ' +
           'EdDSA to sign with a key pair.',
       );
-    } else if ([...secret].length < MIN_HS_SECRET) {
+    } else if ([...secret].length < MIN_HMAC_SECRET_LENGTH) {
       warn(
-        `${PREFIX} JWT_SECRET is shorter than ${MIN_HS_SECRET} characters: accepted in ` +
+        `${PREFIX} JWT_SECRET is shorter than ${MIN_HMAC_SECRET_LENGTH} characters: accepted in ` +
           `development, refused with NODE_ENV=production (${SECRET_HINT}).`,
       );
     }

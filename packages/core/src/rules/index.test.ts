@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import {
+  hmacSecretLength,
   looksLikePem,
+  MIN_HMAC_SECRET_LENGTH,
   PASSWORD_BYTE_LIMITS,
   parseCorsOrigin,
   SUPPORTED_JWT_ALGORITHMS,
@@ -51,6 +53,13 @@ describe('token and password rules', () => {
   it('tell a PEM from a secret', () => {
     expect(looksLikePem('  -----BEGIN PUBLIC KEY-----\nMFkw...')).toBe(true);
     expect(looksLikePem('not -----BEGIN')).toBe(false);
+  });
+
+  it('measure HMAC secrets in characters for text and bytes for bytes', () => {
+    expect(MIN_HMAC_SECRET_LENGTH).toBe(32);
+    expect(hmacSecretLength('🔑'.repeat(16))).toBe(16);
+    expect(hmacSecretLength('é'.repeat(32))).toBe(32);
+    expect(hmacSecretLength(new Uint8Array(48))).toBe(48);
   });
 
   it('bound passwords by bcrypt', () => {

@@ -51,6 +51,33 @@ export function looksLikePem(text: string): boolean {
 }
 
 /**
+ * The shortest HMAC secret production accepts. RFC 7518 section 3.2 asks for a key at least
+ * as long as the hash output (32 bytes for HS256), below which it is guessable offline from
+ * any token it signed. Measure a secret with {@link hmacSecretLength}.
+ *
+ * @example
+ * ```ts
+ * if (hmacSecretLength(secret) < MIN_HMAC_SECRET_LENGTH) throw new Error('too short');
+ * ```
+ */
+export const MIN_HMAC_SECRET_LENGTH = 32;
+
+/**
+ * An HMAC secret's length as {@link MIN_HMAC_SECRET_LENGTH} counts it: bytes for bytes, and
+ * characters (code points) for text, so that a few multi-byte characters typed by a person do
+ * not pass for a long random secret.
+ *
+ * @example
+ * ```ts
+ * hmacSecretLength('🔑'.repeat(16)); // 16, though it is 64 bytes of UTF-8
+ * hmacSecretLength(randomBytes(48)); // 48
+ * ```
+ */
+export function hmacSecretLength(secret: string | Uint8Array): number {
+  return typeof secret === 'string' ? [...secret].length : secret.byteLength;
+}
+
+/**
  * The length a password may have, in bytes of UTF-8: at least 8 (docs/http-api.md), at
  * most 72 because bcrypt reads no further, so a longer one is refused instead of silently
  * cut.

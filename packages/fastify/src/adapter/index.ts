@@ -52,8 +52,8 @@ export interface FairmindFastifyOptions extends AdapterOptions {
    */
   compression?: FastifyCompressionOptions | false | undefined;
   /**
-   * Answer errors and unknown routes with RFC 9457 problem JSON through `setErrorHandler`
-   * and `setNotFoundHandler`. Turn it off to keep handlers of your own.
+   * Problem JSON for errors and unknown routes (`setErrorHandler`, `setNotFoundHandler`);
+   * `false` keeps handlers of your own.
    * @default true
    */
   problems?: boolean | undefined;
@@ -84,9 +84,8 @@ function sendReply(reply: FastifyReply, result: Reply): FastifyReply {
 }
 
 /**
- * An error handler for `setErrorHandler` that answers with RFC 9457 problem JSON: a
- * `FairmindError` or a Fastify client error (bad JSON, schema, media type) keeps its status,
- * anything else is a 500 that says nothing of the cause. The plugin installs it.
+ * A `setErrorHandler` handler answering RFC 9457 problem JSON: a `FairmindError` or a Fastify
+ * client error (bad JSON, schema, media type) keeps its status; anything else is a bare 500.
  *
  * @example
  * ```ts
@@ -98,13 +97,12 @@ export function problemErrorHandler(
 ): (error: unknown, request: FastifyRequest, reply: FastifyReply) => FastifyReply {
   const scope = adapterScope(PKG, options, asProblemError);
   return function fairmindErrorHandler(error, request, reply) {
-    const exchange = exchanges.get(request);
-    return sendReply(reply, failureReply(scope, error, exchange));
+    return sendReply(reply, failureReply(scope, error, exchanges.get(request)));
   };
 }
 
 /**
- * A handler for `setNotFoundHandler`: a 404 `NOT_FOUND` problem naming the method and path.
+ * A `setNotFoundHandler` handler: a 404 `NOT_FOUND` problem naming the method and path.
  *
  * @example
  * ```ts
@@ -115,8 +113,8 @@ export function notFoundHandler(request: FastifyRequest, reply: FastifyReply): F
   return sendReply(reply, notFoundReply(request.method, request.raw.url ?? '/'));
 }
 
-// A short reply ends the request; otherwise the headers go on the reply and `proceed` runs.
-// Synchronous while every middleware is; `fail` gets what an asynchronous chain rejected with.
+// A short reply ends the request; otherwise the headers go on the reply and `proceed` runs,
+// synchronously while every middleware is. `fail` gets what an asynchronous chain rejected with.
 function runChain(
   scope: ChainScope,
   request: FastifyRequest,
@@ -124,41 +122,39 @@ function runChain(
   outcome: { proceed(exchange: Exchange): void; fail(error: Error): void },
 ): void {
   const startedAt = performance.now();
-  // The socket peer, never a forwarded header and never Fastify's `trustProxy`: the
-  // contract's client-IP resolver applies TRUSTED_PROXIES itself, once, for every adapter.
+  // The socket peer, never a forwarded header nor Fastify's `trustProxy`: the contract's
+  // client-IP resolver applies TRUSTED_PROXIES itself, once, for every adapter.
   const exchange = expose(request, nodeExchange(request.raw));
   const go = applyChain(scope, exchange, {
     decided(decision) {
-      // The chain may have authenticated the request.
       request.auth = (exchange.state as { auth?: AuthOf }).auth ?? null;
       // Fastify keeps the Content-Length in the reply's own header store, not on `res`.
-      observeFinish(reply.raw, decision.onFinish, startedAt, () =>
-        reply.getHeader('content-length'),
-      );
+      const length = () => reply.getHeader('content-length');
+      observeFinish(reply.raw, decision.onFinish, startedAt, length);
     },
     headers: replyHeaders(reply),
     send: (result) => sendReply(reply, result),
   });
-  if (go instanceof Promise) {
+  if (go instanceof Promise)
     go.then((pass) => pass && outcome.proceed(exchange)).catch(outcome.fail);
-  } else if (go) outcome.proceed(exchange);
+  else if (go) outcome.proceed(exchange);
 }
 
 /** Options of {@link frameworkErrorHandler}. */
 export interface FrameworkErrorOptions
   extends Pick<FairmindFastifyOptions, 'middleware' | 'logger'> {
   /**
-   * The mounted application's handler: a URL Fastify cannot decode then goes to it, answered
-   * as on every adapter (the platform's 404 problem). Without one it is a 400 problem.
+   * The mounted application's handler, which answers a URL Fastify cannot decode as every
+   * adapter does; without one that URL gets a 400 problem.
    * @default undefined
    */
   handler?: Handler<IncomingMessage> | undefined;
 }
 
 /**
- * A handler for Fastify's `frameworkErrors` constructor option, which a plugin cannot set.
- * Fastify answers a URL it cannot decode (`/%E0%A4%A`) before any hook runs; this runs the
- * chain for it too (security headers, request id, log, rate limit), then the handler.
+ * A handler for Fastify's `frameworkErrors` constructor option, which no plugin can set: a URL
+ * Fastify cannot decode (`/%E0%A4%A`) is refused before any hook, so this runs the chain for
+ * it (security headers, request id, log, rate limit), then the handler.
  *
  * @example
  * ```ts
@@ -171,31 +167,28 @@ export function frameworkErrorHandler(
   options: FrameworkErrorOptions = {},
 ): (error: Error, request: FastifyRequest, reply: FastifyReply) => void {
   const settings = resolveOptions({ ...options, compression: false });
-  const { logger } = settings;
   const { handler } = options;
   if (handler !== undefined && typeof handler !== 'function') {
     throw invalidOptions(PKG, 'handler must be a contract handler: (exchange, body) => reply.');
   }
-  const problems = problemErrorHandler({ logger });
+  const problems = problemErrorHandler(settings);
   return function fairmindFrameworkError(error, request, reply) {
-    const answer = (failure: unknown) => problems(failure, request, reply);
-    const badUrl = (error as { code?: unknown }).code === 'FST_ERR_BAD_URL';
+    const fail = (failure: unknown) => problems(failure, request, reply);
     const proceed = (exchange: Exchange) => {
-      if (!handler || !badUrl) return answer(error);
-      handlerReply(settings, handler, exchange, request.raw).then((result) =>
-        sendReply(reply, result),
-      );
+      if (!handler || (error as { code?: unknown }).code !== 'FST_ERR_BAD_URL') return fail(error);
+      const answer = handlerReply(settings, handler, exchange, request.raw);
+      answer.then((result) => sendReply(reply, result));
     };
-    runChain(settings, request, reply, { proceed, fail: answer });
+    runChain(settings, request, reply, { proceed, fail });
   };
 }
 
 function resolveOptions(options: FairmindFastifyOptions) {
+  const { compression } = options;
   return {
     ...adapterScope(PKG, options, asProblemError),
     chain: middlewareChain(PKG, options.middleware),
-    compression:
-      options.compression === false ? undefined : createCompressionHook(options.compression ?? {}),
+    compression: compression === false ? undefined : createCompressionHook(compression ?? {}),
   };
 }
 
@@ -205,22 +198,17 @@ const fairmindPlugin: FastifyPluginCallback<FairmindFastifyOptions> = (app, opti
     settings = resolveOptions(options);
   } catch (error) {
     // avvio only sees an error handed to done(): a throw here would escape registration.
-    done(error as Error);
-    return;
+    return done(error as Error);
   }
-  const { logger, compression } = settings;
-
   app.decorateRequest('auth', null);
   app.decorateRequest('fairmind', null);
-
   app.addHook('onRequest', function fairmindOnRequest(request, reply, next) {
     // A reply sent from onRequest ends the request, so next() runs only when none was.
     runChain(settings, request, reply, { proceed: () => next(), fail: next });
   });
-
-  if (compression) app.addHook('onSend', compression);
+  if (settings.compression) app.addHook('onSend', settings.compression);
   if (options.problems !== false) {
-    app.setErrorHandler(problemErrorHandler({ logger }));
+    app.setErrorHandler(problemErrorHandler(settings));
     app.setNotFoundHandler(notFoundHandler);
   }
   done();
@@ -233,9 +221,6 @@ const fairmindPlugin: FastifyPluginCallback<FairmindFastifyOptions> = (app, opti
  *
  * @example
  * ```ts
- * import Fastify from 'fastify';
- * import { fairmind } from '@fairmind/fastify';
- *
  * const app = Fastify();
  * await app.register(fairmind, { middleware: [securityHeaders(), auth.authenticate()] });
  * app.get('/me', async (request) => request.auth);
@@ -272,7 +257,6 @@ const METHODS = ['DELETE', 'GET', 'HEAD', 'OPTIONS', 'PATCH', 'POST', 'PUT'];
  *
  * @example
  * ```ts
- * const app = Fastify();
  * mount(app, platform, { logger });
  * await app.listen({ port: 3000 });
  * ```
@@ -286,9 +270,7 @@ export function mount(
   app.register(function fairmindMount(scope, _options, done) {
     // In this scope only: every body reaches the handler unread, whatever its media type.
     scope.removeAllContentTypeParsers();
-    scope.addContentTypeParser('*', function leaveBodyUnread(_request, _payload, parsed) {
-      parsed(null, undefined);
-    });
+    scope.addContentTypeParser('*', (_request, _payload, parsed) => parsed(null, undefined));
     scope.route({ method: METHODS, url: '*', handler: handle(target.handler) });
     done();
   });
