@@ -74,7 +74,9 @@ export {
   type MemoryRefreshFamilyStoreOptions,
   type RefreshFamily,
   type RefreshFamilyStore,
+  type RefreshRotation,
   type RotateOutcome,
+  withinReuseInterval,
 } from './refresh/index.js';
 export {
   createMemoryRevocationStore,

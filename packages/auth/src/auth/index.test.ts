@@ -8,7 +8,7 @@ import { createMemoryAuditSink } from '../audit/index.js';
 import { createPasswordHasher } from '../passwords/index.js';
 import type { Principal } from '../rbac/index.js';
 import type { RevocationStore } from '../revocation/index.js';
-import { expectOneWinner, rejection, TEST_SECRET } from '../testing/index.js';
+import { expectOnePair, expectOneWinner, rejection, TEST_SECRET } from '../testing/index.js';
 import { createMemoryUserStore } from '../users/index.js';
 import { type AuthOptions, authOptionsFromConfig, createAuth } from './index.js';
 
@@ -270,6 +270,37 @@ describe('refresh rotation', () => {
       Array.from({ length: 20 }, () => auth.refresh(refreshToken)),
     );
     expectOneWinner(results);
+  });
+
+  it('gives 20 concurrent refreshes inside the reuse interval one new pair, and revokes on a replay after it', async () => {
+    const { auth, audit, time } = setup({ refreshReuseIntervalSeconds: 10 });
+    const r1 = await auth.issueTokens(user);
+    const r2 = expectOnePair(
+      await Promise.allSettled(Array.from({ length: 20 }, () => auth.refresh(r1.refreshToken))),
+    );
+    expect(r2.refreshToken).not.toBe(r1.refreshToken);
+    await expect(auth.verifyAccessToken(r2.accessToken)).resolves.toMatchObject({ id: 'user-1' });
+    expect(audit.events.map((event) => event.type)).toEqual(['token.refresh']);
+    // Within the interval still, a tab that slept a few seconds gets the same pair too.
+    time.advance(9_000);
+    expect((await auth.refresh(r1.refreshToken)).refreshToken).toBe(r2.refreshToken);
+
+    // The pair it handed out moves on as usual, and the token two steps back is reuse.
+    const r3 = await auth.refresh(r2.refreshToken);
+    expect((await rejection(auth.refresh(r1.refreshToken))).code).toBe('REFRESH_TOKEN_REUSED');
+    expect((await rejection(auth.verifyAccessToken(r3.accessToken))).code).toBe('TOKEN_REVOKED');
+  });
+
+  it('treats a replay of a spent token after the reuse interval as reuse', async () => {
+    const { auth, time } = setup({ refreshReuseIntervalSeconds: 10 });
+    const r1 = await auth.issueTokens(user);
+    const r2 = await auth.refresh(r1.refreshToken);
+    time.advance(11_000);
+    expect((await rejection(auth.refresh(r1.refreshToken))).code).toBe('REFRESH_TOKEN_REUSED');
+    expect((await rejection(auth.refresh(r2.refreshToken))).code).toBe('TOKEN_REVOKED');
+    expect(() => setup({ refreshReuseIntervalSeconds: 301 })).toThrow(
+      /refreshReuseIntervalSeconds/,
+    );
   });
 
   it('ends a family at its absolute lifetime, however often it was refreshed', async () => {

@@ -66,6 +66,15 @@ export interface AuthOptions {
    * @default 2_592_000 (30 days)
    */
   familyLifetimeSeconds?: number | undefined;
+  /**
+   * Seconds during which a refresh token just spent may be presented again and get the same
+   * new pair, for several tabs (or retries) refreshing one session at once; outside it, a
+   * spent token is reuse and revokes its family. `0` keeps strict one-use rotation, which is
+   * what the FairMind HTTP contract specifies; a browser app with cookie sessions wants a few
+   * seconds. At most 300.
+   * @default 0
+   */
+  refreshReuseIntervalSeconds?: number | undefined;
   /** @default 5 */
   clockToleranceSeconds?: number | undefined;
   /** @default 8192 */

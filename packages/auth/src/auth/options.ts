@@ -18,6 +18,7 @@ const DEFAULTS = {
   accessTokenTtlSeconds: 1800,
   refreshTokenTtlSeconds: 14 * 86_400,
   familyLifetimeSeconds: 30 * 86_400,
+  refreshReuseIntervalSeconds: 0,
   tokenCacheSize: 10_000,
   storeTimeoutMs: 1000,
 };
@@ -34,6 +35,8 @@ const settingsSchema = z.object({
     .int()
     .min(60)
     .max(3 * 365 * 86_400),
+  // Up to five minutes: longer, a stolen token's replay would pass for a second tab.
+  refreshReuseIntervalSeconds: z.int().min(0).max(300),
   tokenCacheSize: z.int().min(0).max(10_000_000),
   storeTimeoutMs: z.int().min(1).max(60_000),
   failOpen: z.boolean(),

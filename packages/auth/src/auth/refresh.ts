@@ -17,7 +17,7 @@ import { stringClaim } from './verify.js';
 export interface RefreshDeps
   extends Pick<
       AuthContext,
-      'nowSeconds' | 'revocation' | 'families' | 'users' | 'verifyRefreshJwt' | 'audit'
+      'revocation' | 'families' | 'users' | 'verifyRefreshJwt' | 'audit' | 'settings'
     >,
     Pick<RevocationCheck, 'checkRevoked'>,
     Pick<Signer, 'issuedAt' | 'signPair'> {
@@ -26,10 +26,11 @@ export interface RefreshDeps
 
 /**
  * Refresh-token rotation: each refresh token is spent once for the next pair of its family;
- * spending one twice revokes the family (reuse detection).
+ * spending one twice revokes the family (reuse detection), but within the reuse interval,
+ * where the repeat gets the pair the first spend got.
  */
 export function createRefresh(deps: RefreshDeps): Pick<Auth, 'refresh'> {
-  const { nowSeconds, revocation, families, users, verifyRefreshJwt, audit } = deps;
+  const { revocation, families, users, verifyRefreshJwt, audit, settings } = deps;
   const { checkRevoked, issuedAt, signPair, counted } = deps;
 
   function refresh(refreshToken: string, context: RequestContext = {}): Promise<TokenPair> {
@@ -53,16 +54,22 @@ export function createRefresh(deps: RefreshDeps): Pick<Auth, 'refresh'> {
     const fam = stringClaim(payload, 'fam');
     const iat = payload.iat as number;
     await checkRevoked({ jti, sub, fam, iat });
-    const nextJti = randomUUID();
-    const at = nowSeconds();
-    const outcome = await families.rotate(fam, jti, nextJti, at);
+    // The new pair's iat is the rotation's time, stored with it, so a repeat within the reuse
+    // interval signs the very same claims.
+    const outcome = await families.rotate({
+      familyId: fam,
+      presentedTokenId: jti,
+      nextTokenId: randomUUID(),
+      now: await issuedAt(sub),
+      reuseIntervalSeconds: settings.refreshReuseIntervalSeconds,
+    });
     if (outcome.status === 'reused') {
       // The whole family dies, the access tokens issued from it included.
       await revocation.revokeFamily(fam, sub, outcome.expiresAt);
       await audit('token.reuse', { actorId: sub, ip: context.ip, details: { familyId: fam } });
       throw refreshTokenReused();
     }
-    if (outcome.status !== 'rotated') {
+    if (outcome.status !== 'rotated' && outcome.status !== 'repeated') {
       if (outcome.status === 'revoked') throw tokenRevoked('the session of this refresh token');
       if (outcome.status === 'expired') throw tokenExpired('the session of this refresh token');
       throw tokenInvalid('the refresh token belongs to no known session');
@@ -79,10 +86,13 @@ export function createRefresh(deps: RefreshDeps): Pick<Auth, 'refresh'> {
     const pair = await signPair(
       { id: sub, role },
       { id: fam, expiresAt: outcome.expiresAt },
-      nextJti,
-      await issuedAt(sub),
+      outcome.tokenId,
+      outcome.rotatedAt,
     );
-    await audit('token.refresh', { actorId: sub, ip: context.ip, details: { familyId: fam } });
+    // A repeat hands out what the first spend did: one refresh, audited once.
+    if (outcome.status === 'rotated') {
+      await audit('token.refresh', { actorId: sub, ip: context.ip, details: { familyId: fam } });
+    }
     return pair;
   }
 

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { forbidden, validationFailed } from '../errors/index.js';
 import { ACCESS_TOKEN_TYPE, REFRESH_TOKEN_TYPE, signJwt } from '../jwt/index.js';
 import type { AuthContext } from './context.js';
@@ -9,6 +9,16 @@ import type { RevocationCheck } from './revocation-check.js';
 export interface SignerDeps
   extends Pick<AuthContext, 'settings' | 'nowSeconds' | 'keys' | 'rbac' | 'families'>,
     Pick<RevocationCheck, 'revocationReason'> {}
+
+/**
+ * The access token's `jti`, derived from its refresh token's: a refresh repeated within the
+ * reuse interval then signs the same pair, not a second live access token. One-way, so an
+ * access token tells nothing of the refresh token's id.
+ */
+function accessTokenId(refreshJti: string): string {
+  const hex = createHash('sha256').update(`access:${refreshJti}`).digest('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
+}
 
 /** Signs the access and refresh tokens of a session: a new one, or the next pair of one. */
 export function createSigner(deps: SignerDeps) {
@@ -44,7 +54,7 @@ export function createSigner(deps: SignerDeps) {
         {
           ...common,
           role: user.role,
-          jti: randomUUID(),
+          jti: accessTokenId(refreshJti),
           exp: iat + settings.accessTokenTtlSeconds,
         },
       ),

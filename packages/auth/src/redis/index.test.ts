@@ -3,7 +3,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAuth } from '../auth/index.js';
 import { createPasswordHasher } from '../passwords/index.js';
-import { expectOneWinner, rejection, TEST_SECRET } from '../testing/index.js';
+import { expectOnePair, expectOneWinner, rejection, TEST_SECRET } from '../testing/index.js';
 import {
   createRedisAttemptStore,
   createRedisRefreshFamilyStore,
@@ -27,7 +27,7 @@ afterAll(async () => {
 function instance(
   prefix = redis.prefix,
   redisClient: Redis = client,
-  extra: { storeTimeoutMs?: number; failOpen?: boolean } = {},
+  extra: { storeTimeoutMs?: number; failOpen?: boolean; refreshReuseIntervalSeconds?: number } = {},
 ) {
   return createAuth({
     secret: SECRET,
@@ -91,6 +91,24 @@ describe('refresh rotation on Redis, across instances', () => {
       ),
     );
     expectOneWinner(results);
+  });
+
+  it('gives 20 concurrent refreshes from 4 instances inside the reuse interval one new pair; a replay after it revokes', async () => {
+    const instances = Array.from({ length: 4 }, () =>
+      instance(redis.prefix, client, { refreshReuseIntervalSeconds: 1 }),
+    );
+    const at = (index: number) => instances[index % 4] as ReturnType<typeof instance>;
+    const r1 = await at(0).issueTokens(user);
+    const r2 = expectOnePair(
+      await Promise.allSettled(
+        Array.from({ length: 20 }, (_, index) => at(index).refresh(r1.refreshToken)),
+      ),
+    );
+    await expect(at(1).verifyAccessToken(r2.accessToken)).resolves.toMatchObject({ id: 'user-1' });
+    // Whole seconds: two of them past the rotation is past a one-second interval.
+    await new Promise((resolve) => setTimeout(resolve, 2_100));
+    expect((await rejection(at(2).refresh(r1.refreshToken))).code).toBe('REFRESH_TOKEN_REUSED');
+    expect((await rejection(at(3).verifyAccessToken(r2.accessToken))).code).toBe('TOKEN_REVOKED');
   });
 
   it('revokes on logout on every instance', async () => {

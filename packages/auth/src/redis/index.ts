@@ -229,16 +229,23 @@ export function createRedisRevocationStore(options: RedisAuthStoreOptions): Revo
   };
 }
 
-// KEYS[1] the family hash; ARGV: presented jti, next jti, now (s). The check and the swap
-// happen in one script, so of many concurrent refreshes exactly one sees its token current.
+// KEYS[1] the family hash; ARGV: presented jti, next jti, now (s), reuse interval (s). The
+// check and the swap happen in one script, so of many concurrent refreshes exactly one spends
+// the token; within the interval the others get the token it moved on to (withinReuseInterval
+// in ../refresh is the same rule).
 const ROTATE = script(`
-local family = redis.call('HMGET', KEYS[1], 'sub', 'cur', 'exp', 'rev')
+local family = redis.call('HMGET', KEYS[1], 'sub', 'cur', 'exp', 'rev', 'prev', 'rat')
 if not family[1] then return {'unknown'} end
 if family[4] == '1' then return {'revoked'} end
-if tonumber(family[3]) <= tonumber(ARGV[3]) then return {'expired'} end
+local now = tonumber(ARGV[3])
+if tonumber(family[3]) <= now then return {'expired'} end
 if family[2] == ARGV[1] then
-  redis.call('HSET', KEYS[1], 'cur', ARGV[2])
-  return {'rotated', family[1], family[3]}
+  redis.call('HSET', KEYS[1], 'cur', ARGV[2], 'prev', ARGV[1], 'rat', ARGV[3])
+  return {'rotated', family[1], family[3], ARGV[2], ARGV[3]}
+end
+local interval = tonumber(ARGV[4])
+if family[5] == ARGV[1] and interval > 0 and now - tonumber(family[6]) <= interval then
+  return {'repeated', family[1], family[3], family[2], family[6]}
 end
 redis.call('HSET', KEYS[1], 'rev', '1')
 return {'reused', family[1], family[3]}
@@ -279,13 +286,20 @@ export function createRedisRefreshFamilyStore(options: RedisAuthStoreOptions): R
           .exec(),
       );
     },
-    async rotate(familyId, presentedTokenId, nextTokenId, now): Promise<RotateOutcome> {
-      const [status, subject, expiresAt] = (await run((client) =>
-        ROTATE(client, [key(familyId)], [presentedTokenId, nextTokenId, now]),
-      )) as [string, string?, string?];
-      if (status === 'rotated' || status === 'reused') {
-        return { status, subject: subject as string, expiresAt: Number(expiresAt) };
+    async rotate(rotation): Promise<RotateOutcome> {
+      const { presentedTokenId, nextTokenId, now, reuseIntervalSeconds } = rotation;
+      const [status, subject, expiresAt, tokenId, rotatedAt] = (await run((client) =>
+        ROTATE(
+          client,
+          [key(rotation.familyId)],
+          [presentedTokenId, nextTokenId, now, reuseIntervalSeconds],
+        ),
+      )) as [string, string?, string?, string?, string?];
+      const family = { subject: subject as string, expiresAt: Number(expiresAt) };
+      if (status === 'rotated' || status === 'repeated') {
+        return { status, ...family, tokenId: tokenId as string, rotatedAt: Number(rotatedAt) };
       }
+      if (status === 'reused') return { status, ...family };
       return { status: status as 'revoked' | 'expired' | 'unknown' };
     },
     async revoke(familyId) {

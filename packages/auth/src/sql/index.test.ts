@@ -6,7 +6,7 @@ import { useTestDatabase } from '@fairmind/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAuth } from '../auth/index.js';
 import { createPasswordHasher } from '../passwords/index.js';
-import { expectOneWinner, rejection, TEST_SECRET } from '../testing/index.js';
+import { expectOnePair, expectOneWinner, rejection, TEST_SECRET } from '../testing/index.js';
 import {
   authMigrations,
   createSqlApiKeyStore,
@@ -30,6 +30,7 @@ beforeAll(async () => {
     expect(applied.map((file) => file.file)).toEqual([
       '001_auth_schema.sql',
       '002_revocations.sql',
+      '003_refresh_reuse_interval.sql',
     ]);
     expect((await migrate({ db, ...authMigrations })).applied).toEqual([]);
   }
@@ -41,9 +42,10 @@ afterAll(async () => {
 });
 
 describe.each(['postgres', 'sqlite'] as const)('SQL stores on %s', (driver) => {
-  function auth() {
+  function auth(refreshReuseIntervalSeconds = 0) {
     const db = databases[driver];
     return createAuth({
+      refreshReuseIntervalSeconds,
       secret: SECRET,
       passwords,
       users: createSqlUserStore(db),
@@ -72,6 +74,24 @@ describe.each(['postgres', 'sqlite'] as const)('SQL stores on %s', (driver) => {
       Array.from({ length: 20 }, () => a.refresh(refreshToken)),
     );
     expectOneWinner(results);
+  });
+
+  it('gives 20 concurrent refreshes inside the reuse interval one new pair; a replay after it revokes', async () => {
+    const a = auth(1);
+    const user = await a.createUser({
+      email: `repeat-${driver}@example.com`,
+      password: 'long enough',
+      role: 'viewer',
+    });
+    const r1 = await a.issueTokens(user);
+    const r2 = expectOnePair(
+      await Promise.allSettled(Array.from({ length: 20 }, () => a.refresh(r1.refreshToken))),
+    );
+    await expect(a.verifyAccessToken(r2.accessToken)).resolves.toMatchObject({ id: user.id });
+    // Whole seconds: two of them past the rotation is past a one-second interval.
+    await new Promise((resolve) => setTimeout(resolve, 2_100));
+    expect((await rejection(a.refresh(r1.refreshToken))).code).toBe('REFRESH_TOKEN_REUSED');
+    expect((await rejection(a.verifyAccessToken(r2.accessToken))).code).toBe('TOKEN_REVOKED');
   });
 
   it('rotates, detects reuse and revokes the family', async () => {

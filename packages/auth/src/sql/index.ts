@@ -3,7 +3,11 @@ import { fileURLToPath } from 'node:url';
 import { type Database, type Queryable, sql } from '@fairmind/db-pool';
 import type { ApiKeyRecord, ApiKeyStore } from '../apikeys/index.js';
 import type { AuditSink } from '../audit/index.js';
-import type { RefreshFamilyStore, RotateOutcome } from '../refresh/index.js';
+import {
+  type RefreshFamilyStore,
+  type RotateOutcome,
+  withinReuseInterval,
+} from '../refresh/index.js';
 import type { DurableRevocationStore, RevocationReason } from '../revocation/index.js';
 import { emailTaken, normaliseEmail, type UserRecord, type UserStore } from '../users/index.js';
 
@@ -49,6 +53,16 @@ function maybeNum(value: Nullable): number | null {
   return value === null || value === undefined ? null : Number(value);
 }
 
+/** One row of `auth_refresh_families`, as `rotate` reads it. */
+interface FamilyRow {
+  readonly subject: string;
+  readonly current_token_id: string;
+  readonly previous_token_id: string | null;
+  readonly rotated_at: Nullable;
+  readonly expires_at: Nullable;
+  readonly revoked_at: Nullable;
+}
+
 /**
  * Refresh-token families in SQL. `rotate` takes the family's row lock (`SELECT ... FOR
  * UPDATE` on PostgreSQL; `BEGIN IMMEDIATE`, the database write lock, on SQLite), so concurrent
@@ -67,29 +81,35 @@ export function createSqlRefreshFamilyStore(db: Database): RefreshFamilyStore {
         (id, subject, current_token_id, created_at, expires_at, revoked_at)
         values (${family.id}, ${family.subject}, ${family.tokenId}, ${family.createdAt}, ${family.expiresAt}, ${null})`);
     },
-    rotate(familyId, presentedTokenId, nextTokenId, now) {
+    rotate(rotation) {
+      const { familyId, presentedTokenId, nextTokenId, now } = rotation;
       return db.transaction(
         async (tx: Queryable): Promise<RotateOutcome> => {
-          const row = await tx.maybeOne<{
-            subject: string;
-            current_token_id: string;
-            expires_at: Nullable;
-            revoked_at: Nullable;
-          }>(sql`select subject, current_token_id, expires_at, revoked_at
+          const row = await tx.maybeOne<FamilyRow>(sql`select subject, current_token_id,
+                   previous_token_id, rotated_at, expires_at, revoked_at
                  from auth_refresh_families where id = ${familyId}${lock}`);
           if (row === null) return { status: 'unknown' };
           if (row.revoked_at !== null && row.revoked_at !== undefined) return { status: 'revoked' };
-          const expiresAt = num(row.expires_at);
-          if (expiresAt <= now) return { status: 'expired' };
+          const family = { subject: row.subject, expiresAt: num(row.expires_at) };
+          if (family.expiresAt <= now) return { status: 'expired' };
           if (row.current_token_id === presentedTokenId) {
-            await tx.query(sql`update auth_refresh_families set current_token_id = ${nextTokenId}
+            await tx.query(sql`update auth_refresh_families set current_token_id = ${nextTokenId},
+                                 previous_token_id = ${presentedTokenId}, rotated_at = ${now}
                                where id = ${familyId}`);
-            return { status: 'rotated', subject: row.subject, expiresAt };
+            return { status: 'rotated', ...family, tokenId: nextTokenId, rotatedAt: now };
+          }
+          const rotatedAt = maybeNum(row.rotated_at);
+          if (
+            row.previous_token_id === presentedTokenId &&
+            rotatedAt !== null &&
+            withinReuseInterval(rotation, rotatedAt)
+          ) {
+            return { status: 'repeated', ...family, tokenId: row.current_token_id, rotatedAt };
           }
           await tx.query(
             sql`update auth_refresh_families set revoked_at = ${now} where id = ${familyId}`,
           );
-          return { status: 'reused', subject: row.subject, expiresAt };
+          return { status: 'reused', ...family };
         },
         { sqliteMode: 'immediate' },
       );

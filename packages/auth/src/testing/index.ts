@@ -31,3 +31,19 @@ export function expectOneWinner(results: readonly PromiseSettledResult<unknown>[
   expect(codes).toContain('REFRESH_TOKEN_REUSED');
   for (const code of codes) expect(['REFRESH_TOKEN_REUSED', 'TOKEN_REVOKED']).toContain(code);
 }
+
+/**
+ * Concurrent refreshes of one token inside the reuse interval: every one succeeds, and all
+ * hand out the same pair (HS256 signs equal claims to equal text).
+ */
+export function expectOnePair(
+  results: readonly PromiseSettledResult<{ accessToken: string; refreshToken: string }>[],
+): { accessToken: string; refreshToken: string } {
+  const pairs = results.map((result) => {
+    if (result.status === 'rejected') throw result.reason;
+    return result.value;
+  });
+  expect(new Set(pairs.map((pair) => pair.refreshToken)).size).toBe(1);
+  expect(new Set(pairs.map((pair) => pair.accessToken)).size).toBe(1);
+  return pairs[0] as { accessToken: string; refreshToken: string };
+}
