@@ -374,6 +374,7 @@ const full = project('full', published, {
   hono: '^4.0.0',
   '@hono/node-server': '^2.1.0',
   ioredis: '^5.7.0',
+  zod: '^4.1.0',
 });
 step('importing and requiring every entry point');
 runtime(

@@ -8,6 +8,16 @@ export {
   readJsonBody,
 } from './body/index.js';
 export {
+  type FieldIssue,
+  isStandardSchema,
+  type SchemaOutput,
+  type StandardSchema,
+  type StandardSchemaIssue,
+  type StandardSchemaResult,
+  validate,
+  validationProblem,
+} from './schema/index.js';
+export {
   type CircuitBreaker,
   type CircuitBreakerOptions,
   type CircuitState,

@@ -8,7 +8,7 @@ import {
   type Reply,
   requestSearch,
 } from '@fairmind/core';
-import { type BodySource, readJsonBody } from '@fairmind/edge';
+import { type BodySource, readJsonBody, validationProblem } from '@fairmind/edge';
 import type { z } from 'zod';
 import type { Params } from '../router/index.js';
 
@@ -55,27 +55,14 @@ export const NO_STORE = { 'cache-control': 'no-store' } as const;
 /** The JSON body limit of HTTP-API.md. */
 export const BODY_LIMIT = 1_048_576;
 
-/** Turns a zod failure into the 400 the contract names, listing each bad field. */
-export function validationError(error: z.ZodError, where: 'body' | 'query'): FairmindError {
-  const issues = error.issues.slice(0, 20).map((issue) => ({
-    path: issue.path.map(String).join('.') || '(root)',
-    message: issue.message,
-  }));
-  return new FairmindError(
-    'VALIDATION_FAILED',
-    400,
-    `The request ${where} is not valid: ${issues.map((issue) => `${issue.path}: ${issue.message}`).join('; ')}.`,
-    { details: { issues } },
-  );
-}
-
+/** The value `schema` parses from `value` (a query, synchronously), or the 400 naming each field. */
 export function parseWith<S extends z.ZodType>(
   schema: S,
   value: unknown,
   where: 'body' | 'query',
 ): z.infer<S> {
   const result = schema.safeParse(value);
-  if (!result.success) throw validationError(result.error, where);
+  if (!result.success) throw validationProblem(result.error.issues, where);
   return result.data;
 }
 
@@ -89,10 +76,9 @@ export function createContext(
     exchange,
     params,
     query,
-    async body(schema) {
-      const value = await readJsonBody(source, { limit: BODY_LIMIT });
-      return parseWith(schema, value, 'body');
-    },
+    // zod's Standard Schema output is its z.infer; TypeScript cannot see that for a generic S.
+    body: <S extends z.ZodType>(schema: S) =>
+      readJsonBody(source, schema, { limit: BODY_LIMIT }) as Promise<z.infer<S>>,
   };
 }
 
