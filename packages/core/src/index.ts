@@ -11,6 +11,8 @@ export {
   loadConfig,
 } from './config/index.js';
 export {
+  type AuthGuard,
+  authGuard,
   type Decision,
   type Exchange,
   type FairmindState,
@@ -19,6 +21,7 @@ export {
   type HeaderReader,
   type HeaderRecord,
   invalidOptions,
+  isAuthGuard,
   jsonReply,
   type Middleware,
   type MiddlewareResult,

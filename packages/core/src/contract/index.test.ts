@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { FairmindError } from '../errors/index.js';
 import {
+  authGuard,
   type Exchange,
+  isAuthGuard,
   jsonReply,
   type Middleware,
   mergeHeader,
@@ -139,5 +141,17 @@ describe('headers', () => {
       'x-request-id': 'r1',
       'content-type': 'application/problem+json',
     });
+  });
+});
+
+describe('authGuard', () => {
+  it('marks a middleware as a guard, keeping it the same function', async () => {
+    const check: Middleware = () => undefined;
+    expect(isAuthGuard(check)).toBe(false);
+    const guard = authGuard(check);
+    expect(guard).toBe(check);
+    expect(isAuthGuard(guard)).toBe(true);
+    expect(guard.fairmindGuard).toBe('auth');
+    expect(() => authGuard('nope' as unknown as Middleware)).toThrow(/authGuard\(\) takes/);
   });
 });

@@ -111,6 +111,50 @@ export type MiddlewareResult = Outcome | undefined;
 export type Middleware = (exchange: Exchange) => MiddlewareResult | Promise<MiddlewareResult>;
 
 /**
+ * A middleware that lets a request through only once `state.auth` holds a principal, and
+ * answers 401 or 403 otherwise: `@fairmind/auth`'s `requireAuth()`, `requirePermission()`,
+ * `requireRole()` and `requireScopes()` are guards. The adapters' `use()` knows one by its
+ * `fairmindGuard` mark and types the principal as present in the handlers after it.
+ *
+ * @example
+ * ```ts
+ * const tenantAdmin: AuthGuard = authGuard(async (exchange) => {
+ *   if (exchange.state.auth === undefined) throw new FairmindError('UNAUTHENTICATED', 401, 'Sign in.');
+ *   return undefined;
+ * });
+ * ```
+ */
+export type AuthGuard = Middleware & { readonly fairmindGuard: 'auth' };
+
+/**
+ * Marks a middleware as an {@link AuthGuard}. Only mark one that never lets a request through
+ * without `state.auth`: the adapters trust the mark for their types.
+ *
+ * @example
+ * ```ts
+ * use(authGuard(signedInOnly)); // the adapter now types the principal as present
+ * ```
+ */
+export function authGuard(middleware: Middleware): AuthGuard {
+  if (typeof middleware !== 'function') {
+    throw invalidOptions('@fairmind/core', 'authGuard() takes a contract middleware function.');
+  }
+  return Object.assign(middleware, { fairmindGuard: 'auth' as const });
+}
+
+/**
+ * Whether a middleware is marked as an {@link AuthGuard}.
+ *
+ * @example
+ * ```ts
+ * isAuthGuard(auth.requireAuth()); // true
+ * ```
+ */
+export function isAuthGuard(middleware: Middleware): middleware is AuthGuard {
+  return (middleware as Partial<AuthGuard>).fairmindGuard === 'auth';
+}
+
+/**
  * What answers a request once the middleware let it through: an application written once
  * on the contract (the FairMind platform is one). `body` is the runtime's own body source,
  * read lazily: a Node `IncomingMessage`, or a Web `Request`; the adapter passes it as is.
