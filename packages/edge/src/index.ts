@@ -8,16 +8,6 @@ export {
   readJsonBody,
 } from './body/index.js';
 export {
-  type FieldIssue,
-  isStandardSchema,
-  type SchemaOutput,
-  type StandardSchema,
-  type StandardSchemaIssue,
-  type StandardSchemaResult,
-  validate,
-  validationProblem,
-} from './schema/index.js';
-export {
   type CircuitBreaker,
   type CircuitBreakerOptions,
   type CircuitState,
@@ -50,6 +40,14 @@ export {
 } from './limiter/index.js';
 export { createMemoryStore, type MemoryStoreOptions } from './memory-store/index.js';
 export {
+  type CursorPosition,
+  decodeCursor,
+  encodeCursor,
+  listQuerySchema,
+  type Page,
+  toPage,
+} from './pagination/index.js';
+export {
   type RateLimitCost,
   type RateLimitKey,
   type RateLimitOptions,
@@ -57,6 +55,28 @@ export {
   rateLimit,
 } from './rate-limit/index.js';
 export { type RequestLogOptions, requestLog } from './request-log/index.js';
+export { type RouteMatch, type RouteParams, Router } from './router/index.js';
+export {
+  createRouteContext,
+  createRouteHandler,
+  json,
+  noContent,
+  type PatternRoute,
+  queryObject,
+  type Route,
+  type RouteContext,
+  type RouteHandlerOptions,
+} from './routes/index.js';
+export {
+  type FieldIssue,
+  isStandardSchema,
+  type SchemaOutput,
+  type StandardSchema,
+  type StandardSchemaIssue,
+  type StandardSchemaResult,
+  validate,
+  validationProblem,
+} from './schema/index.js';
 export {
   buildCsp,
   type CspDirectives,

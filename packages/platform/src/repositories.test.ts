@@ -3,12 +3,12 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createDatabase, type Database, migrate } from '@fairmind/db-pool';
+import { decodeCursor, listQuerySchema } from '@fairmind/edge';
 import { useTestDatabase } from '@fairmind/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAssessmentRepository } from './assessments/index.js';
 import { computeDashboard } from './dashboard/index.js';
 import { createModelRepository, createModelSchema, updateModelSchema } from './models/index.js';
-import { decodeCursor, listQuerySchema } from './pagination/index.js';
 
 const migrations = join(dirname(fileURLToPath(import.meta.url)), '..', 'migrations');
 const pgDatabase = useTestDatabase();

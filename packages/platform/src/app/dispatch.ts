@@ -1,14 +1,12 @@
 import type { Auth } from '@fairmind/auth';
+import { FairmindError, type Handler, isFairmindError, type Middleware } from '@fairmind/core';
 import {
-  FairmindError,
-  type Handler,
-  isFairmindError,
-  type Middleware,
-  requestPath,
-} from '@fairmind/core';
-import type { BodySource } from '@fairmind/edge';
-import type { Router } from '../router/index.js';
-import { createContext, type Route, requirePrincipal } from '../routes/index.js';
+  type BodySource,
+  createRouteHandler,
+  type PatternRoute,
+  type Router,
+} from '@fairmind/edge';
+import { BODY_LIMIT, requirePrincipal } from '../routes/index.js';
 
 const PRIVATE = 'private, no-cache';
 
@@ -37,13 +35,13 @@ function privateError(error: unknown): unknown {
 
 /** What {@link createDispatcher} routes with. */
 export interface DispatcherContext {
-  readonly router: Router<Route & { pattern: string }>;
+  readonly router: Router<PatternRoute>;
   readonly auth: Auth;
 }
 
 /**
- * The platform's handler: finds the route (404 and 405 problems otherwise), checks its
- * permission, runs it, and marks what an authenticated request gets as the caller's alone.
+ * The platform's handler: the route table's handler (404 and 405 problems, the permission
+ * check), marking what an authenticated request gets as the caller's alone.
  */
 export function createDispatcher({ router, auth }: DispatcherContext): Handler<BodySource> {
   // One permission middleware per permission, made on first use and kept.
@@ -57,35 +55,16 @@ export function createDispatcher({ router, auth }: DispatcherContext): Handler<B
     return check;
   }
 
-  const dispatch: Handler<BodySource> = async function dispatch(exchange, body) {
-    const path = requestPath(exchange.request.url);
-    const match = router.match(exchange.request.method, path);
-    if (match.kind === 'not-found') {
-      throw new FairmindError(
-        'NOT_FOUND',
-        404,
-        `No route for ${exchange.request.method} ${path}: see docs/http-api.md.`,
-      );
-    }
-    if (match.kind === 'method-not-allowed') {
-      throw new FairmindError(
-        'METHOD_NOT_ALLOWED',
-        405,
-        `${exchange.request.method} is not allowed here: use ${match.allow.join(', ')}.`,
-        {
-          headers: { Allow: match.allow.join(', ') },
-        },
-      );
-    }
-    const { route, params } = match;
-    // The pattern, not the path, labels the duration histogram: one series per route.
-    exchange.state.route = route.pattern;
-    if (route.permission !== null) {
+  const dispatch = createRouteHandler({
+    router,
+    bodyLimit: BODY_LIMIT,
+    notFoundHint: 'see docs/http-api.md.',
+    async authorize(route, exchange) {
       requirePrincipal(exchange);
-      if (route.permission !== 'authenticated') await requirePermission(route.permission)(exchange);
-    }
-    return route.handle(createContext(exchange, params, body));
-  };
+      if (route.permission !== 'authenticated')
+        await requirePermission(route.permission ?? '')(exchange);
+    },
+  });
 
   // HTTP-API.md: an answer to an authenticated request is the caller's alone, unless its
   // route says otherwise (token and API-key answers are no-store). Errors too: a 404 or a 403

@@ -9,15 +9,13 @@ import {
   type Middleware,
 } from '@fairmind/core';
 import { type Database, migrate } from '@fairmind/db-pool';
-import type { BodySource } from '@fairmind/edge';
+import { type BodySource, type PatternRoute, Router } from '@fairmind/edge';
 import type { Registry } from 'prom-client';
 import { createAssessmentRepository } from '../assessments/index.js';
 import { createHealth } from '../health/index.js';
 import { createModelRepository } from '../models/index.js';
-import { Router } from '../router/index.js';
 import { authRoutes } from '../routes/auth.js';
 import { governanceRoutes } from '../routes/governance.js';
-import type { Route } from '../routes/index.js';
 import { bootstrapAdmin } from './bootstrap.js';
 import { createDispatcher } from './dispatch.js';
 import { platformMiddleware } from './middleware.js';
@@ -64,15 +62,6 @@ export interface Platform {
   close(): Promise<void>;
 }
 
-// Part of the public types: an application reading `exchange.state.route` (the request log's
-// route label, docs/edge.md) compiles against this augmentation.
-declare module '@fairmind/core' {
-  interface FairmindState {
-    /** The matched route pattern, for the request-duration histogram's `route` label. */
-    route?: string;
-  }
-}
-
 /**
  * Wires the four packages into the FairMind HTTP API of `HTTP-API.md`: PostgreSQL or SQLite
  * by `DATABASE_URL`, Redis or memory by `REDIS_URL`.
@@ -98,7 +87,7 @@ export function createPlatform(options: PlatformOptions): Platform {
   });
   const models = createModelRepository(db);
   const assessments = createAssessmentRepository(db);
-  const router = new Router<Route & { pattern: string }>();
+  const router = new Router<PatternRoute>();
   for (const [method, path, route] of [
     ...authRoutes({ auth, users, clientIp }),
     ...governanceRoutes({ db, cache, models, assessments }),

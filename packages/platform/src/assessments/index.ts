@@ -1,9 +1,9 @@
 import { toIsoTime } from '@fairmind/core';
 import { type Database, sql } from '@fairmind/db-pool';
+import { decodeCursor, type Page, toPage } from '@fairmind/edge';
 import { z } from 'zod';
 import { uuidv7 } from '../ids/index.js';
 import { notFound } from '../models/index.js';
-import { decodeCursor, type Page, toPage } from '../pagination/index.js';
 
 /** One measurement of a model against a threshold. */
 export interface Assessment {

@@ -1,9 +1,9 @@
 import { createCache } from '@fairmind/cache';
 import { createMetricsRegistry } from '@fairmind/core/metrics';
 import { createDatabase, migrate } from '@fairmind/db-pool';
+import { createRouteContext } from '@fairmind/edge';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { platformMigrations } from '../app/index.js';
-import { createContext } from '../routes/index.js';
 import { createHealth } from './index.js';
 
 describe('readiness', () => {
@@ -36,7 +36,9 @@ describe('readiness', () => {
       secure: false,
       state: {},
     };
-    return ready?.[2].handle(createContext(exchange, {}, new Request('http://h/'))) as Promise<{
+    return ready?.[2].handle(
+      createRouteContext({ exchange, params: {}, source: new Request('http://h/') }),
+    ) as Promise<{
       status: number;
     }>;
   }
@@ -73,7 +75,9 @@ describe('readiness', () => {
       state: {},
     };
     await expect(
-      route?.[2].handle(createContext(exchange, {}, new Request('http://h/'))),
+      route?.[2].handle(
+        createRouteContext({ exchange, params: {}, source: new Request('http://h/') }),
+      ),
     ).rejects.toMatchObject({
       status: 503,
       details: { check: 'migrations' },

@@ -1,5 +1,5 @@
+import { json, type Route } from '@fairmind/edge';
 import type { Registry } from 'prom-client';
-import { json, type Route } from '../routes/index.js';
 import { checkReadiness, type ReadinessDeps } from './readiness.js';
 import { healthReport, type ReportDeps } from './report.js';
 

@@ -1,6 +1,6 @@
 import type { Cache } from '@fairmind/cache';
 import type { Database } from '@fairmind/db-pool';
-import { json } from '../routes/index.js';
+import { json } from '@fairmind/edge';
 
 /** What `/health` reports on. */
 export interface ReportDeps {

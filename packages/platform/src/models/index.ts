@@ -1,8 +1,8 @@
 import { FairmindError, toIsoTime } from '@fairmind/core';
 import { type Database, sql } from '@fairmind/db-pool';
+import { decodeCursor, type Page, toPage } from '@fairmind/edge';
 import { z } from 'zod';
 import { uuidv7 } from '../ids/index.js';
-import { decodeCursor, type Page, toPage } from '../pagination/index.js';
 
 export const riskLevels = ['low', 'medium', 'high'] as const;
 export type RiskLevel = (typeof riskLevels)[number];

@@ -1,17 +1,17 @@
 import type { ApiKeyView, Auth, Principal } from '@fairmind/auth';
 import { type ClientIpResolver, type Exchange, FairmindError } from '@fairmind/core';
-import { z } from 'zod';
-import { type CursorPosition, decodeCursor, listQuerySchema, toPage } from '../pagination/index.js';
 import {
+  type CursorPosition,
+  decodeCursor,
   json,
-  NO_STORE,
+  listQuerySchema,
   noContent,
-  parseWith,
   queryObject,
   type Route,
-  requestContext,
-  requirePrincipal,
-} from './index.js';
+  toPage,
+} from '@fairmind/edge';
+import { z } from 'zod';
+import { NO_STORE, parseWith, requestContext, requirePrincipal } from './index.js';
 
 interface Deps {
   auth: Auth;

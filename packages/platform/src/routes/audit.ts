@@ -1,7 +1,14 @@
 import { type Database, sql } from '@fairmind/db-pool';
+import {
+  decodeCursor,
+  json,
+  listQuerySchema,
+  queryObject,
+  type Route,
+  toPage,
+} from '@fairmind/edge';
 import { z } from 'zod';
-import { decodeCursor, listQuerySchema, toPage } from '../pagination/index.js';
-import { json, parseWith, queryObject, type Route } from './index.js';
+import { parseWith } from './index.js';
 
 const auditQuerySchema = listQuerySchema
   .extend({ type: z.string().min(1).max(64).optional() })

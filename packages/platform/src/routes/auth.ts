@@ -1,16 +1,9 @@
 import type { Auth, UserStore } from '@fairmind/auth';
 import { type ClientIpResolver, type Exchange, FairmindError } from '@fairmind/core';
+import { json, noContent, type Route, type RouteContext } from '@fairmind/edge';
 import { z } from 'zod';
 import { apiKeyRoutes } from './api-keys.js';
-import {
-  json,
-  NO_STORE,
-  noContent,
-  type Route,
-  type RouteContext,
-  requestContext,
-  requirePrincipal,
-} from './index.js';
+import { NO_STORE, requestContext, requirePrincipal } from './index.js';
 
 /** Every permission of HTTP-API.md, so `/auth/me` lists concrete ones, never wildcards. */
 export const PERMISSIONS = [

@@ -1,12 +1,12 @@
 import type { Cache } from '@fairmind/cache';
 import type { Database } from '@fairmind/db-pool';
+import { json, listQuerySchema, noContent, queryObject, type Route } from '@fairmind/edge';
 import type { AssessmentRepository } from '../assessments/index.js';
 import { createAssessmentSchema } from '../assessments/index.js';
 import { computeDashboard } from '../dashboard/index.js';
 import { createModelSchema, type ModelRepository, updateModelSchema } from '../models/index.js';
-import { listQuerySchema } from '../pagination/index.js';
 import { auditRoute } from './audit.js';
-import { json, noContent, parseWith, queryObject, type Route, requirePrincipal } from './index.js';
+import { parseWith, requirePrincipal } from './index.js';
 
 interface Deps {
   db: Database;

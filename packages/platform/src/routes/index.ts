@@ -1,36 +1,7 @@
 import type { Principal } from '@fairmind/auth';
-import {
-  type ClientIpResolver,
-  type Exchange,
-  FairmindError,
-  type HeaderRecord,
-  jsonReply,
-  type Reply,
-  requestSearch,
-} from '@fairmind/core';
-import { type BodySource, readJsonBody, validationProblem } from '@fairmind/edge';
+import { type ClientIpResolver, type Exchange, FairmindError } from '@fairmind/core';
+import { validationProblem } from '@fairmind/edge';
 import type { z } from 'zod';
-import type { Params } from '../router/index.js';
-
-/** What a route handler gets. */
-export interface RouteContext {
-  readonly exchange: Exchange;
-  readonly params: Params;
-  /** The query string, parsed. */
-  readonly query: URLSearchParams;
-  /** Reads and validates the JSON body against a schema: 400/413 problems otherwise. */
-  body<S extends z.ZodType>(schema: S): Promise<z.infer<S>>;
-}
-
-/** One route of the HTTP API. */
-export interface Route {
-  /**
-   * The permission the route needs (HTTP-API.md). `'authenticated'` needs a principal and
-   * no permission; `null` is public.
-   */
-  readonly permission: string | 'authenticated' | null;
-  readonly handle: (context: RouteContext) => Promise<Reply>;
-}
 
 /** Who is asking: the principal authentication set, or a 401 telling the client how to sign in. */
 export function requirePrincipal(exchange: Exchange): Principal {
@@ -65,40 +36,3 @@ export function parseWith<S extends z.ZodType>(
   if (!result.success) throw validationProblem(result.error.issues, where);
   return result.data;
 }
-
-export function createContext(
-  exchange: Exchange,
-  params: Params,
-  source: BodySource,
-): RouteContext {
-  const query = new URLSearchParams(requestSearch(exchange.request.url));
-  return {
-    exchange,
-    params,
-    query,
-    // zod's Standard Schema output is its z.infer; TypeScript cannot see that for a generic S.
-    body: <S extends z.ZodType>(schema: S) =>
-      readJsonBody(source, schema, { limit: BODY_LIMIT }) as Promise<z.infer<S>>,
-  };
-}
-
-/** A query string as a plain object for schema parsing; a repeated key is a 400. */
-export function queryObject(query: URLSearchParams): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [key, value] of query) {
-    if (key in out) {
-      throw new FairmindError(
-        'VALIDATION_FAILED',
-        400,
-        `The query parameter "${key}" is given twice: send it once.`,
-      );
-    }
-    out[key] = value;
-  }
-  return out;
-}
-
-export const json = (status: number, body: unknown, headers: Readonly<HeaderRecord> = {}): Reply =>
-  jsonReply(status, body, headers);
-
-export const noContent = (): Reply => ({ status: 204, headers: {}, body: null });

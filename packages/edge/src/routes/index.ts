@@ -1,0 +1,175 @@
+import {
+  type Exchange,
+  FairmindError,
+  type Handler,
+  type HeaderRecord,
+  jsonReply,
+  type Reply,
+  requestPath,
+  requestSearch,
+} from '@fairmind/core';
+import { type BodySource, DEFAULT_BODY_LIMIT, readJsonBody } from '../body/index.js';
+import type { RouteParams, Router } from '../router/index.js';
+import type { SchemaOutput, StandardSchema } from '../schema/index.js';
+
+declare module '@fairmind/core' {
+  interface FairmindState {
+    /** The matched route pattern (`/notes/:id`), set by a route handler: the request log's `route` label. */
+    route?: string;
+  }
+}
+
+/** What a route's `handle` gets. */
+export interface RouteContext {
+  readonly exchange: Exchange;
+  /** The `:name` segments of the pattern, decoded. */
+  readonly params: RouteParams;
+  /** The query string, parsed. */
+  readonly query: URLSearchParams;
+  /** Reads the JSON body and checks it against a Standard Schema: 400 and 413 problems otherwise. */
+  body<S extends StandardSchema>(schema: S): Promise<SchemaOutput<S>>;
+}
+
+/** One route of a contract route table. */
+export interface Route {
+  /**
+   * What the route needs: `null` is public, `'authenticated'` needs a principal, any other
+   * string is a permission the principal must have (checked by the table's `authorize`).
+   */
+  readonly permission: string | null;
+  /** Answers the request. */
+  readonly handle: (context: RouteContext) => Promise<Reply>;
+}
+
+/** A route as a {@link Router} holds it for {@link createRouteHandler}: with its pattern. */
+export type PatternRoute<R extends Route = Route> = R & { readonly pattern: string };
+
+/**
+ * The context of one matched route.
+ *
+ * @example
+ * ```ts
+ * const context = createRouteContext({ exchange, params: { id: '42' }, source: req });
+ * const note = await context.body(NoteSchema);
+ * ```
+ */
+export function createRouteContext(input: {
+  exchange: Exchange;
+  params: RouteParams;
+  source: BodySource;
+  /** @default 1048576 (1 MiB) */
+  bodyLimit?: number | undefined;
+}): RouteContext {
+  const { exchange, params, source } = input;
+  const limit = input.bodyLimit ?? DEFAULT_BODY_LIMIT;
+  return {
+    exchange,
+    params,
+    query: new URLSearchParams(requestSearch(exchange.request.url)),
+    body: (schema) => readJsonBody(source, schema, { limit }),
+  };
+}
+
+/**
+ * A query string as a plain object for schema checking; a repeated key is a 400.
+ *
+ * @example
+ * ```ts
+ * const { limit } = await validate(listQuerySchema, queryObject(context.query), 'query');
+ * ```
+ */
+export function queryObject(query: URLSearchParams): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, value] of query) {
+    if (key in out) {
+      throw new FairmindError(
+        'VALIDATION_FAILED',
+        400,
+        `The query parameter "${key}" is given twice: send it once.`,
+      );
+    }
+    out[key] = value;
+  }
+  return out;
+}
+
+/**
+ * A JSON reply.
+ *
+ * @example
+ * ```ts
+ * return json(201, note, { location: `/notes/${note.id}` });
+ * ```
+ */
+export const json = (status: number, body: unknown, headers: Readonly<HeaderRecord> = {}): Reply =>
+  jsonReply(status, body, headers);
+
+/**
+ * The 204 reply.
+ *
+ * @example
+ * ```ts
+ * return noContent();
+ * ```
+ */
+export const noContent = (): Reply => ({ status: 204, headers: {}, body: null });
+
+/** Options of {@link createRouteHandler}. */
+export interface RouteHandlerOptions<R extends Route> {
+  /** The route table. */
+  readonly router: Router<PatternRoute<R>>;
+  /**
+   * Runs before every route whose `permission` is not `null`: authenticate the request and
+   * check the permission, throwing the 401 or 403.
+   */
+  readonly authorize: (route: PatternRoute<R>, exchange: Exchange) => void | Promise<void>;
+  /**
+   * The JSON body limit of `context.body()`.
+   * @default 1048576 (1 MiB)
+   */
+  readonly bodyLimit?: number | undefined;
+  /**
+   * Where the 404 problem sends the client, after `No route for GET /x: `.
+   * @default 'check the URL.'
+   */
+  readonly notFoundHint?: string | undefined;
+}
+
+/**
+ * The contract handler of a route table: the matched route's answer, a 404 problem for an
+ * unknown path and a 405 with `Allow` for a known path with another method. It sets
+ * `state.route` to the pattern, the request log's route label.
+ *
+ * @example
+ * ```ts
+ * const router = new Router<PatternRoute>().add('GET', '/notes', { pattern: '/notes', permission: null, handle });
+ * const handler = createRouteHandler({ router, authorize: () => {} });
+ * ```
+ */
+export function createRouteHandler<R extends Route>(
+  options: RouteHandlerOptions<R>,
+): Handler<BodySource> {
+  const { router, authorize, bodyLimit } = options;
+  const hint = options.notFoundHint ?? 'check the URL.';
+  return async function routeHandler(exchange, source) {
+    const path = requestPath(exchange.request.url);
+    const { method } = exchange.request;
+    const match = router.match(method, path);
+    if (match.kind === 'not-found') {
+      throw new FairmindError('NOT_FOUND', 404, `No route for ${method} ${path}: ${hint}`);
+    }
+    if (match.kind === 'method-not-allowed') {
+      const allow = match.allow.join(', ');
+      throw new FairmindError(
+        'METHOD_NOT_ALLOWED',
+        405,
+        `${method} is not allowed here: use ${allow}.`,
+        { headers: { Allow: allow } },
+      );
+    }
+    const { route, params } = match;
+    exchange.state.route = route.pattern;
+    if (route.permission !== null) await authorize(route, exchange);
+    return route.handle(createRouteContext({ exchange, params, source, bodyLimit }));
+  };
+}
