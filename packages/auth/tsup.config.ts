@@ -8,6 +8,7 @@ export default defineConfig(
     index: 'src/index.ts',
     redis: 'src/redis/index.ts',
     sql: 'src/sql/index.ts',
+    routes: 'src/routes/index.ts',
     'password-worker': 'src/passwords/worker.ts',
   }),
 );

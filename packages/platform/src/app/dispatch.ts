@@ -1,4 +1,5 @@
 import type { Auth } from '@fairmind/auth';
+import { requirePrincipal } from '@fairmind/auth/routes';
 import { FairmindError, type Handler, isFairmindError, type Middleware } from '@fairmind/core';
 import {
   type BodySource,
@@ -6,7 +7,7 @@ import {
   type PatternRoute,
   type Router,
 } from '@fairmind/edge';
-import { BODY_LIMIT, requirePrincipal } from '../routes/index.js';
+import { BODY_LIMIT } from '../routes/index.js';
 
 const PRIVATE = 'private, no-cache';
 

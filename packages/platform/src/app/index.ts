@@ -1,4 +1,5 @@
 import type { Auth } from '@fairmind/auth';
+import { authRoutes } from '@fairmind/auth/routes';
 import { authMigrations } from '@fairmind/auth/sql';
 import type { Cache } from '@fairmind/cache';
 import {
@@ -14,7 +15,6 @@ import type { Registry } from 'prom-client';
 import { createAssessmentRepository } from '../assessments/index.js';
 import { createHealth } from '../health/index.js';
 import { createModelRepository } from '../models/index.js';
-import { authRoutes } from '../routes/auth.js';
 import { governanceRoutes } from '../routes/governance.js';
 import { bootstrapAdmin } from './bootstrap.js';
 import { createDispatcher } from './dispatch.js';
@@ -62,6 +62,19 @@ export interface Platform {
   close(): Promise<void>;
 }
 
+/** Every permission of HTTP-API.md, in its order, so `/auth/me` lists concrete ones. */
+const PERMISSIONS = [
+  'models:read',
+  'models:write',
+  'models:delete',
+  'assessments:read',
+  'assessments:write',
+  'dashboard:read',
+  'users:manage',
+  'audit:read',
+  'apikeys:create',
+] as const;
+
 /**
  * Wires the four packages into the FairMind HTTP API of `HTTP-API.md`: PostgreSQL or SQLite
  * by `DATABASE_URL`, Redis or memory by `REDIS_URL`.
@@ -89,7 +102,14 @@ export function createPlatform(options: PlatformOptions): Platform {
   const assessments = createAssessmentRepository(db);
   const router = new Router<PatternRoute>();
   for (const [method, path, route] of [
-    ...authRoutes({ auth, users, clientIp }),
+    // The auth router any app can mount, with the routes HTTP-API.md names.
+    ...authRoutes(auth, {
+      users,
+      clientIp,
+      permissions: PERMISSIONS,
+      passwordChange: false,
+      userAdmin: 'create',
+    }).routes,
     ...governanceRoutes({ db, cache, models, assessments }),
     ...health.routes(registry),
   ]) {

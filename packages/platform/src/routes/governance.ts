@@ -1,3 +1,4 @@
+import { requirePrincipal } from '@fairmind/auth/routes';
 import type { Cache } from '@fairmind/cache';
 import type { Database } from '@fairmind/db-pool';
 import { json, listQuerySchema, noContent, queryObject, type Route } from '@fairmind/edge';
@@ -6,7 +7,7 @@ import { createAssessmentSchema } from '../assessments/index.js';
 import { computeDashboard } from '../dashboard/index.js';
 import { createModelSchema, type ModelRepository, updateModelSchema } from '../models/index.js';
 import { auditRoute } from './audit.js';
-import { parseWith, requirePrincipal } from './index.js';
+import { parseWith } from './index.js';
 
 interface Deps {
   db: Database;
