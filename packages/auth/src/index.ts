@@ -49,7 +49,7 @@ export {
   type LoginThrottleOptions,
   type MemoryAttemptStoreOptions,
 } from './lockout/index.js';
-export type { AuthenticateOptions } from './middleware/index.js';
+export type { AuthenticateOptions, RequireAuthOptions } from './middleware/index.js';
 export {
   createPasswordHasher,
   MAX_PASSWORD_BYTES,

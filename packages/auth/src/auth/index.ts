@@ -1,4 +1,4 @@
-import type { Exchange, FairmindConfig, Logger, Middleware } from '@fairmind/core';
+import type { AuthGuard, Exchange, FairmindConfig, Logger, Middleware } from '@fairmind/core';
 import type { Registry } from 'prom-client';
 import type { ApiKeyRecord, ApiKeyStore } from '../apikeys/index.js';
 import type { AuditSink } from '../audit/index.js';
@@ -7,9 +7,11 @@ import type { AttemptStore, LockoutPolicy } from '../lockout/index.js';
 import {
   type AuthenticateOptions,
   createAuthenticate,
+  createRequireAuth,
   createRequirePermission,
   createRequireRole,
   type MiddlewareDeps,
+  type RequireAuthOptions,
 } from '../middleware/index.js';
 import type { PasswordHasher, PasswordHasherOptions } from '../passwords/index.js';
 import type { PermissionDecision, Principal, Rbac, RbacOptions } from '../rbac/index.js';
@@ -243,10 +245,15 @@ export interface Auth {
   check(principal: Principal, permission: string): PermissionDecision;
   /** Middleware: `Authorization: Bearer` or `X-API-Key` to `exchange.state.auth`, else 401. */
   authenticate(options?: AuthenticateOptions): Middleware;
-  /** Middleware: 403 unless the principal has every permission. */
-  requirePermission(...permissions: string[]): Middleware;
-  /** Middleware: 403 unless the principal has one of the roles. */
-  requireRole(...roles: string[]): Middleware;
+  /**
+   * A guard: 401 without a valid credential (authenticating the request itself when no
+   * `authenticate()` ran before it); `apiKeys: false` refuses API keys with 403.
+   */
+  requireAuth(options?: RequireAuthOptions): AuthGuard;
+  /** A guard: 401 without a credential, 403 unless the principal has every permission. */
+  requirePermission(...permissions: string[]): AuthGuard;
+  /** A guard: 401 without a credential, 403 unless the principal has one of the roles. */
+  requireRole(...roles: string[]): AuthGuard;
   /** Stops the password workers (when created here). */
   close(): Promise<void>;
 }
@@ -315,6 +322,7 @@ export function createAuth(options: AuthOptions): Auth {
     can: (principal, permission) => check(principal, permission).allowed,
     check,
     authenticate: (authenticateOptions) => createAuthenticate(deps, authenticateOptions),
+    requireAuth: (requireOptions) => createRequireAuth(deps, requireOptions),
     requirePermission: (...permissions) => createRequirePermission(deps, permissions),
     requireRole: (...roles) => createRequireRole(deps, roles),
     async close() {

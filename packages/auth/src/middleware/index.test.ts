@@ -1,4 +1,4 @@
-import { type Exchange, runMiddleware } from '@fairmind/core';
+import { type Exchange, isAuthGuard, runMiddleware } from '@fairmind/core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createMemoryApiKeyStore } from '../apikeys/index.js';
 import { createMemoryAuditSink } from '../audit/index.js';
@@ -151,5 +151,40 @@ describe('requirePermission() and requireRole()', () => {
     expect(JSON.parse(byRole.reply?.body ?? '{}').detail).toMatch(/unknown role "ghost"/);
     expect(() => auth.requireRole('ghost')).toThrow(/unknown role/);
     expect(() => auth.requirePermission()).toThrow(/at least one/);
+  });
+});
+
+describe('guards on their own', () => {
+  it('authenticate the request themselves, and are marked as guards', async () => {
+    const { auth, viewerToken } = await setup();
+    const bearer = { authorization: `Bearer ${viewerToken}` };
+    for (const guard of [
+      auth.requireAuth(),
+      auth.requirePermission('models:read'),
+      auth.requireRole('viewer'),
+    ]) {
+      expect(isAuthGuard(guard)).toBe(true);
+      const signedIn = exchange(bearer);
+      expect((await runMiddleware([guard], signedIn)).reply).toBeUndefined();
+      expect(signedIn.state.auth).toMatchObject({ type: 'user', role: 'viewer' });
+      expect((await runMiddleware([guard], exchange())).reply?.status).toBe(401);
+      const forged = exchange({ authorization: 'Bearer not-a-token' });
+      expect((await runMiddleware([guard], forged)).reply?.status).toBe(401);
+    }
+    expect((await runMiddleware([auth.requireRole('admin')], exchange(bearer))).reply?.status).toBe(
+      403,
+    );
+  });
+
+  it('requireAuth({ apiKeys: false }) refuses API keys with 403', async () => {
+    const { auth, analyst } = await setup();
+    const key = await auth.createApiKey(
+      { type: 'user', id: analyst.id, role: 'analyst' },
+      { name: 'ci' },
+    );
+    const headers = { 'x-api-key': key.key };
+    expect((await runMiddleware([auth.requireAuth()], exchange(headers))).reply).toBeUndefined();
+    const refused = await runMiddleware([auth.requireAuth({ apiKeys: false })], exchange(headers));
+    expect(refused.reply?.status).toBe(403);
   });
 });

@@ -1,4 +1,10 @@
-import { type Exchange, type Middleware, requestPath } from '@fairmind/core';
+import {
+  type AuthGuard,
+  authGuard,
+  type Exchange,
+  type Middleware,
+  requestPath,
+} from '@fairmind/core';
 import { forbidden, invalid, unauthenticated } from '../errors/index.js';
 import type { PermissionDecision, Principal } from '../rbac/index.js';
 
@@ -65,6 +71,49 @@ export function createAuthenticate(
   };
 }
 
+/** Options of `requireAuth()`. */
+export interface RequireAuthOptions {
+  /**
+   * Let API keys through too; `false` wants a signed-in user (an access token).
+   * @default true
+   */
+  apiKeys?: boolean | undefined;
+}
+
+/**
+ * The principal of a request: the one an earlier `authenticate()` found, or else the request's
+ * own credential, verified now. A guard used on its own (one route's `use(requireRole(...))`)
+ * therefore needs no `authenticate()` before it.
+ */
+async function principalOf(
+  exchange: Exchange,
+  authenticate: Middleware,
+): Promise<NonNullable<Exchange['state']['auth']>> {
+  if (exchange.state.auth === undefined) await authenticate(exchange);
+  const principal = exchange.state.auth;
+  if (principal === undefined) throw unauthenticated();
+  return principal;
+}
+
+/**
+ * 401 unless the request carries a valid credential (or an earlier `authenticate()` found
+ * one); with `apiKeys: false`, 403 for an API key.
+ */
+export function createRequireAuth(
+  deps: MiddlewareDeps,
+  options: RequireAuthOptions = {},
+): AuthGuard {
+  const authenticate = createAuthenticate(deps);
+  const apiKeys = options.apiKeys ?? true;
+  return authGuard(async function requireAuth(exchange) {
+    const principal = await principalOf(exchange, authenticate);
+    if (!apiKeys && principal.type === 'api_key') {
+      throw forbidden('this route is for signed-in users, not API keys');
+    }
+    return undefined;
+  });
+}
+
 function names(list: readonly string[], what: string): readonly string[] {
   if (list.length === 0) throw invalid(what, 'needs at least one name');
   for (const name of list) {
@@ -75,16 +124,16 @@ function names(list: readonly string[], what: string): readonly string[] {
 
 /**
  * 403 `FORBIDDEN` unless the principal has every permission given (its role grants it and,
- * for an API key, so do the key's scopes); 401 when `authenticate()` found nobody.
+ * for an API key, so do the key's scopes); 401 without a valid credential.
  */
 export function createRequirePermission(
   deps: MiddlewareDeps,
   permissions: readonly string[],
-): Middleware {
+): AuthGuard {
   const required = names(permissions, 'requirePermission()');
-  return async function requirePermission(exchange) {
-    const principal = exchange.state.auth;
-    if (principal === undefined) throw unauthenticated();
+  const authenticate = createAuthenticate(deps);
+  return authGuard(async function requirePermission(exchange) {
+    const principal = await principalOf(exchange, authenticate);
     for (const permission of required) {
       const decision = deps.check(principal, permission);
       if (!decision.allowed) {
@@ -99,19 +148,19 @@ export function createRequirePermission(
       }
     }
     return undefined;
-  };
+  });
 }
 
 /** 403 `FORBIDDEN` unless the principal has one of the roles; an unknown role is named as such. */
-export function createRequireRole(deps: MiddlewareDeps, roles: readonly string[]): Middleware {
+export function createRequireRole(deps: MiddlewareDeps, roles: readonly string[]): AuthGuard {
   const allowed = names(roles, 'requireRole()');
   for (const role of allowed) {
     if (!deps.hasRole(role))
       throw invalid('requireRole()', `names the unknown role ${JSON.stringify(role)}`);
   }
-  return async function requireRole(exchange) {
-    const principal = exchange.state.auth;
-    if (principal === undefined) throw unauthenticated();
+  const authenticate = createAuthenticate(deps);
+  return authGuard(async function requireRole(exchange) {
+    const principal = await principalOf(exchange, authenticate);
     if (allowed.includes(principal.role)) return undefined;
     const reason = deps.hasRole(principal.role)
       ? `role ${JSON.stringify(principal.role)} is not one of ${allowed.join(', ')}`
@@ -123,5 +172,5 @@ export function createRequireRole(deps: MiddlewareDeps, roles: readonly string[]
       method: exchange.request.method,
     });
     throw forbidden(`you need the role ${allowed.join(' or ')}: ${reason}`);
-  };
+  });
 }
