@@ -587,7 +587,7 @@ class CacheView implements Cache {
     const fulls = keys.map((key) => this.#key(key));
     const reads = await core.readMany(fulls);
     const out = new Array<T | undefined>(keys.length);
-    const batch = this.#sortReads(fulls, reads, out);
+    const batch = this.#partitionReads(fulls, reads, out);
     if (batch === undefined) return out;
     if (batch.missing.length > 0) await this.#computeMissing(batch, factory, resolved);
     for (let index = 0; index < fulls.length; index++) {
@@ -601,7 +601,7 @@ class CacheView implements Cache {
    * Puts the fresh reads in `out`. Every other key joins a flight already running or is
    * computed by this call; undefined when all were fresh.
    */
-  #sortReads<T>(
+  #partitionReads<T>(
     fulls: readonly string[],
     reads: readonly Read[],
     out: Array<T | undefined>,

@@ -637,7 +637,7 @@ export function loadConfig(options: LoadConfigOptions = {}): FairmindConfig {
           'uses it as an HMAC secret; NODE_ENV=production refuses this. Use RS256, ES256 or ' +
           'EdDSA to sign with a key pair.',
       );
-    } else if ([...secret].length < MIN_HMAC_SECRET_LENGTH) {
+    } else if (hmacSecretLength(secret) < MIN_HMAC_SECRET_LENGTH) {
       warn(
         `${PREFIX} JWT_SECRET is shorter than ${MIN_HMAC_SECRET_LENGTH} characters: accepted in ` +
           `development, refused with NODE_ENV=production (${SECRET_HINT}).`,

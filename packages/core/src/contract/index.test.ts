@@ -145,12 +145,14 @@ describe('headers', () => {
 });
 
 describe('authGuard', () => {
-  it('marks a middleware as a guard, keeping it the same function', async () => {
-    const check: Middleware = () => undefined;
+  it('makes a guard of a middleware, leaving the middleware itself unmarked', async () => {
+    const check: Middleware = () => ({ headers: { 'x-checked': '1' } });
     expect(isAuthGuard(check)).toBe(false);
     const guard = authGuard(check);
-    expect(guard).toBe(check);
     expect(isAuthGuard(guard)).toBe(true);
+    expect(isAuthGuard(check)).toBe(false);
+    expect(guard.name).toBe('check');
+    expect(await guard({} as Exchange)).toEqual({ headers: { 'x-checked': '1' } });
     expect(guard.fairmindGuard).toBe('auth');
     expect(() => authGuard('nope' as unknown as Middleware)).toThrow(/authGuard\(\) takes/);
   });

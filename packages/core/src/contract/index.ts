@@ -127,8 +127,9 @@ export type Middleware = (exchange: Exchange) => MiddlewareResult | Promise<Midd
 export type AuthGuard = Middleware & { readonly fairmindGuard: 'auth' };
 
 /**
- * Marks a middleware as an {@link AuthGuard}. Only mark one that never lets a request through
- * without `state.auth`: the adapters trust the mark for their types.
+ * A guard that runs `middleware`: an {@link AuthGuard}. Only wrap one that never lets a
+ * request through without `state.auth`: the adapters trust the mark for their types. The
+ * function given is left unmarked, so a middleware shared elsewhere stays what it was.
  *
  * @example
  * ```ts
@@ -139,7 +140,9 @@ export function authGuard(middleware: Middleware): AuthGuard {
   if (typeof middleware !== 'function') {
     throw invalidOptions('@fairmind/core', 'authGuard() takes a contract middleware function.');
   }
-  return Object.assign(middleware, { fairmindGuard: 'auth' as const });
+  const guard: Middleware = (exchange) => middleware(exchange);
+  Object.defineProperty(guard, 'name', { value: middleware.name });
+  return Object.assign(guard, { fairmindGuard: 'auth' as const });
 }
 
 /**
