@@ -197,3 +197,52 @@ describe('keys and options', () => {
     expect((await responses.lookup(ex))?.headers).toEqual({ 'x-n': '1' });
   });
 });
+
+describe('cached(handler)', () => {
+  const exchange = (url: string, headers: Record<string, string> = {}, method = 'GET') =>
+    ({
+      request: new Request(`http://h${url}`, { method, headers }),
+      clientAddress: '127.0.0.1',
+      secure: false,
+      state: {},
+    }) as Exchange;
+
+  it('answers from the cache, revalidates with 304 and forgets on invalidation', async () => {
+    const responses = createResponseCache({ cache: createCache(), tags: ['notes'] });
+    let runs = 0;
+    const handler = responses.cached(async () => {
+      runs++;
+      return { status: 200, headers: { 'content-type': 'application/json' }, body: `[${runs}]` };
+    });
+    const first = await handler(exchange('/notes'), undefined);
+    expect(first).toMatchObject({ status: 200, body: '[1]' });
+    expect(first.headers['cache-status']).toBe('fairmind; fwd=miss');
+    const etag = first.headers['etag'] as string;
+    expect(etag).toMatch(/^"[\w-]{27}"$/);
+    const again = await handler(exchange('/notes'), undefined);
+    expect(again).toMatchObject({ status: 200, body: '[1]', headers: { etag } });
+    const revalidated = await handler(exchange('/notes', { 'if-none-match': etag }), undefined);
+    expect(revalidated).toMatchObject({ status: 304, body: null, headers: { etag } });
+    expect(runs).toBe(1);
+
+    await responses.invalidate(['notes']);
+    const fresh = await handler(exchange('/notes', { 'if-none-match': etag }), undefined);
+    expect(fresh).toMatchObject({ status: 200, body: '[2]' });
+    expect(fresh.headers['etag']).not.toBe(etag);
+  });
+
+  it('passes through what it may not keep: errors, no-store, other methods', async () => {
+    const responses = createResponseCache({ cache: createCache() });
+    const replies = [
+      { status: 404, headers: {}, body: '{}' },
+      { status: 200, headers: { 'cache-control': 'no-store' }, body: 'x' },
+    ];
+    for (const reply of replies) {
+      const handler = responses.cached(async () => reply);
+      expect(await handler(exchange('/x'), undefined)).toBe(reply);
+      expect(await responses.lookup(exchange('/x'))).toBeUndefined();
+    }
+    const post = responses.cached(async () => ({ status: 200, headers: {}, body: 'ok' }));
+    expect((await post(exchange('/y', {}, 'POST'), undefined)).headers['etag']).toBeUndefined();
+  });
+});

@@ -1,4 +1,5 @@
-import type { Exchange, HeaderRecord, Middleware } from '@fairmind/core';
+import { createHash } from 'node:crypto';
+import type { Exchange, Handler, HeaderRecord, Middleware, Reply } from '@fairmind/core';
 import type { Cache } from '../cache/index.js';
 import type { Duration } from '../duration/index.js';
 import { responseKey } from './key.js';
@@ -95,8 +96,21 @@ export interface ResponseCache {
   store(exchange: Exchange, response: ResponseToStore, options?: StoreOptions): Promise<boolean>;
   /** Answers hits (and `If-None-Match` revalidations with 304); lets misses through. */
   middleware(): Middleware;
+  /**
+   * A contract handler answered from the cache: a hit (or a 304 for a matching
+   * `If-None-Match`) without running `handler`; a miss runs it and keeps what may be kept,
+   * with a strong `ETag` of the body when the handler set none. Mount the result with any
+   * adapter's `handle()`: the whole cache then works the same on every framework.
+   */
+  cached<Body>(handler: Handler<Body>, options?: StoreOptions): Handler<Body>;
   /** Drops every stored response carrying one of the tags, on every instance. */
   invalidate(tags: readonly string[]): Promise<void>;
+}
+
+// A strong validator of the body as sent: equal bodies, equal tags, on every instance.
+function withEtag(reply: Reply, body: string): Reply {
+  const digest = createHash('sha256').update(body).digest('base64url').slice(0, 27);
+  return { ...reply, headers: { ...reply.headers, etag: `"${digest}"` } };
 }
 
 /**
@@ -169,6 +183,18 @@ export function createResponseCache(options: ResponseCacheOptions): ResponseCach
         const hit = await lookup(exchange);
         if (hit !== undefined) return { reply: cachedReply(exchange, hit) };
         return key(exchange) === undefined ? undefined : { headers: { 'cache-status': MISS } };
+      };
+    },
+    cached(handler, storeOptions) {
+      return async function cachedHandler(exchange, body) {
+        const hit = await lookup(exchange);
+        if (hit !== undefined) return cachedReply(exchange, hit);
+        const reply = await handler(exchange, body);
+        const { body: text } = reply;
+        if (text === null || !statuses.has(reply.status)) return reply;
+        const tagged = reply.headers['etag'] === undefined ? withEtag(reply, text) : reply;
+        if (!(await store(exchange, { ...tagged, body: text }, storeOptions))) return reply;
+        return { ...tagged, headers: { ...tagged.headers, 'cache-status': MISS } };
       };
     },
     invalidate(list: readonly string[]): Promise<void> {
