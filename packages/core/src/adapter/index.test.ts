@@ -5,9 +5,12 @@ import type { Logger } from '../log/index.js';
 import {
   applyChain,
   clientErrorMessage,
+  compressionOf,
   handlerReply,
   keptHeaders,
   type PendingResponse,
+  useChain,
+  useScope,
   webExchange,
 } from './index.js';
 
@@ -145,5 +148,31 @@ describe('client errors of a framework', () => {
     });
     expect(keptHeaders(response)).toEqual({ 'www-authenticate': 'Basic' });
     expect(keptHeaders({ headers: {} })).toBeUndefined();
+  });
+});
+
+describe('use() arguments', () => {
+  const one: Middleware = () => undefined;
+
+  it('make one middleware or an array a chain of its own, and refuse the rest', () => {
+    expect(useChain('@fairmind/x', one)).toEqual([one]);
+    const given = [one, one];
+    const chain = useChain('@fairmind/x', given);
+    expect(chain).toEqual(given);
+    expect(chain).not.toBe(given);
+    expect(() => useChain('@fairmind/x', undefined)).toThrow(/^\[@fairmind\/x\] use\(\) takes/);
+    expect(() => useChain('@fairmind/x', [one, 'no'])).toThrow(/function/);
+    const lift = (error: unknown) => error;
+    expect(useScope('@fairmind/x', one, {}, lift)).toMatchObject({
+      pkg: '@fairmind/x',
+      chain: [one],
+    });
+  });
+
+  it('ask for compression only when it is given', () => {
+    const create = (options: { level?: number }) => ({ options });
+    expect(compressionOf(undefined, create)).toBeUndefined();
+    expect(compressionOf(false, create)).toBeUndefined();
+    expect(compressionOf({}, create)).toEqual({ options: {} });
   });
 });
