@@ -8,16 +8,6 @@ export {
   readJsonBody,
 } from './body/index.js';
 export {
-  type FieldIssue,
-  isStandardSchema,
-  type SchemaOutput,
-  type StandardSchema,
-  type StandardSchemaIssue,
-  type StandardSchemaResult,
-  validate,
-  validationProblem,
-} from './schema/index.js';
-export {
   type CircuitBreaker,
   type CircuitBreakerOptions,
   type CircuitState,
@@ -57,6 +47,16 @@ export {
   rateLimit,
 } from './rate-limit/index.js';
 export { type RequestLogOptions, requestLog } from './request-log/index.js';
+export {
+  type FieldIssue,
+  isStandardSchema,
+  type SchemaOutput,
+  type StandardSchema,
+  type StandardSchemaIssue,
+  type StandardSchemaResult,
+  validate,
+  validationProblem,
+} from './schema/index.js';
 export {
   buildCsp,
   type CspDirectives,
