@@ -1,12 +1,20 @@
 import { describe, expect, it } from 'vitest';
-import { type Exchange, type HeaderRecord, jsonReply, type Middleware } from '../contract/index.js';
+import {
+  authGuard,
+  type Exchange,
+  type HeaderRecord,
+  jsonReply,
+  type Middleware,
+} from '../contract/index.js';
 import { FairmindError } from '../errors/index.js';
 import type { Logger } from '../log/index.js';
 import {
   applyChain,
+  checkGuard,
   clientErrorMessage,
   compressionOf,
   handlerReply,
+  isGuarded,
   keptHeaders,
   type PendingResponse,
   useChain,
@@ -167,6 +175,19 @@ describe('use() arguments', () => {
       pkg: '@fairmind/x',
       chain: [one],
     });
+  });
+
+  it('know a guard, alone or last, and refuse anything else where a guard is required', () => {
+    const guard = authGuard(() => undefined);
+    expect(isGuarded(guard)).toBe(true);
+    expect(isGuarded([one, guard])).toBe(true);
+    expect(isGuarded([guard, one])).toBe(false);
+    expect(isGuarded(one)).toBe(false);
+    expect(isGuarded([])).toBe(false);
+    expect(checkGuard('@fairmind/x', 'guarded', guard)).toBe(guard);
+    expect(() => checkGuard('@fairmind/x', 'guarded', one)).toThrow(
+      /^\[@fairmind\/x\] guarded\(\) takes an AuthGuard/,
+    );
   });
 
   it('ask for compression only when it is given', () => {

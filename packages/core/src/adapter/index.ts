@@ -6,6 +6,7 @@ import {
   type Handler,
   type HeaderRecord,
   invalidOptions,
+  isAuthGuard,
   type Middleware,
   mergeHeader,
   problemReply,
@@ -349,8 +350,43 @@ export function useScope(
   middleware: unknown,
   options: UseOptions,
   lift: (error: unknown) => unknown,
-): ChainScope {
+): ChainScope & { readonly lift: (error: unknown) => unknown } {
   return { ...adapterScope(pkg, options, lift), chain: useChain(pkg, middleware) };
+}
+
+/**
+ * Whether a `use()` argument lets a request through only with a principal: an `AuthGuard`, or
+ * an array whose last middleware is one.
+ *
+ * @example
+ * ```ts
+ * isGuarded([authenticate, auth.requireRole('admin')]); // true
+ * ```
+ */
+export function isGuarded(middleware: unknown): middleware is GuardedMiddleware {
+  const last: unknown = Array.isArray(middleware) ? middleware.at(-1) : middleware;
+  return typeof last === 'function' && isAuthGuard(last as Middleware);
+}
+
+/**
+ * The guard of a helper that hands out a handler typed with the principal present, checked at
+ * run time too, for callers the types did not stop (plain JavaScript, a cast).
+ *
+ * @throws {FairmindError} `INVALID_OPTIONS` naming `helper` unless it {@link isGuarded}.
+ * @example
+ * ```ts
+ * const guard = checkGuard('@fairmind/fastify', 'guarded', given);
+ * ```
+ */
+export function checkGuard(pkg: string, helper: string, middleware: unknown): GuardedMiddleware {
+  if (!isGuarded(middleware)) {
+    throw invalidOptions(
+      pkg,
+      `${helper}() takes an AuthGuard (auth.requireAuth(), requirePermission(), requireRole() or ` +
+        'authGuard(middleware)), or an array that ends with one.',
+    );
+  }
+  return middleware;
 }
 
 /**
