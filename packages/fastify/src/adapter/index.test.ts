@@ -192,7 +192,7 @@ describe('fairmind plugin', () => {
 
   it('answers HEAD like GET, without a body and without compressing', async () => {
     const server = fastify();
-    await server.register(fairmind, { middleware: [authenticate] });
+    await server.register(fairmind, { middleware: [authenticate], compression: {} });
     const big = { text: 'lorem ipsum '.repeat(400) };
     server.get('/big', async () => big);
     const head = await server.inject({
