@@ -50,7 +50,8 @@ function listening(server: Server): Promise<string> {
   });
 }
 
-async function started(server: Server, app: TestApp) {
+/** A listening server as a conformance target's `start()` returns it, closed with `app`. */
+export async function started(server: Server, app: Pick<TestApp, 'close'>) {
   return {
     base: await listening(server),
     async close() {
