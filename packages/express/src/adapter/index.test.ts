@@ -244,6 +244,27 @@ describe('use', () => {
     expect(await asked.json()).toMatchObject({ id: 'u-admin' });
   });
 
+  it('leaves req.auth and res.locals.auth to the app once it assigns them', async () => {
+    const app = express();
+    app.use(use(signIn));
+    app.use((req, res, next) => {
+      // As express-jwt does: its own req.auth, which a getter without a setter would refuse.
+      (req as { auth: unknown }).auth = { sub: 'from-jwt' };
+      res.locals['auth'] = 'local';
+      next();
+    });
+    app.get('/mine', use(authenticate), (req, res) => {
+      res.json({ req: req.auth, locals: res.locals['auth'], state: req.fairmind?.auth });
+    });
+    const base = await listen(app);
+    const response = await fetch(`${base}/mine`, { headers: { authorization: 'Bearer admin' } });
+    expect(await response.json()).toEqual({
+      req: { sub: 'from-jwt' },
+      locals: 'local',
+      state: { id: 'u-admin', role: 'admin' },
+    });
+  });
+
   it('refuses what is not a middleware when use() runs', () => {
     expect(() => use('nope' as never)).toThrow(/contract middleware/);
     expect(() => use([signIn, 42 as never])).toThrow(/function/);

@@ -54,18 +54,26 @@ declare module 'express-serve-static-core' {
   }
 }
 
-// Getters, so a principal set by a later middleware is seen too.
+const exposed = new WeakSet<IncomingMessage>();
+
+// Getters, so a principal set by a later middleware is seen too. Defined once per request (every
+// use() shares the state), and a value the application or another library assigns (express-jwt
+// sets req.auth) wins on that object, where a getter alone would throw.
 function expose(req: IncomingMessage, res: ServerResponse, exchange: Exchange): void {
-  const auth = {
-    configurable: true,
-    enumerable: true,
-    get: () => (exchange.state as { auth?: AuthOf }).auth,
-  };
-  const request = req as Partial<Request>;
-  request.fairmind = exchange.state;
-  Object.defineProperty(req, 'auth', auth);
-  const locals = (res as Partial<Response>).locals;
-  if (locals !== undefined) Object.defineProperty(locals, 'auth', auth);
+  (req as Partial<Request>).fairmind = exchange.state;
+  if (exposed.has(req)) return;
+  exposed.add(req);
+  const state = exchange.state as { auth?: AuthOf };
+  for (const target of [req, (res as Partial<Response>).locals]) {
+    if (target === undefined) continue;
+    Object.defineProperty(target, 'auth', {
+      configurable: true,
+      enumerable: true,
+      get: () => state.auth,
+      set: (value: unknown) =>
+        Object.defineProperty(target, 'auth', { enumerable: true, writable: true, value }),
+    });
+  }
 }
 
 /**
