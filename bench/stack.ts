@@ -1,8 +1,8 @@
 /**
  * The production middleware stack through the FairMind adapters beside the same stack stitched
  * by hand from the libraries it replaces, in one process and one run:
- *   - Express 5: `fairmind({ middleware: [requestLog(), securityHeaders(), rateLimit()] })`
- *     with its built-in compression, vs pino-http, helmet(), express-rate-limit and
+ *   - Express 5: `fairmind({ middleware: [requestLog(), securityHeaders(), rateLimit()],
+ *     compression: {} })` with its built-in compression, vs pino-http, helmet(), express-rate-limit and
  *     expressjs/compression
  *   - Fastify 5: the `fairmind` plugin with the same middleware, vs an onResponse log line,
  *     @fastify/helmet, @fastify/rate-limit and @fastify/compress
@@ -97,6 +97,7 @@ function ours(): Server {
         securityHeaders(),
         rateLimit({ limit: LIMIT, windowSeconds: WINDOW_SECONDS, store: createMemoryStore() }),
       ],
+      compression: {},
     }),
   );
   return createServer(routes(app));
@@ -161,6 +162,7 @@ async function fastifyOurs(): Promise<Server> {
       securityHeaders(),
       rateLimit({ limit: LIMIT, windowSeconds: WINDOW_SECONDS, store: createMemoryStore() }),
     ],
+    compression: {},
   });
   await fastifyRoutes(app).ready();
   return app.server;
@@ -355,7 +357,7 @@ if (section('pieces')) {
   // Our stack taken apart, one piece added at a time, on the small body: what each costs.
   const partial = (compress: boolean, middleware: Middleware[]): Server => {
     const app = express();
-    app.use(fairmind({ middleware, ...(compress ? {} : { compression: false }) }));
+    app.use(fairmind({ middleware, ...(compress ? { compression: {} } : {}) }));
     return createServer(routes(app));
   };
   const pieces: Array<[string, Server]> = [

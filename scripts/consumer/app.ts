@@ -5,7 +5,7 @@ import { createAuth, createMemoryUserStore, type Principal } from '@fairmind/aut
 import { createRedisRefreshFamilyStore, createRedisRevocationStore } from '@fairmind/auth/redis';
 import { authMigrations, createSqlUserStore } from '@fairmind/auth/sql';
 import { createCache } from '@fairmind/cache';
-import { FairmindError, jsonReply, loadConfig, type Middleware } from '@fairmind/core';
+import { authGuard, FairmindError, jsonReply, loadConfig, type Middleware } from '@fairmind/core';
 import { createLifecycle } from '@fairmind/core/lifecycle';
 import { createLogger } from '@fairmind/core/logger';
 import { createMetricsRegistry } from '@fairmind/core/metrics';
@@ -82,6 +82,11 @@ export async function main(): Promise<void> {
   app.get('/me', (req, res) => {
     res.json({ id: req.auth?.id ?? null, items, first });
   });
+  // A guard through use(): the principal is typed as present after it, on every framework.
+  const admins = authGuard(auth.requireRole('admin'));
+  app.get('/admin/:section', fmExpress.use(admins), (req, res) => {
+    res.json({ id: req.auth.id, section: req.params.section });
+  });
   app.post('/echo', async (req, res) => {
     res.json(await readJsonBody<{ name: string }>(req));
   });
@@ -90,6 +95,10 @@ export async function main(): Promise<void> {
   const fastify = Fastify();
   await fastify.register(fmFastify.fairmind, { middleware: chain, logger });
   fastify.get('/me', async (request) => ({ id: request.auth?.id ?? null }));
+  fastify.get(
+    '/admin',
+    fmFastify.guarded(admins, async (request) => ({ id: request.auth.id })),
+  );
 
   const hono = new Hono<fmHono.FairmindEnv>();
   hono.use(
@@ -100,6 +109,7 @@ export async function main(): Promise<void> {
     }),
   );
   hono.get('/me', (c) => c.json({ id: c.get('auth')?.id ?? null }));
+  hono.get('/admin', fmHono.use(admins), (c) => c.json({ id: c.get('auth').id }));
   hono.onError(fmHono.problemHandler({ logger }));
 
   const compress = createNodeCompression({ threshold: undefined });

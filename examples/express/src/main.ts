@@ -12,7 +12,8 @@ const { config, logger, lifecycle, platform } = await startPlatformProcess({
 
 const app = express();
 app.disable('x-powered-by');
-mount(app, platform, { logger });
+// Compression is asked for: the platform's contract compresses bodies over 1024 bytes.
+mount(app, platform, { logger, compression: {} });
 
 serveUntilShutdown(app.listen(config.port, config.host), {
   config,

@@ -18,7 +18,8 @@ const app = Fastify({
   logger: false,
   frameworkErrors: frameworkErrorHandler({ middleware, handler, logger }),
 });
-mount(app, platform, { logger });
+// Compression is asked for: the platform's contract compresses bodies over 1024 bytes.
+mount(app, platform, { logger, compression: {} });
 
 // Routes are compiled at ready(); the Node server then listens and drains like the others.
 await app.ready();

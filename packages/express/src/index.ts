@@ -1,1 +1,12 @@
-export { fairmind, handle, type Mountable, mount, problemHandler } from './adapter/index.js';
+export {
+  type FairmindHandler,
+  fairmind,
+  type GuardedLocals,
+  type GuardHandler,
+  handle,
+  type Mountable,
+  mount,
+  notFoundHandler,
+  problemHandler,
+  use,
+} from './adapter/index.js';

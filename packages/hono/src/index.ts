@@ -15,10 +15,13 @@ export {
   type FairmindHonoOptions,
   type FairmindVariables,
   fairmind,
+  type GuardedEnv,
+  type HonoUseOptions,
   handle,
   type Mountable,
   mount,
   notFoundHandler,
   problemHandler,
   toResponse,
+  use,
 } from './adapter/index.js';

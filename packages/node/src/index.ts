@@ -4,6 +4,9 @@ export {
   exchangeOf,
   type NodeAdapterOptions,
   type NodeBridge,
+  notFoundHandler,
+  problemHandler,
   type Responder,
   respond,
+  use,
 } from './adapter/index.js';

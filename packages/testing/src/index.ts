@@ -1,4 +1,5 @@
 export {
+  type ConformanceOptions,
   type ConformanceScript,
   type ConformanceTarget,
   describeConformance,

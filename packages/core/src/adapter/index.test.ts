@@ -1,13 +1,24 @@
 import { describe, expect, it } from 'vitest';
-import { type Exchange, type HeaderRecord, jsonReply, type Middleware } from '../contract/index.js';
+import {
+  authGuard,
+  type Exchange,
+  type HeaderRecord,
+  jsonReply,
+  type Middleware,
+} from '../contract/index.js';
 import { FairmindError } from '../errors/index.js';
 import type { Logger } from '../log/index.js';
 import {
   applyChain,
+  checkGuard,
   clientErrorMessage,
+  compressionOf,
   handlerReply,
+  isGuarded,
   keptHeaders,
   type PendingResponse,
+  useChain,
+  useScope,
   webExchange,
 } from './index.js';
 
@@ -145,5 +156,44 @@ describe('client errors of a framework', () => {
     });
     expect(keptHeaders(response)).toEqual({ 'www-authenticate': 'Basic' });
     expect(keptHeaders({ headers: {} })).toBeUndefined();
+  });
+});
+
+describe('use() arguments', () => {
+  const one: Middleware = () => undefined;
+
+  it('make one middleware or an array a chain of its own, and refuse the rest', () => {
+    expect(useChain('@fairmind/x', one)).toEqual([one]);
+    const given = [one, one];
+    const chain = useChain('@fairmind/x', given);
+    expect(chain).toEqual(given);
+    expect(chain).not.toBe(given);
+    expect(() => useChain('@fairmind/x', undefined)).toThrow(/^\[@fairmind\/x\] use\(\) takes/);
+    expect(() => useChain('@fairmind/x', [one, 'no'])).toThrow(/function/);
+    const lift = (error: unknown) => error;
+    expect(useScope('@fairmind/x', one, {}, lift)).toMatchObject({
+      pkg: '@fairmind/x',
+      chain: [one],
+    });
+  });
+
+  it('know a guard, alone or last, and refuse anything else where a guard is required', () => {
+    const guard = authGuard(() => undefined);
+    expect(isGuarded(guard)).toBe(true);
+    expect(isGuarded([one, guard])).toBe(true);
+    expect(isGuarded([guard, one])).toBe(false);
+    expect(isGuarded(one)).toBe(false);
+    expect(isGuarded([])).toBe(false);
+    expect(checkGuard('@fairmind/x', 'guarded', guard)).toBe(guard);
+    expect(() => checkGuard('@fairmind/x', 'guarded', one)).toThrow(
+      /^\[@fairmind\/x\] guarded\(\) takes an AuthGuard/,
+    );
+  });
+
+  it('ask for compression only when it is given', () => {
+    const create = (options: { level?: number }) => ({ options });
+    expect(compressionOf(undefined, create)).toBeUndefined();
+    expect(compressionOf(false, create)).toBeUndefined();
+    expect(compressionOf({}, create)).toEqual({ options: {} });
   });
 });

@@ -1,10 +1,12 @@
 import {
+  type AuthGuard,
   type Decision,
   type Exchange,
   type FairmindState,
   type Handler,
   type HeaderRecord,
   invalidOptions,
+  isAuthGuard,
   type Middleware,
   mergeHeader,
   problemReply,
@@ -280,6 +282,128 @@ export function middlewareChain(pkg: string, value: unknown): Middleware[] {
     throw invalidOptions(pkg, 'every entry of middleware must be a function.');
   }
   return chain;
+}
+
+/**
+ * What every adapter's `use()` takes: one contract middleware, or several run in order as one.
+ *
+ * @example
+ * ```ts
+ * app.use(use([requestLog({ logger }), securityHeaders()]));
+ * ```
+ */
+export type UseMiddleware = Middleware | readonly Middleware[];
+
+/**
+ * A `use()` argument after which the principal is present: an {@link AuthGuard}, or several
+ * middleware of which the last is one (`[auth.authenticate(), auth.requireRole('admin')]`). The
+ * adapters' `use()` overloads type the principal as present in the handlers after it.
+ *
+ * @example
+ * ```ts
+ * const admins: GuardedMiddleware = [authenticate, auth.requireRole('admin')];
+ * ```
+ */
+export type GuardedMiddleware = AuthGuard | readonly [...Middleware[], AuthGuard];
+
+/** Options of every adapter's `use()`. */
+export interface UseOptions {
+  /**
+   * Where failures of the middleware are logged (5xx, and 4xx whose message the client did not
+   * get), as `fairmind()` logs them.
+   * @default silentLogger
+   */
+  logger?: Logger | undefined;
+}
+
+/**
+ * The chain of one `use()` call, checked when `use()` runs: a copy, so it cannot change after.
+ *
+ * @throws {FairmindError} `INVALID_OPTIONS` unless it is a function or an array of functions.
+ * @example
+ * ```ts
+ * const chain = useChain('@fairmind/hono', middleware);
+ * ```
+ */
+export function useChain(pkg: string, middleware: unknown): Middleware[] {
+  if (typeof middleware === 'function') return [middleware as Middleware];
+  if (!Array.isArray(middleware)) {
+    throw invalidOptions(
+      pkg,
+      'use() takes a contract middleware, (exchange) => outcome, or an array of them.',
+    );
+  }
+  return middlewareChain(pkg, middleware);
+}
+
+/**
+ * The {@link ChainScope} of one `use()` call: its checked chain, its logger and how the
+ * framework's own errors are lifted.
+ *
+ * @example
+ * ```ts
+ * const scope = useScope('@fairmind/fastify', middleware, options, asProblemError);
+ * ```
+ */
+export function useScope(
+  pkg: string,
+  middleware: unknown,
+  options: UseOptions,
+  lift: (error: unknown) => unknown,
+): ChainScope & { readonly lift: (error: unknown) => unknown } {
+  return { ...adapterScope(pkg, options, lift), chain: useChain(pkg, middleware) };
+}
+
+/**
+ * Whether a `use()` argument lets a request through only with a principal: an `AuthGuard`, or
+ * an array whose last middleware is one.
+ *
+ * @example
+ * ```ts
+ * isGuarded([authenticate, auth.requireRole('admin')]); // true
+ * ```
+ */
+export function isGuarded(middleware: unknown): middleware is GuardedMiddleware {
+  const last: unknown = Array.isArray(middleware) ? middleware.at(-1) : middleware;
+  return typeof last === 'function' && isAuthGuard(last as Middleware);
+}
+
+/**
+ * The guard of a helper that hands out a handler typed with the principal present, checked at
+ * run time too, for callers the types did not stop (plain JavaScript, a cast).
+ *
+ * @throws {FairmindError} `INVALID_OPTIONS` naming `helper` unless it {@link isGuarded}.
+ * @example
+ * ```ts
+ * const guard = checkGuard('@fairmind/fastify', 'guarded', given);
+ * ```
+ */
+export function checkGuard(pkg: string, helper: string, middleware: unknown): GuardedMiddleware {
+  if (!isGuarded(middleware)) {
+    throw invalidOptions(
+      pkg,
+      `${helper}() takes an AuthGuard (auth.requireAuth(), requirePermission(), requireRole() or ` +
+        'authGuard(middleware)), or an array that ends with one.',
+    );
+  }
+  return middleware;
+}
+
+/**
+ * An adapter's `compression` option made into its compressor: none unless asked for, since a
+ * body rewrite an application did not ask for surprises more than it saves (`{}` asks for the
+ * defaults; `false` and `undefined` both mean none).
+ *
+ * @example
+ * ```ts
+ * const compress = compressionOf(options.compression, createNodeCompression);
+ * ```
+ */
+export function compressionOf<Options, Compressor>(
+  value: Options | false | undefined,
+  create: (options: Options) => Compressor,
+): Compressor | undefined {
+  return value === undefined || value === false ? undefined : create(value);
 }
 
 /**

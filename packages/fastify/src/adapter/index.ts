@@ -1,4 +1,4 @@
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import {
   type AuthOf,
   type Exchange,
@@ -14,11 +14,17 @@ import {
   applyChain,
   applyHeaders,
   type ChainScope,
+  checkGuard,
+  compressionOf,
   failureReply,
+  type GuardedMiddleware,
   handlerReply,
   type MountableApp,
   middlewareChain,
   notFoundReply,
+  type UseMiddleware,
+  type UseOptions,
+  useScope,
 } from '@fairmind/core/adapter';
 import { lingerBeforeClose, nodeExchange, observeFinish } from '@fairmind/core/node';
 import type {
@@ -26,6 +32,8 @@ import type {
   FastifyPluginCallback,
   FastifyReply,
   FastifyRequest,
+  onRequestHookHandler,
+  RouteGenericInterface,
   RouteHandlerMethod,
 } from 'fastify';
 import fp from 'fastify-plugin';
@@ -47,8 +55,9 @@ const PKG = '@fairmind/fastify';
 /** Options of the {@link fairmind} plugin: the middleware run in an `onRequest` hook. */
 export interface FairmindFastifyOptions extends AdapterOptions {
   /**
-   * Response compression in an `onSend` hook, or `false` to leave payloads as they are.
-   * @default {} (br, gzip, deflate over 1024 bytes)
+   * Response compression in an `onSend` hook: `{}` for the defaults (br, gzip, deflate over
+   * 1024 bytes). Off unless given, so that payloads change only where the application asked.
+   * @default undefined (no compression)
    */
   compression?: FastifyCompressionOptions | false | undefined;
   /**
@@ -123,8 +132,9 @@ function runChain(
 ): void {
   const startedAt = performance.now();
   // The socket peer, never a forwarded header nor Fastify's `trustProxy`: the contract's
-  // client-IP resolver applies TRUSTED_PROXIES itself, once, for every adapter.
-  const exchange = expose(request, nodeExchange(request.raw));
+  // client-IP resolver applies TRUSTED_PROXIES itself, once, for every adapter. The plugin and
+  // every use() hook on one request share one exchange, so what authenticate() found stays.
+  const exchange = exchanges.get(request) ?? expose(request, nodeExchange(request.raw));
   const go = applyChain(scope, exchange, {
     decided(decision) {
       request.auth = (exchange.state as { auth?: AuthOf }).auth ?? null;
@@ -138,6 +148,14 @@ function runChain(
   if (go instanceof Promise)
     go.then((pass) => pass && outcome.proceed(exchange)).catch(outcome.fail);
   else if (go) outcome.proceed(exchange);
+}
+
+// The chain as a hook of the plugin or of use(). A reply sent from a hook ends the request, so
+// done() runs only when none was.
+function chainHook(scope: ChainScope): onRequestHookHandler {
+  return function fairmindHook(request, reply, done) {
+    runChain(scope, request, reply, { proceed: () => done(), fail: done });
+  };
 }
 
 /** Options of {@link frameworkErrorHandler}. */
@@ -188,7 +206,7 @@ function resolveOptions(options: FairmindFastifyOptions) {
   return {
     ...adapterScope(PKG, options, asProblemError),
     chain: middlewareChain(PKG, options.middleware),
-    compression: compression === false ? undefined : createCompressionHook(compression ?? {}),
+    compression: compressionOf(compression, createCompressionHook),
   };
 }
 
@@ -202,10 +220,7 @@ const fairmindPlugin: FastifyPluginCallback<FairmindFastifyOptions> = (app, opti
   }
   app.decorateRequest('auth', null);
   app.decorateRequest('fairmind', null);
-  app.addHook('onRequest', function fairmindOnRequest(request, reply, next) {
-    // A reply sent from onRequest ends the request, so next() runs only when none was.
-    runChain(settings, request, reply, { proceed: () => next(), fail: next });
-  });
+  app.addHook('onRequest', chainHook(settings));
   if (settings.compression) app.addHook('onSend', settings.compression);
   if (options.problems !== false) {
     app.setErrorHandler(problemErrorHandler(settings));
@@ -217,16 +232,70 @@ const fairmindPlugin: FastifyPluginCallback<FairmindFastifyOptions> = (app, opti
 /**
  * The FairMind plugin for Fastify 5 (through `fastify-plugin`, so it applies to the instance
  * that registers it): contract middleware in `onRequest`, setting `request.auth` and
- * `request.fairmind`; compression in `onSend`; problem JSON for errors and unknown routes.
+ * `request.fairmind`; compression in `onSend` when asked for; problem JSON for errors and
+ * unknown routes.
  *
  * @example
  * ```ts
  * const app = Fastify();
- * await app.register(fairmind, { middleware: [securityHeaders(), auth.authenticate()] });
+ * await app.register(fairmind, { middleware: [securityHeaders(), auth.authenticate()], compression: {} });
  * app.get('/me', async (request) => request.auth);
  * ```
  */
 export const fairmind = fp(fairmindPlugin, { fastify: '5.x', name: PKG });
+
+/**
+ * Contract middleware as a Fastify hook (`addHook('onRequest')`, a route's `onRequest` or
+ * `preHandler`) that answers as the plugin does; every `use()` on a request shares one state.
+ * It never compresses. {@link guarded} types the principal after a guard.
+ *
+ * @throws {FairmindError} `INVALID_OPTIONS` unless given a middleware or an array of them.
+ * @example
+ * ```ts
+ * app.addHook('onRequest', use([requestLog({ logger }), securityHeaders()]));
+ * ```
+ */
+export function use(middleware: UseMiddleware, options: UseOptions = {}): onRequestHookHandler {
+  return chainHook(useScope(PKG, middleware, options, asProblemError));
+}
+
+/** What {@link guarded} returns: route options to spread beside the route's others. */
+export interface GuardedRoute<G extends RouteGenericInterface = RouteGenericInterface> {
+  /** The guard, made by {@link use}: it answers 401 or 403 before the handler runs. */
+  onRequest: onRequestHookHandler;
+  /** The handler, which Fastify calls only once the guard let the request through. */
+  handler: RouteHandlerMethod<Server, IncomingMessage, ServerResponse, G>;
+}
+
+/** A route handler behind {@link guarded}: `request.auth` is the principal, present. */
+export type GuardedHandler<G extends RouteGenericInterface = RouteGenericInterface> = (
+  this: FastifyInstance,
+  request: FastifyRequest<G> & { auth: AuthOf },
+  reply: FastifyReply<G>,
+) => ReturnType<GuardedRoute<G>['handler']>;
+
+/**
+ * Route options of a guard (its `onRequest`) and a handler that sees `request.auth` as present.
+ * A hook cannot change a handler's types in Fastify, so the two travel together.
+ *
+ * @throws {FairmindError} `INVALID_OPTIONS` unless `guard` is an `AuthGuard` (or ends with one).
+ * @example
+ * ```ts
+ * app.get('/admin', guarded(auth.requireRole('admin'), async (request) => request.auth.id));
+ * app.get('/models/:id', { schema, ...guarded<{ Params: { id: string } }>(canRead, handler) });
+ * ```
+ */
+export function guarded<G extends RouteGenericInterface = RouteGenericInterface>(
+  guard: GuardedMiddleware,
+  handler: GuardedHandler<G>,
+  options: UseOptions = {},
+): GuardedRoute<G> {
+  // The guard answers every request without a principal: the handler is the route's as it is.
+  return {
+    onRequest: use(checkGuard(PKG, 'guarded', guard), options),
+    handler: handler as GuardedRoute<G>['handler'],
+  };
+}
 
 /**
  * A Fastify route handler for a contract {@link Handler}, with the plugin's exchange and
@@ -254,10 +323,11 @@ const METHODS = ['DELETE', 'GET', 'HEAD', 'OPTIONS', 'PATCH', 'POST', 'PUT'];
  * Mounts an application written on the contract (the FairMind platform): the {@link fairmind}
  * plugin with its middleware and a catch-all route whose body is left for the application to
  * read with its own limit. Routes you declare yourself win and keep Fastify's body parsing.
+ * Compression only with the `compression` option.
  *
  * @example
  * ```ts
- * mount(app, platform, { logger });
+ * mount(app, platform, { logger, compression: {} });
  * await app.listen({ port: 3000 });
  * ```
  */

@@ -15,9 +15,12 @@ const big = JSON.stringify({
   items: Array.from({ length: 100 }, (_, index) => ({ index, text: 'lorem ipsum dolor sit amet' })),
 });
 
-async function server(compression?: FastifyCompressionOptions | false): Promise<FastifyInstance> {
+// Compression is off unless asked for: these tests ask for the defaults unless they say otherwise.
+async function server(
+  compression: FastifyCompressionOptions | false = {},
+): Promise<FastifyInstance> {
   app = Fastify();
-  await app.register(fairmind, compression === undefined ? {} : { compression });
+  await app.register(fairmind, { compression });
   app.get('/big', async (_request, reply) => reply.type('application/json').send(big));
   app.get('/small', async () => ({ ok: true }));
   app.get('/tagged', async (_request, reply) =>

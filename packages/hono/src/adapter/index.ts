@@ -9,17 +9,23 @@ import {
 import {
   type AdapterOptions,
   adapterScope,
+  compressionOf,
   failureReply,
+  type GuardedMiddleware,
   type MountableApp,
   middlewareChain,
   notFoundReply,
   toResponse,
+  type UseMiddleware,
+  type UseOptions,
+  useScope,
   webExchange,
 } from '@fairmind/core/adapter';
 import type { ResponseCompressionOptions as HonoCompressionOptions } from '@fairmind/edge/web';
-import { createResponseCompression, createWebBridge } from '@fairmind/edge/web';
+import { createResponseCompression, createWebBridge, type WebBridge } from '@fairmind/edge/web';
 import type { Context, Env, ErrorHandler, Hono, MiddlewareHandler, NotFoundHandler } from 'hono';
 import type { BlankSchema } from 'hono/types';
+import { nodePeer } from '../peer/index.js';
 import { asProblemError } from '../problems/index.js';
 
 /** What the adapter puts on the context: `c.get('auth')` and `c.get('fairmind')`. */
@@ -33,6 +39,12 @@ export interface FairmindVariables {
 /** The Hono `Env` of an app that uses the adapter: `new Hono<FairmindEnv>()`. */
 export interface FairmindEnv extends Env {
   Variables: FairmindVariables;
+}
+
+/** The Hono `Env` of handlers after `use(guard)`: `c.get('auth')` is the principal, present. */
+export interface GuardedEnv extends Env {
+  /** `auth` without `undefined`: the guard answered every request that had none. */
+  Variables: FairmindVariables & { auth: AuthOf };
 }
 
 declare module 'hono' {
@@ -52,15 +64,20 @@ export interface FairmindHonoOptions extends AdapterOptions {
    */
   clientAddress: (c: Context) => string;
   /**
-   * Compression of the final response, or `false` to leave bodies as they are.
-   * @default {} (gzip and deflate through CompressionStream, over 1024 bytes)
+   * Compression of the final response: `{}` for the defaults (gzip and deflate through
+   * CompressionStream, over 1024 bytes). Off unless given, so that bodies change only where
+   * the application asked.
+   * @default undefined (no compression)
    */
   compression?: HonoCompressionOptions | false | undefined;
 }
 
 const exchanges = new WeakMap<Context, Exchange>();
 
-/** The exchange {@link fairmind} made for a request: its `state` holds what the middleware found. */
+/**
+ * The exchange {@link fairmind} or {@link use} made for a request: its `state` holds what the
+ * middleware found.
+ */
 export function exchangeOf(c: Context): Exchange | undefined {
   return exchanges.get(c);
 }
@@ -89,10 +106,7 @@ function resolveOptions(options: FairmindHonoOptions) {
   const bridge = createWebBridge({
     ...adapterScope(PKG, options, asProblemError),
     chain: middlewareChain(PKG, options.middleware),
-    compress:
-      options.compression === false
-        ? undefined
-        : createResponseCompression(options.compression ?? {}),
+    compress: compressionOf(options.compression, createResponseCompression),
   });
   return { bridge, clientAddress: options.clientAddress };
 }
@@ -100,8 +114,9 @@ function resolveOptions(options: FairmindHonoOptions) {
 /**
  * Contract middleware as one Hono middleware. It runs the chain; a short reply ends the
  * request, otherwise `c.get('auth')` and `c.get('fairmind')` are set and the rest of the app
- * runs, and the chain's headers go on its response. Last, the final response is compressed.
- * Register it first, so that it sees every response, errors and 404s included.
+ * runs, and the chain's headers go on its response. Last, the final response is compressed,
+ * when the `compression` option asks for it. Register it first, so that it sees every
+ * response, errors and 404s included.
  *
  * @throws {FairmindError} `INVALID_OPTIONS` naming a bad option.
  * @example
@@ -121,17 +136,29 @@ function resolveOptions(options: FairmindHonoOptions) {
  */
 export function fairmind(options: FairmindHonoOptions): MiddlewareHandler<FairmindEnv> {
   const { bridge, clientAddress } = resolveOptions(options);
+  return bridgeMiddleware(bridge, clientAddress);
+}
 
+// The bridge as Hono middleware. fairmind() and every use() on one request share one exchange,
+// so what authenticate() found stays found; the first one makes it.
+function bridgeMiddleware(
+  bridge: WebBridge,
+  clientAddress: (c: Context) => string,
+): MiddlewareHandler<FairmindEnv> {
   return async function fairmindMiddleware(c, next) {
     const startedAt = performance.now();
-    const exchange = webExchange(c.req.raw, clientAddress(c));
-    exchanges.set(c, exchange);
-    c.set('fairmind', exchange.state);
+    let exchange = exchanges.get(c);
+    if (exchange === undefined) {
+      exchange = webExchange(c.req.raw, clientAddress(c));
+      exchanges.set(c, exchange);
+      c.set('fairmind', exchange.state);
+    }
+    const { state } = exchange;
     const response = await bridge({
       exchange,
       env: c.env,
       startedAt,
-      decided: () => c.set('auth', (exchange.state as { auth?: AuthOf }).auth),
+      decided: () => c.set('auth', (state as { auth?: AuthOf }).auth),
       async next() {
         await next();
         return c.res;
@@ -141,10 +168,62 @@ export function fairmind(options: FairmindHonoOptions): MiddlewareHandler<Fairmi
   };
 }
 
+/** Options of {@link use}. */
+export interface HonoUseOptions extends UseOptions {
+  /**
+   * The socket peer, read only by the first `fairmind()` or `use()` of a request (the others
+   * share its exchange); see {@link FairmindHonoOptions.clientAddress}.
+   * @default the peer on @hono/node-server (`nodeClientAddress`); elsewhere a 500 problem
+   * asking for this option
+   */
+  clientAddress?: ((c: Context) => string) | undefined;
+}
+
+/**
+ * One contract middleware (or several, in order) as Hono's own middleware, app-wide or on one
+ * route: as {@link fairmind} answers, without compression. Every `use()` on one request shares
+ * one state, and after an `AuthGuard` (or an array ending with one) the next handlers see
+ * `c.get('auth')` typed as present.
+ *
+ * @throws {FairmindError} `INVALID_OPTIONS` unless given a middleware or an array of them.
+ * @example
+ * ```ts
+ * app.use(use([requestLog({ logger }), securityHeaders(), auth.authenticate({ optional: true })]));
+ * app.get('/admin', use(auth.requireRole('admin')), (c) => c.json({ id: c.get('auth').id }));
+ * ```
+ */
+export function use(
+  middleware: GuardedMiddleware,
+  options?: HonoUseOptions,
+): MiddlewareHandler<GuardedEnv>;
+/**
+ * One contract middleware (or several) that is not a guard: `c.get('auth')` stays
+ * `AuthOf | undefined`.
+ *
+ * @example
+ * ```ts
+ * app.use(use(securityHeaders()));
+ * ```
+ */
+export function use(
+  middleware: UseMiddleware,
+  options?: HonoUseOptions,
+): MiddlewareHandler<FairmindEnv>;
+export function use(
+  middleware: UseMiddleware,
+  options: HonoUseOptions = {},
+): MiddlewareHandler<FairmindEnv> | MiddlewareHandler<GuardedEnv> {
+  const scope = useScope(PKG, middleware, options, asProblemError);
+  return bridgeMiddleware(
+    createWebBridge({ ...scope, compress: undefined }),
+    options.clientAddress ?? nodePeer,
+  );
+}
+
 /**
  * A Hono handler for a contract {@link Handler} (the FairMind platform's, or your own), with
- * `c.req.raw` as the body source, read by the handler itself. It needs {@link fairmind} in
- * front of it, which made the exchange.
+ * `c.req.raw` as the body source, read by the handler itself. It needs {@link fairmind} or
+ * {@link use} in front of it, which made the exchange.
  *
  * @example
  * ```ts

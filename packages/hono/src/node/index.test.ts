@@ -118,7 +118,7 @@ describe('finished responses on @hono/node-server', () => {
     const finished: FinishInfo[] = [];
     const watch: Middleware = () => ({ onFinish: (info) => finished.push(info) });
     const app = new Hono();
-    app.use(fairmind({ clientAddress: nodeClientAddress, middleware: [watch] }));
+    app.use(fairmind({ clientAddress: nodeClientAddress, middleware: [watch], compression: {} }));
     app.get('/json', (c) => c.json({ hello: 'world' }));
     app.get('/missing', (c) => c.text('nope', 404));
     app.get('/big', (c) => c.body(big, 200, { 'content-type': 'application/json' }));

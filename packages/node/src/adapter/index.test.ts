@@ -2,9 +2,17 @@ import type { IncomingMessage } from 'node:http';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { gunzipSync } from 'node:zlib';
-import { FairmindError, type Handler, jsonReply, type Middleware } from '@fairmind/core';
+import { authGuard, FairmindError, type Handler, jsonReply, type Middleware } from '@fairmind/core';
+import { recordingLogger } from '@fairmind/testing';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createNodeBridge, createRequestListener } from './index.js';
+import {
+  createNodeBridge,
+  createRequestListener,
+  exchangeOf,
+  notFoundHandler,
+  problemHandler,
+  use,
+} from './index.js';
 
 let server: Server | undefined;
 afterEach(async () => {
@@ -73,8 +81,10 @@ describe('createRequestListener', () => {
     expect(errors).toHaveLength(1);
   });
 
-  it('compresses large bodies and merges Vary', async () => {
-    const base = await listen(createRequestListener({ middleware: [tag], handler }));
+  it('compresses large bodies and merges Vary when compression is asked for', async () => {
+    const base = await listen(
+      createRequestListener({ middleware: [tag], handler, compression: {} }),
+    );
     const response = await fetch(`${base}/big`, { headers: { 'accept-encoding': 'gzip' } });
     expect(response.headers.get('content-encoding')).toBe('gzip');
     expect(response.headers.get('vary')).toMatch(/Origin/);
@@ -85,10 +95,14 @@ describe('createRequestListener', () => {
     expect(JSON.parse(text)).toEqual(big);
   });
 
-  it('leaves bodies alone with compression off', async () => {
-    const base = await listen(createRequestListener({ handler, compression: false }));
-    const response = await fetch(`${base}/big`, { headers: { 'accept-encoding': 'gzip' } });
-    expect(response.headers.get('content-encoding')).toBeNull();
+  it('leaves bodies alone unless compression is asked for', async () => {
+    for (const compression of [false, undefined] as const) {
+      const base = await listen(createRequestListener({ handler, compression }));
+      const response = await fetch(`${base}/big`, { headers: { 'accept-encoding': 'gzip' } });
+      expect(response.headers.get('content-encoding')).toBeNull();
+      expect(response.headers.get('vary')).toBeNull();
+      await new Promise((resolve) => server?.close(resolve));
+    }
   });
 });
 
@@ -104,5 +118,67 @@ describe('createNodeBridge', () => {
     await fetch(base);
     await fetch(base, { headers: { 'x-block': '1' } });
     expect(results).toEqual([true, false]);
+  });
+});
+
+describe('use', () => {
+  // Stands in for authenticate() and requireRole('admin'): two use() calls, one state.
+  const signIn: Middleware = (exchange) => {
+    const role = exchange.request.headers.get('x-role');
+    if (role) (exchange.state as { auth?: unknown }).auth = { role };
+    return { headers: { 'x-frame-options': 'DENY' } };
+  };
+  const admins = authGuard((exchange) => {
+    const auth = (exchange.state as { auth?: { role: string } }).auth;
+    if (!auth) throw new FairmindError('UNAUTHENTICATED', 401, 'Sign in.');
+    if (auth.role !== 'admin') throw new FairmindError('FORBIDDEN', 403, 'Admins only.');
+    return undefined;
+  });
+
+  it('shares one exchange between use() calls and answers like the listener', async () => {
+    const logger = recordingLogger();
+    const everywhere = use([signIn, tag], { logger });
+    const guard = use(admins);
+    const problems = problemHandler({ logger });
+    const base = await listen(async (req, res) => {
+      try {
+        if (!(await everywhere(req, res))) return;
+        if (req.url === '/boom') throw new Error('database password is hunter2');
+        if (req.url !== '/admin') return notFoundHandler(req, res);
+        if (!(await guard(req, res))) return;
+        res.setHeader('content-type', 'application/json');
+        res.end(JSON.stringify(exchangeOf(req)?.state));
+      } catch (error) {
+        problems(error, req, res);
+      }
+    });
+    const ok = await fetch(`${base}/admin`, {
+      headers: { 'x-role': 'admin', 'accept-encoding': 'gzip' },
+    });
+    expect(await ok.json()).toEqual({ auth: { role: 'admin' } });
+    expect(ok.headers.get('x-frame-options')).toBe('DENY');
+    expect(ok.headers.get('vary')).toBe('Origin');
+    const denied = await fetch(`${base}/admin`, { headers: { 'x-role': 'viewer' } });
+    expect(denied.status).toBe(403);
+    expect(denied.headers.get('x-frame-options')).toBe('DENY');
+    expect(await denied.json()).toMatchObject({ code: 'FORBIDDEN' });
+    expect((await fetch(`${base}/admin`)).status).toBe(401);
+    const missing = await fetch(`${base}/nope?key=1`, { method: 'DELETE' });
+    expect(missing.status).toBe(404);
+    expect(await missing.json()).toMatchObject({
+      code: 'NOT_FOUND',
+      detail: 'No route for DELETE /nope: check the URL.',
+    });
+    const failed = await fetch(`${base}/boom`);
+    expect(failed.status).toBe(500);
+    expect(failed.headers.get('x-frame-options')).toBe('DENY');
+    expect(await failed.text()).not.toContain('hunter2');
+    expect(logger.errors).toEqual([
+      expect.objectContaining({ method: 'GET', path: '/boom', status: 500 }),
+    ]);
+  });
+
+  it('refuses what is not a middleware', () => {
+    expect(() => use({} as never)).toThrow(/contract middleware/);
   });
 });

@@ -8,9 +8,23 @@ import {
   problemReply,
   silentLogger,
 } from '@fairmind/core';
-import { applyChain, type ChainScope, handlerReply } from '@fairmind/core/adapter';
+import {
+  applyChain,
+  type ChainScope,
+  compressionOf,
+  failureReply,
+  handlerReply,
+  notFoundReply,
+  type UseMiddleware,
+  type UseOptions,
+  useScope,
+} from '@fairmind/core/adapter';
 import { nodeExchange, observeFinish, writeReply } from '@fairmind/core/node';
-import { createNodeCompression, type NodeCompressionOptions } from '@fairmind/edge/node';
+import {
+  createNodeCompression,
+  type NodeCompression,
+  type NodeCompressionOptions,
+} from '@fairmind/edge/node';
 
 /** Options of {@link createNodeBridge} and {@link createRequestListener}. */
 export interface NodeAdapterOptions {
@@ -20,8 +34,9 @@ export interface NodeAdapterOptions {
    */
   middleware?: readonly Middleware[] | undefined;
   /**
-   * Response compression (`@fairmind/edge/node`), or `false` to leave bodies as they are.
-   * @default {} (br, gzip, deflate over 1024 bytes)
+   * Response compression (`@fairmind/edge/node`): `{}` for the defaults (br, gzip, deflate
+   * over 1024 bytes). Off unless given, so that bodies change only where the application asked.
+   * @default undefined (no compression)
    */
   compression?: NodeCompressionOptions | false | undefined;
   /**
@@ -32,13 +47,14 @@ export interface NodeAdapterOptions {
 }
 
 /**
- * Runs compression and the middleware chain for one request: `true` when the request may go
- * on to the handler (the middleware headers are already on the response), `false` when a
- * middleware answered. Synchronous when every middleware is.
+ * Runs the middleware chain (and compression, when asked for) for one request: `true` when the
+ * request may go on to the handler (the middleware headers are already on the response),
+ * `false` when a middleware answered. Synchronous when every middleware is.
  */
 export type NodeBridge = (req: IncomingMessage, res: ServerResponse) => boolean | Promise<boolean>;
 
 const exchanges = new WeakMap<IncomingMessage, Exchange>();
+const compressed = new WeakSet<ServerResponse>();
 
 /**
  * The exchange the bridge made for a request: its `state` holds what the middleware found
@@ -50,33 +66,18 @@ export function exchangeOf(req: IncomingMessage): Exchange | undefined {
 
 const PKG = '@fairmind/node';
 
-/**
- * The shared Node bridge of the Node-based adapters (node:http, Express): one place that
- * turns the contract's decision into a Node response, so every adapter behaves the same.
- *
- * @example
- * ```ts
- * const bridge = createNodeBridge({ middleware: [securityHeaders(), rateLimit()] });
- * createServer(async (req, res) => {
- *   if (!(await bridge(req, res))) return; // a middleware answered
- *   res.end('hello');
- * });
- * ```
- */
-export function createNodeBridge(options: NodeAdapterOptions = {}): NodeBridge {
-  const chain = [...(options.middleware ?? [])];
-  const compress =
-    options.compression === false ? undefined : createNodeCompression(options.compression ?? {});
-  const scope: ChainScope = { pkg: PKG, logger: options.logger ?? silentLogger, chain };
-
+function bridge(scope: ChainScope, compress: NodeCompression | undefined): NodeBridge {
   return function fairmindNodeBridge(req, res) {
     const startedAt = performance.now();
-    // A second bridge on the same request (a route-level chain after an app-level one) shares
-    // the first one's exchange, so what authenticate() found stays found, and the response is
-    // not compressed twice.
+    // A response is compressed once, whichever bridge asked first.
+    if (compress !== undefined && !compressed.has(res)) {
+      compressed.add(res);
+      compress(req, res);
+    }
+    // Every bridge on the same request (use() after use(), a route-level chain after an
+    // app-level one) shares the first one's exchange, so what authenticate() found stays found.
     let exchange = exchanges.get(req);
     if (exchange === undefined) {
-      compress?.(req, res);
       exchange = nodeExchange(req);
       exchanges.set(req, exchange);
     }
@@ -85,6 +86,88 @@ export function createNodeBridge(options: NodeAdapterOptions = {}): NodeBridge {
       headers: res,
       send: (reply) => writeReply(res, reply),
     });
+  };
+}
+
+/**
+ * The shared Node bridge of the Node-based adapters (node:http, Express): one place that
+ * turns the contract's decision into a Node response, so every adapter behaves the same.
+ *
+ * @example
+ * ```ts
+ * const bridge = createNodeBridge({ middleware: [securityHeaders(), rateLimit()], compression: {} });
+ * createServer(async (req, res) => {
+ *   if (!(await bridge(req, res))) return; // a middleware answered
+ *   res.end('hello');
+ * });
+ * ```
+ */
+export function createNodeBridge(options: NodeAdapterOptions = {}): NodeBridge {
+  const chain = [...(options.middleware ?? [])];
+  const scope: ChainScope = { pkg: PKG, logger: options.logger ?? silentLogger, chain };
+  return bridge(scope, compressionOf(options.compression, createNodeCompression));
+}
+
+/**
+ * One contract middleware (or several, in order) as a function of a Node request and response,
+ * for a server that routes itself: `true` when the request goes on, `false` when a middleware
+ * answered (a 401, 403 or 429 problem, or the problem for what it threw, carrying the headers
+ * gathered before it). Its headers go on the response, and every `use()` on one request shares
+ * one exchange: `exchangeOf(req).state.auth` is what an earlier `authenticate()` found. It
+ * never compresses.
+ *
+ * @throws {FairmindError} `INVALID_OPTIONS` unless given a middleware or an array of them.
+ * @example
+ * ```ts
+ * const everywhere = use([requestLog({ logger }), securityHeaders()]);
+ * const admins = use(auth.requireRole('admin'));
+ * createServer(async (req, res) => {
+ *   if (!(await everywhere(req, res))) return;
+ *   if (req.url === '/admin' && !(await admins(req, res))) return;
+ *   res.end('hello');
+ * });
+ * ```
+ */
+export function use(middleware: UseMiddleware, options: UseOptions = {}): NodeBridge {
+  return bridge(
+    useScope(PKG, middleware, options, (error) => error),
+    undefined,
+  );
+}
+
+/**
+ * Answers a request no route matched with the 404 `NOT_FOUND` problem naming its method and
+ * path, after whatever headers earlier `use()` calls put on the response.
+ *
+ * @example
+ * ```ts
+ * if (!routed) return notFoundHandler(req, res);
+ * ```
+ */
+export function notFoundHandler(req: IncomingMessage, res: ServerResponse): void {
+  writeReply(res, notFoundReply(req.method ?? 'GET', req.url ?? '/'));
+}
+
+/**
+ * An error handler for a server that routes itself: answers what a route threw with RFC 9457
+ * problem JSON (a `FairmindError` keeps its status and code, anything else is a 500 that says
+ * nothing of the cause) and logs the failure with the request id, method and path. A response
+ * already started cannot take a problem any more, so it is cut instead.
+ *
+ * @example
+ * ```ts
+ * const problems = problemHandler({ logger });
+ * createServer((req, res) => route(req, res).catch((error) => problems(error, req, res)));
+ * ```
+ */
+export function problemHandler(
+  options: UseOptions = {},
+): (error: unknown, req: IncomingMessage, res: ServerResponse) => void {
+  const scope = { pkg: PKG, logger: options.logger ?? silentLogger };
+  return function fairmindProblemHandler(error, req, res) {
+    const reply = failureReply(scope, error, exchanges.get(req));
+    if (res.headersSent) res.destroy();
+    else writeReply(res, reply);
   };
 }
 
@@ -121,7 +204,8 @@ export async function respond(
 }
 
 /**
- * A `node:http` request listener: the middleware, then `handler`.
+ * A `node:http` request listener: the middleware, then `handler`; compression too when the
+ * `compression` option is given.
  *
  * @example
  * ```ts
@@ -133,6 +217,7 @@ export async function respond(
  *   createRequestListener({
  *     middleware: [requestLog({ logger }), securityHeaders()],
  *     handler: (exchange) => jsonReply(200, { hello: exchange.clientAddress }),
+ *     compression: {}, // br, gzip, deflate over 1024 bytes
  *   }),
  * ).listen(3000);
  * ```
