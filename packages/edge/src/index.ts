@@ -78,16 +78,6 @@ export {
   validationProblem,
 } from './schema/index.js';
 export {
-  type FieldIssue,
-  isStandardSchema,
-  type SchemaOutput,
-  type StandardSchema,
-  type StandardSchemaIssue,
-  type StandardSchemaResult,
-  validate,
-  validationProblem,
-} from './schema/index.js';
-export {
   buildCsp,
   type CspDirectives,
   type CspOptions,
