@@ -2,9 +2,11 @@ import { describe, expect, it } from 'vitest';
 import {
   authGuard,
   type Exchange,
+  type FairmindState,
   type HeaderRecord,
   jsonReply,
   type Middleware,
+  problemReply,
 } from '../contract/index.js';
 import { FairmindError } from '../errors/index.js';
 import type { Logger } from '../log/index.js';
@@ -20,6 +22,7 @@ import {
   useChain,
   useScope,
   webExchange,
+  withRequestId,
 } from './index.js';
 
 function recordingLogger(): Logger & { lines: string[] } {
@@ -195,5 +198,34 @@ describe('use() arguments', () => {
     expect(compressionOf(undefined, create)).toBeUndefined();
     expect(compressionOf(false, create)).toBeUndefined();
     expect(compressionOf({}, create)).toEqual({ options: {} });
+  });
+});
+
+describe('withRequestId', () => {
+  const exchange = (requestId?: string): Exchange => ({
+    request: { method: 'GET', url: '/x', headers: { get: () => null } },
+    clientAddress: '127.0.0.1',
+    secure: false,
+    state: requestId === undefined ? {} : ({ requestId } as FairmindState),
+  });
+
+  it('puts the request id into problem bodies, and leaves everything else alone', () => {
+    const problem = problemReply(new FairmindError('CONFLICT', 409, 'Taken.'));
+    const stamped = withRequestId(problem, exchange('req-1'));
+    expect(JSON.parse(stamped.body ?? '')).toEqual({
+      ...JSON.parse(problem.body ?? ''),
+      requestId: 'req-1',
+    });
+    expect(withRequestId(problem, exchange())).toBe(problem);
+    expect(withRequestId(problem, undefined)).toBe(problem);
+    expect(withRequestId(stamped, exchange('req-2'))).toBe(stamped);
+    const json = { status: 200, headers: { 'content-type': 'application/json' }, body: '{}' };
+    expect(withRequestId(json, exchange('req-1'))).toBe(json);
+    const empty = {
+      status: 429,
+      headers: { 'content-type': 'application/problem+json' },
+      body: '{}',
+    };
+    expect(withRequestId(empty, exchange('a"b')).body).toBe('{"requestId":"a\\"b"}');
   });
 });

@@ -15,7 +15,12 @@ import {
   requestPath,
   runMiddleware,
 } from '../contract/index.js';
-import { codeForStatus, FairmindError, isFairmindError } from '../errors/index.js';
+import {
+  codeForStatus,
+  FairmindError,
+  isFairmindError,
+  PROBLEM_CONTENT_TYPE,
+} from '../errors/index.js';
 import { type Logger, logRequestFailure, silentLogger } from '../log/index.js';
 
 /**
@@ -219,6 +224,35 @@ export interface ChainScope extends AdapterScope {
 }
 
 /**
+ * A problem reply carrying the request's id (`requestId`, set by `requestLog()`) in its body
+ * too, beside the `X-Request-Id` header: what a client files in a report, and what a 500
+ * asks it to report. Other replies, and requests without an id, are returned as they are.
+ * The member goes in by splicing the body's closing brace, so the prepared bodies of the
+ * hot refusal paths (a 429) are not parsed again.
+ *
+ * @example
+ * ```ts
+ * writeReply(res, withRequestId(problemReply(error), exchange));
+ * ```
+ */
+export function withRequestId(reply: Reply, exchange: Exchange | undefined): Reply {
+  const id = (exchange?.state as { requestId?: unknown } | undefined)?.requestId;
+  const { body } = reply;
+  if (typeof id !== 'string' || body === null || !body.endsWith('}')) return reply;
+  const type = reply.headers['content-type'];
+  if (
+    type === undefined ||
+    !type.startsWith(PROBLEM_CONTENT_TYPE) ||
+    body.includes('"requestId":')
+  ) {
+    return reply;
+  }
+  const member = `"requestId":${JSON.stringify(id)}`;
+  const spliced = body === '{}' ? `{${member}}` : `${body.slice(0, -1)},${member}}`;
+  return { ...reply, body: spliced };
+}
+
+/**
  * The problem reply for a failure, logged when it tells the client less than an operator
  * needs (see `logRequestFailure`): every adapter's error handler answers through this.
  *
@@ -233,7 +267,8 @@ export function failureReply(
   error: unknown,
   exchange: Exchange | undefined,
 ): Reply {
-  const reply = problemReply(scope.lift === undefined ? error : scope.lift(error));
+  const lifted = scope.lift === undefined ? error : scope.lift(error);
+  const reply = withRequestId(problemReply(lifted), exchange);
   logRequestFailure({
     logger: scope.logger,
     pkg: scope.pkg,
@@ -253,14 +288,13 @@ export function failureReply(
  * app.setNotFoundHandler((request, reply) => send(reply, notFoundReply(request.method, request.url)));
  * ```
  */
-export function notFoundReply(method: string, url: string): Reply {
-  return problemReply(
-    new FairmindError(
-      'NOT_FOUND',
-      404,
-      `No route for ${method} ${requestPath(url)}: check the URL.`,
-    ),
+export function notFoundReply(method: string, url: string, exchange?: Exchange): Reply {
+  const problem = new FairmindError(
+    'NOT_FOUND',
+    404,
+    `No route for ${method} ${requestPath(url)}: check the URL.`,
   );
+  return withRequestId(problemReply(problem), exchange);
 }
 
 /**
@@ -465,7 +499,7 @@ export function shortReply(
   if (reply && error !== undefined) {
     logRequestFailure({ logger, pkg, status: reply.status, error, exchange });
   }
-  return reply;
+  return reply && withRequestId(reply, exchange);
 }
 
 /**

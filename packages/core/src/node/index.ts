@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders, IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { applyHeaders } from '../adapter/index.js';
+import { applyHeaders, withRequestId } from '../adapter/index.js';
 import {
   type Decision,
   type Exchange,
@@ -303,7 +303,7 @@ export function answerParserErrors(server: Server, options: ParserErrorOptions =
       state: {},
     };
     void decide(exchange).then((decision) => {
-      const reply = problemReply(parserProblem(error), decision.headers);
+      const reply = withRequestId(problemReply(parserProblem(error), decision.headers), exchange);
       const body = reply.body ?? '';
       const length = Buffer.byteLength(body);
       const report = (aborted: boolean) => {
@@ -337,7 +337,8 @@ export function answerParserErrors(server: Server, options: ParserErrorOptions =
         417,
         `The server meets no expectation but 100-continue, got Expect: ${JSON.stringify(expectation.slice(0, 100))}: send the request without it.`,
       );
-      writeReply(res, problemReply(problem, { ...decision.headers, connection: 'close' }));
+      const headers = { ...decision.headers, connection: 'close' };
+      writeReply(res, withRequestId(problemReply(problem, headers), exchange));
     });
   });
 }

@@ -228,7 +228,7 @@ export function problemHandler(options: { logger?: Logger | undefined } = {}): E
  */
 export const notFoundHandler: RequestHandler = function fairmindNotFound(req, res) {
   // originalUrl: a router mounted on a path sees only the rest of it in req.url.
-  writeReply(res, notFoundReply(req.method, req.originalUrl));
+  writeReply(res, notFoundReply(req.method, req.originalUrl, exchangeOf(req)));
 };
 
 /** What {@link mount} needs: contract middleware and a handler, as the platform has them. */

@@ -119,7 +119,8 @@ export function problemErrorHandler(
  * ```
  */
 export function notFoundHandler(request: FastifyRequest, reply: FastifyReply): FastifyReply {
-  return sendReply(reply, notFoundReply(request.method, request.raw.url ?? '/'));
+  const exchange = exchanges.get(request);
+  return sendReply(reply, notFoundReply(request.method, request.raw.url ?? '/', exchange));
 }
 
 // A short reply ends the request; otherwise the headers go on the reply and `proceed` runs,

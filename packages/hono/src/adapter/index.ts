@@ -269,7 +269,7 @@ export function problemHandler(options: { logger?: Logger | undefined } = {}): E
  * ```
  */
 export const notFoundHandler: NotFoundHandler = function fairmindNotFound(c) {
-  return toResponse(notFoundReply(c.req.method, c.req.url));
+  return toResponse(notFoundReply(c.req.method, c.req.url, exchanges.get(c)));
 };
 
 /** What {@link mount} needs: contract middleware and a handler, as the platform has them. */

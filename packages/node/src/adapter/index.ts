@@ -145,7 +145,7 @@ export function use(middleware: UseMiddleware, options: UseOptions = {}): NodeBr
  * ```
  */
 export function notFoundHandler(req: IncomingMessage, res: ServerResponse): void {
-  writeReply(res, notFoundReply(req.method ?? 'GET', req.url ?? '/'));
+  writeReply(res, notFoundReply(req.method ?? 'GET', req.url ?? '/', exchanges.get(req)));
 }
 
 /**
