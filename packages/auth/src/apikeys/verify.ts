@@ -24,7 +24,9 @@ export async function verifyApiKey(
   if (record.revokedAt !== null) throw tokenRevoked('the API key');
   if (record.expiresAt !== null && record.expiresAt <= at) throw tokenExpired('the API key');
   const role = await context.roleOf(record.ownerId);
-  if (role === null) throw tokenRevoked("the API key's owner no longer exists, so the API key");
+  if (role === null) {
+    throw tokenRevoked("the API key's owner no longer exists or is disabled, so the API key");
+  }
   const { rateLimit } = context;
   await rateLimit?.(record);
   context.lastUse.touch(record, at);

@@ -163,7 +163,11 @@ function apiKeyManagerOf(
   return createApiKeyManager({
     store: options.apiKeys,
     rbac: shared.rbac,
-    roleOf: async (id) => (await users.findById(id))?.role ?? null,
+    // A disabled owner's keys stop working, as a deleted owner's do.
+    roleOf: async (id) => {
+      const owner = await users.findById(id);
+      return owner && (owner.disabledAt ?? null) === null ? owner.role : null;
+    },
     now: shared.now,
     logger: shared.logger,
     ...(options.apiKeyPepper === undefined ? {} : { pepper: options.apiKeyPepper }),

@@ -214,10 +214,18 @@ export interface Auth {
     input: { email: string; password: string; role: string },
     context?: RequestContext & { actorId?: string | undefined },
   ): Promise<PublicUser>;
-  /** Changes a user's role or password; a new password logs the user out everywhere. */
+  /**
+   * Changes a user's role or password, or disables (`disabled: true`) or enables the account;
+   * any change logs the user out everywhere. A disabled account cannot sign in and its API
+   * keys stop working.
+   */
   updateUser(
     id: string,
-    changes: { role?: string | undefined; password?: string | undefined },
+    changes: {
+      role?: string | undefined;
+      password?: string | undefined;
+      disabled?: boolean | undefined;
+    },
     context?: RequestContext & { actorId?: string | undefined },
   ): Promise<PublicUser>;
   /** Removes a user and revokes their tokens. */

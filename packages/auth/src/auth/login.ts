@@ -1,5 +1,5 @@
 import { FairmindError } from '@fairmind/core';
-import { describe, PREFIX, validationFailed } from '../errors/index.js';
+import { describe, forbidden, PREFIX, validationFailed } from '../errors/index.js';
 import { normaliseEmail, type UserStore } from '../users/index.js';
 import type { AuthContext } from './context.js';
 import type { Auth, LoginResult, RequestContext, TokenPair } from './index.js';
@@ -78,6 +78,15 @@ async function attemptLogin(deps: LoginDeps, attempt: LoginAttempt): Promise<Log
     throw invalidCredentials();
   }
   await throttle.succeed(account);
+  // Only after the right password: a disabled account is not revealed to a guess.
+  if (user.disabledAt !== undefined && user.disabledAt !== null) {
+    await audit('login.failure', {
+      actorId: user.id,
+      ip: context.ip,
+      details: { reason: 'disabled' },
+    });
+    throw forbidden('this account is disabled: ask an administrator to enable it');
+  }
   if (passwords.needsRehash(user.passwordHash)) await rehash(deps, attempt, user.id);
   const pair = await issueTokens(user);
   logins?.inc({ outcome: 'success' });

@@ -77,9 +77,11 @@ export function createRefresh(deps: RefreshDeps): Pick<Auth, 'refresh'> {
     let role = stringClaim(payload, 'role');
     if (users !== undefined) {
       const user = await users.findById(sub);
-      if (user === null) {
+      if (user === null || (user.disabledAt ?? null) !== null) {
         await families.revoke(fam);
-        throw tokenRevoked("the refresh token's user no longer exists, so the token");
+        throw tokenRevoked(
+          "the refresh token's user no longer exists or is disabled, so the token",
+        );
       }
       role = user.role;
     }

@@ -70,7 +70,7 @@ export function createUserAdmin(
 
   async function updateUser(
     id: string,
-    changes: { role?: string; password?: string },
+    changes: { role?: string; password?: string; disabled?: boolean },
     context: RequestContext & { actorId?: string } = {},
   ): Promise<PublicUser> {
     const store = requireUsers(users);
@@ -105,12 +105,17 @@ export function createUserAdmin(
 const unknownRole = (rbac: UserAdminDeps['rbac']) =>
   validationFailed(`role must be one of ${rbac.roles.join(', ')}`);
 
-type UserUpdate = { role?: string; passwordHash?: string; updatedAt: number };
+type UserUpdate = {
+  role?: string;
+  passwordHash?: string;
+  disabledAt?: number | null;
+  updatedAt: number;
+};
 
 /** The store update a change asks for, and the names of the fields it changes (for the audit). */
 async function userUpdate(
   deps: Pick<UserAdminDeps, 'now' | 'rbac' | 'passwords'>,
-  changes: { role?: string; password?: string },
+  changes: { role?: string; password?: string; disabled?: boolean },
 ): Promise<{ update: UserUpdate; fields: string[] }> {
   const { now, rbac, passwords } = deps;
   const fields: string[] = [];
@@ -124,6 +129,15 @@ async function userUpdate(
     update.passwordHash = await passwords.hash(changes.password);
     fields.push('password');
   }
-  if (fields.length === 0) throw validationFailed('give a role or a password to change');
+  if (changes.disabled !== undefined) {
+    if (typeof changes.disabled !== 'boolean')
+      throw validationFailed('disabled must be true or false');
+    // Disabling ends every session (updateUser logs the user out everywhere on any change).
+    update.disabledAt = changes.disabled ? update.updatedAt : null;
+    fields.push('disabled');
+  }
+  if (fields.length === 0) {
+    throw validationFailed('give a role, a password or disabled to change');
+  }
   return { update, fields };
 }

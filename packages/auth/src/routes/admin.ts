@@ -24,9 +24,17 @@ export interface AdminDeps {
 const createUserSchema = z
   .object({ email: z.string().max(320), password: z.string().max(1024), role: z.string().max(64) })
   .strict();
-const updateUserSchema = z.object({ role: z.string().max(64) }).strict();
+const updateUserSchema = z
+  .object({ role: z.string().max(64).optional(), disabled: z.boolean().optional() })
+  .strict()
+  .refine((changes) => changes.role !== undefined || changes.disabled !== undefined, {
+    message: 'give role or disabled',
+  });
 
-/** `/users`: create with `'create'`; role changes and deletion too with `'manage'`. */
+/**
+ * `/users`: create with `'create'`; with `'manage'` also `PATCH /users/:id` (`{ role }`,
+ * `{ disabled: true | false }`) and deletion.
+ */
 export function userRoutes(
   { auth, origin }: AdminDeps,
   level: 'create' | 'manage',
@@ -56,8 +64,8 @@ export function userRoutes(
       {
         permission: 'users:manage',
         async handle({ exchange, params, body }) {
-          const { role } = await body(updateUserSchema);
-          const user = await auth.updateUser(params['id'] as string, { role }, actor(exchange));
+          const changes = await body(updateUserSchema);
+          const user = await auth.updateUser(params['id'] as string, changes, actor(exchange));
           return json(200, user);
         },
       },

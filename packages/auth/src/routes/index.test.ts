@@ -177,6 +177,36 @@ describe('authRoutes with Bearer tokens', () => {
     expect((await call('POST', '/auth/login', { body: { email, password } })).status).toBe(401);
   });
 
+  it('lets an administrator disable an account: no sign-in, no tokens, no keys; and enable it again', async () => {
+    const { call, bearer } = await setup();
+    const admin = bearer((await call('POST', '/auth/login', { body: ADMIN })).json['accessToken']);
+    const session = await call('POST', '/auth/login', { body: VIEWER });
+    const me = await call('GET', '/auth/me', { headers: bearer(session.json['accessToken']) });
+    const id = me.json['id'] as string;
+    const nothing = await call('PATCH', `/auth/users/${id}`, { headers: admin, body: {} });
+    expect(nothing.status).toBe(400);
+    const off = await call('PATCH', `/auth/users/${id}`, {
+      headers: admin,
+      body: { disabled: true },
+    });
+    expect(off.status).toBe(200);
+    const signIn = await call('POST', '/auth/login', { body: VIEWER });
+    expect(signIn).toMatchObject({ status: 403, json: { code: 'FORBIDDEN' } });
+    expect(signIn.json['message']).toMatch(/disabled/);
+    const old = await call('GET', '/auth/me', { headers: bearer(session.json['accessToken']) });
+    expect(old.json['code']).toBe('TOKEN_REVOKED');
+    const refresh = await call('POST', '/auth/refresh', {
+      body: { refreshToken: session.json['refreshToken'] },
+    });
+    expect(refresh.status).toBe(401);
+    // A wrong password still reads as a wrong password: being disabled is not revealed.
+    const guess = await call('POST', '/auth/login', { body: { ...VIEWER, password: 'guessing' } });
+    expect(guess.json['code']).toBe('INVALID_CREDENTIALS');
+
+    await call('PATCH', `/auth/users/${id}`, { headers: admin, body: { disabled: false } });
+    expect((await call('POST', '/auth/login', { body: VIEWER })).status).toBe(200);
+  });
+
   it('leaves out the routes an app turns off, and checks its options', async () => {
     const { call } = await setup({ passwordChange: false, apiKeys: false, userAdmin: 'create' });
     expect((await call('POST', '/auth/password', { body: {} })).status).toBe(404);

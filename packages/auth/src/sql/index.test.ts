@@ -31,6 +31,7 @@ beforeAll(async () => {
       '001_auth_schema.sql',
       '002_revocations.sql',
       '003_refresh_reuse_interval.sql',
+      '004_user_disabled.sql',
     ]);
     expect((await migrate({ db, ...authMigrations })).applied).toEqual([]);
   }
@@ -92,6 +93,25 @@ describe.each(['postgres', 'sqlite'] as const)('SQL stores on %s', (driver) => {
     await new Promise((resolve) => setTimeout(resolve, 2_100));
     expect((await rejection(a.refresh(r1.refreshToken))).code).toBe('REFRESH_TOKEN_REUSED');
     expect((await rejection(a.verifyAccessToken(r2.accessToken))).code).toBe('TOKEN_REVOKED');
+  });
+
+  it('keeps an account disabled, and its API keys stop working', async () => {
+    const a = auth();
+    const user = await a.createUser({
+      email: `disabled-${driver}@example.com`,
+      password: 'long enough',
+      role: 'analyst',
+    });
+    const key = await a.createApiKey({ type: 'user', id: user.id, role: 'analyst' }, { name: 'k' });
+    await a.updateUser(user.id, { disabled: true });
+    const stored = await createSqlUserStore(databases[driver]).findById(user.id);
+    expect(stored?.disabledAt).toEqual(expect.any(Number));
+    expect((await rejection(a.verifyApiKey(key.key))).code).toBe('TOKEN_REVOKED');
+    const login = { email: `disabled-${driver}@example.com`, password: 'long enough' };
+    expect((await rejection(a.login(login))).code).toBe('FORBIDDEN');
+    await a.updateUser(user.id, { disabled: false });
+    expect((await createSqlUserStore(databases[driver]).findById(user.id))?.disabledAt).toBeNull();
+    await expect(a.login(login)).resolves.toMatchObject({ user: { id: user.id } });
   });
 
   it('rotates, detects reuse and revokes the family', async () => {

@@ -225,6 +225,7 @@ type UserRow = {
   role: string;
   created_at: Nullable;
   updated_at: Nullable;
+  disabled_at: Nullable;
 };
 
 function userOf(row: UserRow): UserRecord {
@@ -235,6 +236,7 @@ function userOf(row: UserRow): UserRecord {
     role: row.role,
     createdAt: num(row.created_at),
     updatedAt: num(row.updated_at),
+    disabledAt: maybeNum(row.disabled_at),
   };
 }
 
@@ -248,7 +250,7 @@ function userOf(row: UserRow): UserRecord {
  * ```
  */
 export function createSqlUserStore(db: Database): UserStore {
-  const columns = sql`id, email, password_hash, role, created_at, updated_at`;
+  const columns = sql`id, email, password_hash, role, created_at, updated_at, disabled_at`;
   return {
     async findByEmail(email) {
       const row = await db.maybeOne<UserRow>(
@@ -277,6 +279,7 @@ export function createSqlUserStore(db: Database): UserStore {
       if (changes.passwordHash !== undefined)
         sets.push(sql`password_hash = ${changes.passwordHash}`);
       if (changes.role !== undefined) sets.push(sql`role = ${changes.role}`);
+      if (changes.disabledAt !== undefined) sets.push(sql`disabled_at = ${changes.disabledAt}`);
       const { rowCount } = await db.query(
         sql`update auth_users set ${sql.join(sets)} where id = ${id}`,
       );

@@ -12,12 +12,19 @@ export interface UserRecord {
   readonly createdAt: number;
   /** Epoch milliseconds. */
   readonly updatedAt: number;
+  /**
+   * When an administrator disabled the account (epoch milliseconds): it cannot sign in, and
+   * its tokens and API keys stop working. `null` or absent: enabled.
+   */
+  readonly disabledAt?: number | null | undefined;
 }
 
 /** The changes {@link UserStore.update} applies. */
 export interface UserChanges {
   readonly passwordHash?: string;
   readonly role?: string;
+  /** A time disables the account; `null` enables it again. */
+  readonly disabledAt?: number | null;
   readonly updatedAt: number;
 }
 
