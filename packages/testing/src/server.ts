@@ -36,6 +36,31 @@ export interface StartServerOptions {
 
 const tsxLoader = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
 
+// Longer than a server's drain deadline (10 s), then the group is killed outright.
+const GROUP_EXIT_TIMEOUT_MS = 15_000;
+
+function groupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Resolves once no process of the group is left, killing what remains after the timeout. */
+async function groupGone(pgid: number | undefined): Promise<void> {
+  if (pgid === undefined) return;
+  const deadline = Date.now() + GROUP_EXIT_TIMEOUT_MS;
+  while (groupAlive(pgid)) {
+    if (Date.now() > deadline) {
+      process.kill(-pgid, 'SIGKILL');
+      return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
 /**
  * Starts a server on a free loopback port and waits until `readyPath` answers. Fails with the
  * server's own output when it exits early or does not come up in time.
@@ -87,10 +112,17 @@ export async function startServer(options: StartServerOptions): Promise<ServerPr
     child,
     output: () => output,
     async stop(name = 'SIGTERM') {
-      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+      if (child.exitCode !== null || child.signalCode !== null) {
+        if (group) await groupGone(child.pid);
+        return child.exitCode;
+      }
       const exited = once(child, 'exit');
       signal(name);
       const [code] = (await exited) as [number | null];
+      // pnpm exits at once on SIGTERM while the server it started still drains and logs. Wait
+      // for the whole group (reading its output all along), or a server whose output pipe was
+      // closed under it hangs in its logger's exit flush and outlives the test run.
+      if (group) await groupGone(child.pid);
       return code;
     },
   };
