@@ -1,5 +1,5 @@
 import { type Logger, watchRedisClient } from '@fairmind/core';
-import type { Cluster, Redis } from 'ioredis';
+import { type Cluster, Redis } from 'ioredis';
 import { PKG } from '../errors/index.js';
 import type { RedisClient } from '../store/index.js';
 
@@ -82,46 +82,92 @@ export function decodeMessage(text: string): { from: string; message: BusMessage
  * own. The subscription is made again by hand on every `ready` rather than by ioredis's
  * auto-resubscribe, so that the L1 flush happens after the SUBSCRIBE is confirmed: anything
  * published after that point is received, and anything before it is flushed.
+ *
+ * On a Cluster the bus keeps a plain connection to one node of its own choosing instead of a
+ * duplicated Cluster client. Classic pub/sub reaches every node of a cluster, so any node will
+ * do; but ioredis's Cluster moves its subscriber to another node silently when that node
+ * dies, and messages published in between would be lost without a flush. Owning the
+ * connection, the bus sees the loss, picks a live node and flushes once subscribed there.
  */
 export class Bus {
   readonly #settings: BusSettings;
-  readonly #subscriber: RedisClient;
+  #subscriber: Redis | undefined;
   #state: BusState = 'connecting';
   #subscribedBefore = false;
   #closed = false;
+  #retry: ReturnType<typeof setTimeout> | undefined;
+  /** Cluster node connections failed in a row: the backoff before the next one. */
+  #failures = 0;
 
   constructor(settings: BusSettings) {
     this.#settings = settings;
-    const name = `fairmind-cache-bus:${settings.instanceId}`;
     const client = settings.client;
-    this.#subscriber =
-      (client as { isCluster?: boolean }).isCluster === true
-        ? (client as Cluster).duplicate(undefined, {
-            enableOfflineQueue: false,
-            redisOptions: {
-              ...(client as Cluster).options.redisOptions,
-              connectionName: name,
-              autoResubscribe: false,
-            },
-          })
-        : (client as Redis).duplicate({
-            enableOfflineQueue: false,
-            autoResubscribe: false,
-            connectionName: name,
-            lazyConnect: false,
-          });
-    watchRedisClient(this.#subscriber, { logger: settings.logger, name: '@fairmind/cache bus' });
-    this.#subscriber.on('close', () => {
+    if ((client as { isCluster?: boolean }).isCluster === true) {
+      this.#onClusterNode(client as Cluster);
+    } else {
+      this.#subscriber = this.#watch(
+        (client as Redis).duplicate({
+          enableOfflineQueue: false,
+          autoResubscribe: false,
+          connectionName: this.connectionName,
+          lazyConnect: false,
+        }),
+      );
+      watchRedisClient(this.#subscriber, { logger: settings.logger, name: '@fairmind/cache bus' });
+    }
+  }
+
+  #watch(subscriber: Redis): Redis {
+    subscriber.on('close', () => {
       if (this.#state === 'subscribed') {
-        settings.logger.warn(
+        this.#settings.logger.warn(
           {},
           `${PKG} invalidation bus disconnected; L1 will be flushed when it is back`,
         );
       }
       if (!this.#closed) this.#state = 'connecting';
     });
-    this.#subscriber.on('ready', () => this.#subscribe());
-    this.#subscriber.on('message', (channel: string, text: string) => this.#receive(channel, text));
+    subscriber.on('ready', () => this.#subscribe(subscriber));
+    subscriber.on('message', (channel: string, text: string) => this.#receive(channel, text));
+    return subscriber;
+  }
+
+  // A node the cluster client knows now (after a failover, the promoted replica is among
+  // them; before its first connection, none yet); with no reconnection of its own, a lost
+  // node ends the connection and the next attempt picks again, so a dead node is never
+  // waited for.
+  #onClusterNode(cluster: Cluster): void {
+    const known = cluster.nodes('all');
+    const node = known[Math.floor(Math.random() * known.length)]?.options;
+    if (node?.host === undefined || node.port === undefined) {
+      this.#subscriber = undefined;
+      this.#retryClusterNode(cluster);
+      return;
+    }
+    const subscriber = new Redis({
+      ...cluster.options.redisOptions,
+      host: node.host,
+      port: node.port,
+      enableOfflineQueue: false,
+      autoResubscribe: false,
+      connectionName: this.connectionName,
+      lazyConnect: false,
+      retryStrategy: () => null,
+    });
+    // Each failed attempt is a new client: errors go to debug, the 'close' warning says enough.
+    subscriber.on('error', (error: Error) =>
+      this.#settings.logger.debug({ err: error }, `${PKG} bus connection failed`),
+    );
+    subscriber.once('end', () => this.#retryClusterNode(cluster));
+    this.#subscriber = this.#watch(subscriber);
+  }
+
+  #retryClusterNode(cluster: Cluster): void {
+    if (this.#closed) return;
+    const delay = Math.min(50 * 2 ** this.#failures, 1_000);
+    this.#failures++;
+    this.#retry = setTimeout(() => this.#onClusterNode(cluster), delay);
+    this.#retry.unref?.();
   }
 
   get state(): BusState {
@@ -133,11 +179,12 @@ export class Bus {
     return `fairmind-cache-bus:${this.#settings.instanceId}`;
   }
 
-  #subscribe(): void {
-    this.#subscriber.subscribe(this.#settings.channel).then(
+  #subscribe(subscriber: Redis): void {
+    subscriber.subscribe(this.#settings.channel).then(
       () => {
         if (this.#closed) return;
         this.#state = 'subscribed';
+        this.#failures = 0;
         if (this.#subscribedBefore) {
           this.#settings.logger.info({}, `${PKG} invalidation bus back; L1 flushed`);
           this.#settings.onResubscribed();
@@ -175,6 +222,7 @@ export class Bus {
   async close(): Promise<void> {
     this.#closed = true;
     this.#state = 'closed';
-    this.#subscriber.disconnect();
+    clearTimeout(this.#retry);
+    this.#subscriber?.disconnect();
   }
 }
