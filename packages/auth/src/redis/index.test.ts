@@ -68,6 +68,26 @@ describe('Redis revocation store', () => {
     );
     expect(() => createRedisRevocationStore({ client, prefix: 'bad{prefix' })).toThrow(/braces|\{/);
   });
+
+  it('fails a revocation no replica confirmed when waitForReplicas asks for one', async () => {
+    // The shared test server has no replica: WAIT 1 answers 0 once its bound has passed.
+    const store = createRedisRevocationStore({
+      client,
+      prefix: redis.prefix,
+      waitForReplicas: 1,
+      timeoutMs: 200,
+    });
+    const now = Math.floor(Date.now() / 1000);
+    await expect(store.revokeToken('jti-w', 'user-w', now + 60)).rejects.toThrow(
+      /reached 0 of 1 Redis replicas within 100 ms/,
+    );
+    // The write itself was made: the master answers for it while it lives.
+    expect(await store.check({ jti: 'jti-w', sub: 'user-w', iat: now })).toBe('token');
+    await expect(store.revokeSubject('user-w', now, now + 60)).rejects.toThrow(/0 of 1/);
+    expect(() =>
+      createRedisRevocationStore({ client, prefix: redis.prefix, waitForReplicas: -1 }),
+    ).toThrow(/waitForReplicas/);
+  });
 });
 
 describe('refresh rotation on Redis, across instances', () => {

@@ -5,6 +5,7 @@ import {
   type Logger,
   silentLogger,
   watchRedisClient,
+  wholeNumberRule,
 } from '@fairmind/core';
 import type { Cluster, Redis } from 'ioredis';
 import { withDeadline } from '../deadline/index.js';
@@ -45,6 +46,16 @@ export interface RedisAuthStoreOptions {
    * @default silentLogger
    */
   logger?: Logger | undefined;
+  /**
+   * Revocation stores only: how many replicas must hold a revocation before it counts as
+   * written (Redis `WAIT`, bounded by half of `timeoutMs`). Redis replicates asynchronously,
+   * so a master that fails over right after a write can take the revocation with it; with
+   * this set, a revocation no replica confirmed fails instead, and
+   * {@link createLayeredRevocationStore} answers the tokens it concerns from SQL. Set it to 1
+   * on a Redis Cluster (or a primary) with replicas; `0` waits for none.
+   * @default 0
+   */
+  waitForReplicas?: number | undefined;
 }
 
 interface Resolved {
@@ -52,6 +63,12 @@ interface Resolved {
   now: () => number;
   /** Runs one command, or fails at once when the client is not connected (see below). */
   run<T>(command: (client: RedisClient) => Promise<T>): Promise<T>;
+  /**
+   * Waits until `waitForReplicas` replicas have the writes made so far to `key`'s node.
+   * EXISTS of the key routes the pipeline to that node on a Cluster, whose client keeps one
+   * connection per node, so WAIT covers the write just made on the same connection.
+   */
+  replicated(key: string): Promise<void>;
 }
 
 function resolve(options: RedisAuthStoreOptions, what: string): Resolved {
@@ -72,6 +89,12 @@ function resolve(options: RedisAuthStoreOptions, what: string): Resolved {
     options.timeoutMs ?? 1000,
     durationMsRule({ max: 60_000 }),
   );
+  const waitForReplicas = checkOption(
+    OPTIONS,
+    `${what} waitForReplicas`,
+    options.waitForReplicas ?? 0,
+    wholeNumberRule({ min: 0, max: 16 }),
+  );
   watchRedisClient(client, { logger: options.logger ?? silentLogger, name: '@fairmind/auth' });
   // Until the first connection is made, a command waits for it (within the deadline), as an
   // application that creates its client and uses it at once expects.
@@ -79,27 +102,43 @@ function resolve(options: RedisAuthStoreOptions, what: string): Resolved {
   client.once('ready', () => {
     connectedOnce = true;
   });
+  const run = <T>(command: (client: RedisClient) => Promise<T>): Promise<T> => {
+    // A lazyConnect client never connects until asked to.
+    if (client.status === 'wait') client.connect().catch(() => undefined);
+    // Once it has been connected, a client that is not would queue the command until it
+    // reconnects (ioredis's default offline queue), holding the login or logout for as long
+    // as Redis is away, whatever options the application gave it: fail at once instead.
+    if (connectedOnce && client.status !== 'ready') {
+      return Promise.reject(
+        new Error(`${PREFIX} Redis is not connected (client status: ${client.status})`),
+      );
+    }
+    let reply: ReturnType<typeof command>;
+    try {
+      reply = command(client);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return withDeadline(reply, timeoutMs, `${PREFIX} Redis`);
+  };
   return {
     prefix,
     now: options.now ?? Date.now,
-    run(command) {
-      // A lazyConnect client never connects until asked to.
-      if (client.status === 'wait') client.connect().catch(() => undefined);
-      // Once it has been connected, a client that is not would queue the command until it
-      // reconnects (ioredis's default offline queue), holding the login or logout for as long
-      // as Redis is away, whatever options the application gave it: fail at once instead.
-      if (connectedOnce && client.status !== 'ready') {
-        return Promise.reject(
-          new Error(`${PREFIX} Redis is not connected (client status: ${client.status})`),
+    run,
+    async replicated(key) {
+      if (waitForReplicas === 0) return;
+      const waitMs = Math.max(1, Math.floor(timeoutMs / 2));
+      const replies = await run((redis) =>
+        redis.pipeline().exists(key).call('WAIT', waitForReplicas, waitMs).exec(),
+      );
+      const [error, acknowledged] = replies?.[1] ?? [new Error('no reply to WAIT')];
+      if (error) throw error;
+      if (Number(acknowledged) < waitForReplicas) {
+        throw new Error(
+          `${PREFIX} a revocation reached ${Number(acknowledged)} of ${waitForReplicas} ` +
+            `Redis replicas within ${waitMs} ms; it would not survive a failover`,
         );
       }
-      let reply: ReturnType<typeof command>;
-      try {
-        reply = command(client);
-      } catch (error) {
-        return Promise.reject(error);
-      }
-      return withDeadline(reply, timeoutMs, `${PREFIX} Redis`);
     },
   };
 }
@@ -170,13 +209,16 @@ const EPOCH_CHECK_MS = 1000;
  * ```
  */
 export function createRedisRevocationStore(options: RedisAuthStoreOptions): RevocationStore {
-  const { run, prefix, now } = resolve(options, 'createRedisRevocationStore');
+  const { run, replicated, prefix, now } = resolve(options, 'createRedisRevocationStore');
   const base = (sub: string) => `${prefix}{u:${sub}}:`;
   const epochKey = `${prefix}{epoch}`;
   const ttlMs = (expiresAt: number) => expiresAt * 1000 - now();
   const put = async (key: string, expiresAt: number) => {
     const ttl = Math.ceil(ttlMs(expiresAt));
-    if (ttl > 0) await run((client) => client.set(key, '1', 'PX', ttl));
+    if (ttl > 0) {
+      await run((client) => client.set(key, '1', 'PX', ttl));
+      await replicated(key);
+    }
   };
   // The epoch as last read (epoch ms), when it was read, and the read under way: a burst of
   // checks when it is due shares one round trip.
@@ -201,7 +243,9 @@ export function createRedisRevocationStore(options: RedisAuthStoreOptions): Revo
     async revokeSubject(sub, notBefore, expiresAt) {
       const ttl = Math.ceil(ttlMs(expiresAt));
       if (ttl > 0) {
-        await run((client) => RAISE_CUTOFF(client, [`${base(sub)}cut`], [notBefore, ttl]));
+        const key = `${base(sub)}cut`;
+        await run((client) => RAISE_CUTOFF(client, [key], [notBefore, ttl]));
+        await replicated(key);
       }
     },
     async check(query): Promise<RevocationReason | null> {
