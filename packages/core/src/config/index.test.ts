@@ -91,6 +91,7 @@ describe('loadConfig defaults', () => {
     // exactOptionalPropertyTypes: absent settings are absent keys, not `undefined` values.
     expect('url' in config.database).toBe(false);
     expect('url' in config.redis).toBe(false);
+    expect('clusterNodes' in config.redis).toBe(false);
     expect('admin' in config).toBe(false);
   });
 
@@ -105,6 +106,7 @@ describe('loadConfig defaults', () => {
       'DATABASE_MAX_OVERFLOW',
       'DATABASE_TIMEOUT',
       'REDIS_URL',
+      'REDIS_CLUSTER_NODES',
       'REDIS_TTL',
       'JWT_SECRET',
       'JWT_ALGORITHM',
@@ -205,6 +207,12 @@ describe('each variable', () => {
       (c) => c.redis.url,
       'rediss://cache:6380',
     ],
+    [
+      'REDIS_CLUSTER_NODES',
+      { REDIS_CLUSTER_NODES: ' redis://:pw@10.0.0.1:7000, redis://:pw@10.0.0.2:7000,' },
+      (c) => c.redis.clusterNodes,
+      ['redis://:pw@10.0.0.1:7000', 'redis://:pw@10.0.0.2:7000'],
+    ],
     ['REDIS_TTL', { REDIS_TTL: '60' }, (c) => c.redis.ttlSeconds, 60],
     ['JWT_SECRET', { JWT_SECRET: STRONG_SECRET }, (c) => c.jwt.secret, STRONG_SECRET],
     ['JWT_ALGORITHM', { JWT_ALGORITHM: 'HS512' }, (c) => c.jwt.algorithm, 'HS512'],
@@ -260,6 +268,22 @@ describe('each variable', () => {
     ['SHUTDOWN_TIMEOUT', { SHUTDOWN_TIMEOUT: '10s' }, /positive number of seconds/],
     ['REDIS_URL', { REDIS_URL: 'http://cache:6379' }, /redis:\/\/ or rediss:\/\//],
     ['REDIS_URL', { REDIS_URL: 'cache:6379' }, /redis:\/\/ or rediss:\/\//],
+    ['REDIS_CLUSTER_NODES', { REDIS_CLUSTER_NODES: ' , ' }, /at least one redis:\/\//],
+    [
+      'REDIS_CLUSTER_NODES',
+      { REDIS_CLUSTER_NODES: 'redis://a:7000,b:7000' },
+      /comma-separated list.*entry 2 is not a redis:\/\//,
+    ],
+    [
+      'REDIS_CLUSTER_NODES',
+      { REDIS_CLUSTER_NODES: 'redis://:one@a:7000,redis://:two@b:7000' },
+      /same scheme, user name and password/,
+    ],
+    [
+      'REDIS_CLUSTER_NODES',
+      { REDIS_CLUSTER_NODES: 'redis://a:7000', REDIS_URL: 'redis://a:6379' },
+      /cannot be set together with REDIS_URL/,
+    ],
     ['REDIS_TTL', { REDIS_TTL: '0' }, /positive whole number of seconds/],
     ['REDIS_TTL', { REDIS_TTL: '1.5' }, /positive whole number of seconds/],
     ['JWT_ALGORITHM', { JWT_ALGORITHM: 'none' }, /one of HS256, HS384, HS512, RS256, ES256, EdDSA/],

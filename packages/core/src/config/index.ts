@@ -147,6 +147,42 @@ function redisUrl(value: string): string | Invalid {
   return value;
 }
 
+// A list of URLs rather than one URL with several hosts: a WHATWG URL holds one host, and a
+// list of ordinary redis:// URLs carries credentials and TLS in the form users already know.
+function redisClusterNodes(value: string): readonly string[] | Invalid {
+  const nodes = value
+    .split(',')
+    .map((node) => node.trim())
+    .filter((node) => node !== '');
+  if (nodes.length === 0) {
+    return new Invalid('must list at least one redis:// or rediss:// URL of a cluster node');
+  }
+  for (const [index, node] of nodes.entries()) {
+    const checked = redisUrl(node);
+    if (checked instanceof Invalid) {
+      return new Invalid(
+        `must be a comma-separated list of redis:// or rediss:// URLs, one per cluster node; ` +
+          `entry ${index + 1} ${checked.message.replace(/^must be/, 'is not')}`,
+      );
+    }
+  }
+  const first = new URL(nodes[0] as string);
+  for (const node of nodes.slice(1)) {
+    const url = new URL(node);
+    if (
+      url.protocol !== first.protocol ||
+      url.username !== first.username ||
+      url.password !== first.password
+    ) {
+      return new Invalid(
+        'must give every node the same scheme, user name and password: a Redis Cluster is ' +
+          'one server to its clients, reached through whichever node answers',
+      );
+    }
+  }
+  return nodes;
+}
+
 function listenHost(value: string): string | Invalid {
   if (isHostname(value) || isIpv6(value)) return value;
   return new Invalid(
@@ -259,6 +295,7 @@ const shape = {
   DATABASE_MAX_OVERFLOW: variable(30, integer(0, 1000)),
   DATABASE_TIMEOUT: variable(30, seconds),
   REDIS_URL: variable(undefined, redisUrl),
+  REDIS_CLUSTER_NODES: variable(undefined, redisClusterNodes),
   REDIS_TTL: variable(3600, integer(1, Number.MAX_SAFE_INTEGER, ' of seconds')),
   JWT_SECRET: variable(undefined, jwtSecret, { secret: true }),
   JWT_ALGORITHM: variable('HS256' as JwtAlgorithm, oneOf(SUPPORTED_JWT_ALGORITHMS)),
@@ -391,6 +428,14 @@ export const configSchema = z.object(shape).superRefine(
       }
     }
 
+    if (env.REDIS_URL !== undefined && env.REDIS_CLUSTER_NODES !== undefined) {
+      issue(
+        'REDIS_CLUSTER_NODES',
+        'cannot be set together with REDIS_URL: set REDIS_URL for one Redis server (or a ' +
+          'Sentinel-managed primary behind one address), REDIS_CLUSTER_NODES for a Redis Cluster',
+      );
+    }
+
     // Present-but-invalid still counts as set here, so only the missing half is reported.
     const hasEmail = env.FAIRMIND_ADMIN_EMAIL !== undefined;
     const hasPassword = env.FAIRMIND_ADMIN_PASSWORD !== undefined;
@@ -464,8 +509,17 @@ export interface FairmindConfig {
    */
   drainTimeoutMs: number;
   redis: {
-    /** `REDIS_URL` (redis:// or rediss://); absent means in-memory cache and rate limits. */
+    /**
+     * `REDIS_URL` (redis:// or rediss://); absent, with no `REDIS_CLUSTER_NODES`, means
+     * in-memory cache and rate limits.
+     */
     url?: string;
+    /**
+     * `REDIS_CLUSTER_NODES`: redis:// or rediss:// URLs of some nodes of a Redis Cluster
+     * (comma-separated in the variable; the client discovers the rest), all with the same
+     * scheme and credentials. Exclusive with `REDIS_URL`.
+     */
+    clusterNodes?: readonly string[];
     /**
      * `REDIS_TTL`, default cache entry lifetime in seconds.
      * @default 3600
@@ -655,6 +709,7 @@ export function loadConfig(options: LoadConfigOptions = {}): FairmindConfig {
 
   const redis: FairmindConfig['redis'] = { ttlSeconds: env.REDIS_TTL };
   if (env.REDIS_URL !== undefined) redis.url = env.REDIS_URL;
+  if (env.REDIS_CLUSTER_NODES !== undefined) redis.clusterNodes = env.REDIS_CLUSTER_NODES;
 
   const config: FairmindConfig = {
     env: env.NODE_ENV,

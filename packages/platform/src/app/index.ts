@@ -135,7 +135,7 @@ export function createPlatform(options: PlatformOptions): Platform {
       logger.info(
         {
           database: db.driver,
-          cache: config.redis.url ? 'redis' : 'memory',
+          cache: redis ? 'redis' : 'memory',
           rateLimit: redis ? 'redis' : 'memory',
           revocation: redis ? 'redis' : 'memory',
         },

@@ -9,7 +9,7 @@ import {
 } from '@fairmind/core';
 import { cors, createMemoryStore, rateLimit, requestLog, securityHeaders } from '@fairmind/edge';
 import { createRedisStore } from '@fairmind/edge/redis';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
 
 const PUBLIC_PATHS = /^\/(?:health(?:\/|$)|metrics$)/;
@@ -20,7 +20,7 @@ export interface PlatformMiddlewareContext {
   readonly logger: Logger;
   readonly registry: Registry;
   readonly auth: Auth;
-  readonly redis: Redis | undefined;
+  readonly redis: Redis | Cluster | undefined;
   readonly clientIp: ClientIpResolver;
 }
 

@@ -19,13 +19,13 @@ import {
 import { type Cache, createCache } from '@fairmind/cache';
 import { type FairmindConfig, type Logger, watchRedisClient } from '@fairmind/core';
 import { createDatabase, type Database } from '@fairmind/db-pool';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
 
 /** What the platform is built on: the database, Redis when configured, the cache and auth. */
 export interface Services {
   readonly db: Database;
-  readonly redis: Redis | undefined;
+  readonly redis: Redis | Cluster | undefined;
   readonly cache: Cache;
   readonly users: UserStore;
   readonly auth: Auth;
@@ -40,7 +40,8 @@ export interface ServiceContext {
 
 /**
  * Opens the database pool and the Redis client, and makes the cache and auth on them:
- * PostgreSQL or SQLite by `DATABASE_URL`, Redis or memory by `REDIS_URL`.
+ * PostgreSQL or SQLite by `DATABASE_URL`; Redis by `REDIS_URL`, a Redis Cluster by
+ * `REDIS_CLUSTER_NODES`, memory without either.
  */
 export function createServices({ config, logger, registry }: ServiceContext): Services {
   const db = createDatabase({
@@ -51,19 +52,13 @@ export function createServices({ config, logger, registry }: ServiceContext): Se
     logger,
     registry,
   });
-  // One client for the commands of every package; ioredis queues nothing while offline, so a
-  // Redis outage fails fast into each package's fallback instead of piling up.
-  const redis = config.redis.url
-    ? new Redis(config.redis.url, {
-        enableOfflineQueue: false,
-        maxRetriesPerRequest: 1,
-        lazyConnect: false,
-      })
-    : undefined;
+  const redis = createRedisClient(config.redis);
   if (redis) watchRedisClient(redis, { logger, name: '@fairmind/platform' });
 
   const cache = createCache({
-    ...(config.redis.url ? { redis: config.redis.url } : {}),
+    // A Cluster client is shared (the cache subscribes on a duplicate of it); one server keeps
+    // the cache's own connection, so a slow cache command never queues behind auth's.
+    ...(config.redis.url ? { redis: config.redis.url } : redis ? { redis } : {}),
     ttl: config.redis.ttlSeconds * 1000,
     namespace: 'fairmind',
     logger,
@@ -72,6 +67,30 @@ export function createServices({ config, logger, registry }: ServiceContext): Se
   const users = createSqlUserStore(db);
   const auth = createPlatformAuth({ config, logger, registry, db, users, redis });
   return { db, redis, cache, users, auth };
+}
+
+// One client for the commands of every package; ioredis queues nothing while offline, so a
+// Redis outage fails fast into each package's fallback instead of piling up. On a Cluster the
+// client follows MOVED and ASK itself and refreshes its slot map after a failover; each
+// package keeps the keys one command touches in one hash slot, so no CROSSSLOT reaches it.
+function createRedisClient(settings: FairmindConfig['redis']): Redis | Cluster | undefined {
+  const options = { enableOfflineQueue: false, maxRetriesPerRequest: 1 } as const;
+  if (settings.url) return new Redis(settings.url, { ...options, lazyConnect: false });
+  if (!settings.clusterNodes) return undefined;
+  const urls = settings.clusterNodes.map((node) => new URL(node));
+  const first = urls[0] as URL;
+  return new Cluster(
+    urls.map((url) => ({ host: url.hostname, port: Number(url.port || 6379) })),
+    {
+      enableOfflineQueue: false,
+      redisOptions: {
+        ...options,
+        ...(first.username ? { username: decodeURIComponent(first.username) } : {}),
+        ...(first.password ? { password: decodeURIComponent(first.password) } : {}),
+        ...(first.protocol === 'rediss:' ? { tls: {} } : {}),
+      },
+    },
+  );
 }
 
 /**
@@ -90,6 +109,9 @@ function createPlatformAuth({
   const durableRevocations = createSqlRevocationStore(db);
   // Well inside auth's 1 s store deadline, so a frozen Redis falls back rather than fails.
   const redisStores = redis ? { client: redis, logger, timeoutMs: 250 } : undefined;
+  // On a Cluster a master can fail over with a revocation its replica never got: one replica
+  // must confirm each, or the revocation is answered from SQL (see waitForReplicas).
+  const waitForReplicas = config.redis.clusterNodes ? 1 : 0;
   return createAuth({
     ...authOptionsFromConfig(config),
     users,
@@ -97,7 +119,7 @@ function createPlatformAuth({
     refreshFamilies: createSqlRefreshFamilyStore(db),
     revocation: redisStores
       ? createLayeredRevocationStore({
-          fast: createRedisRevocationStore(redisStores),
+          fast: createRedisRevocationStore({ ...redisStores, waitForReplicas }),
           durable: durableRevocations,
           // The Redis store's own 250 ms deadline bounds the fast path.
           fastTimeoutMs: 0,
