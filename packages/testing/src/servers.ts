@@ -11,6 +11,12 @@ export {
 } from './postgres-server.js';
 export { type ProcessResult, type RunTypeScriptOptions, runTypeScript } from './process.js';
 export {
+  type RedisCluster,
+  type RedisClusterNode,
+  type StartRedisClusterOptions,
+  startRedisCluster,
+} from './redis-cluster.js';
+export {
   freePort,
   type RedisServer,
   type StartRedisServerOptions,
