@@ -15,7 +15,7 @@ import type { Logger } from '@fairmind/core';
 import { createMemoryStore } from '@fairmind/edge';
 import { createRedisStore } from '@fairmind/edge/redis';
 import { type RedisCluster, startRedisCluster } from '@fairmind/testing/servers';
-import { Cluster } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const SECRET = 'scale-test-secret-of-at-least-thirty-two-characters';
@@ -30,7 +30,7 @@ const passwords = createPasswordHasher({ cost: 4, workers: 1 });
 const logger: Logger = {
   error: (obj, message) => seen.push(`${message ?? ''} ${show(obj)}`),
   warn: (obj, message) => seen.push(`${message ?? ''} ${show(obj)}`),
-  info: () => {},
+  info: (obj, message) => seen.push(`info: ${message ?? ''} ${show(obj)}`),
   debug: (obj, message) => seen.push(`debug: ${message ?? ''} ${show(obj)}`),
   child: () => logger,
 } as Logger;
@@ -289,6 +289,46 @@ describe('@fairmind/auth on the cluster', () => {
     await Promise.all(names.map((name) => other.reset(name)));
     for (const name of names) expect(await store.get(name)).toBeNull();
     expect(seen.filter((line) => REDIRECTION.test(line))).toEqual([]);
+  });
+});
+
+// Last in the file: it kills a node, and the cluster stays one node short afterwards.
+describe('the cache bus when its node dies', () => {
+  it('notices, subscribes on a live node and flushes its L1 copies', async () => {
+    const namespace = `b${randomUUID().slice(0, 8)}`;
+    const options = { namespace, logger, commandTimeoutMs: 5_000 };
+    const reader = createCache({ redis: await client(), instanceId: 'reader', ...options });
+    try {
+      await reader.ready();
+      await reader.set('x', 1);
+      expect(await reader.get('x')).toBe(1);
+      expect(reader.status().l1.entries).toBe(1);
+      // The node the reader's bus listens on, found by its connection name.
+      const named = await Promise.all(
+        cluster.nodes.map(async (node) => {
+          const admin = new Redis(node.port);
+          try {
+            return String(await admin.client('LIST')).includes('name=fairmind-cache-bus:reader');
+          } finally {
+            admin.disconnect();
+          }
+        }),
+      );
+      const node = cluster.nodes[named.indexOf(true)];
+      expect(node).toBeDefined();
+      const flushedBefore = seen.filter((line) => /invalidation bus back/.test(line)).length;
+      await node?.server.kill();
+      // Messages sent while it was away are lost: the bus must say so by flushing L1.
+      await until(
+        async () =>
+          seen.filter((line) => /invalidation bus back/.test(line)).length > flushedBefore,
+        15_000,
+      );
+      expect(reader.status()).toMatchObject({ bus: 'subscribed' });
+      expect(reader.status().l1.entries).toBe(0);
+    } finally {
+      await reader.close();
+    }
   });
 });
 
