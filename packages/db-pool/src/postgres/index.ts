@@ -111,7 +111,10 @@ export function createPostgresDatabase(options: PostgresDatabaseOptions): Databa
   const context: PostgresContext = {
     pool,
     storage: new AsyncLocalStorage<Scope>(),
-    statements: createStatements(pool, settings.prepare),
+    statements: createStatements(pool, {
+      prepare: settings.prepare,
+      logger: settings.pool.logger,
+    }),
   };
   const { execute, run } = context.statements;
   return {

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { Logger } from '@fairmind/core';
 import type pg from 'pg';
 import type { QueryResult } from '../database/index.js';
 import type { DatabaseErrorKind } from '../errors/index.js';
@@ -39,14 +40,34 @@ function statementNames(): (text: string) => string {
   };
 }
 
+/** What {@link createStatements} needs besides the pool. */
+export interface StatementSettings {
+  /** Named prepared statements, until a transaction-mode pooler is found in front. */
+  prepare: boolean;
+  /** Told once when a pooler is found and statements go unnamed from then on. */
+  logger: Logger;
+}
+
+// A server that already holds a statement this connection never prepared (42P05), or that
+// forgets one this connection prepared again a moment ago (a second 26000 on the same
+// connection), is not one session: a pooler in transaction mode (PgBouncer before 1.21, or
+// without max_prepared_statements) hands each transaction another server connection. Names
+// are digests of the text, so no statement ever ran under a name of another text: the
+// detection costs a retry, never a wrong result.
+function poolerFound(error: unknown, connection: PooledConnection, own: string): boolean {
+  const code = (error as { code?: unknown }).code;
+  return code === '42P05' || (code === '26000' && connection.renamed.has(own));
+}
+
 /**
  * The statement runner of one pool: named prepared statements (when `prepare` is on), healed
- * once when the server invalidated or forgot one.
+ * once when the server invalidated or forgot one, and unnamed for good once a pooler in
+ * transaction mode shows itself.
  */
-export function createStatements(pool: ConnectionPool, prepare: boolean): Statements {
+export function createStatements(pool: ConnectionPool, settings: StatementSettings): Statements {
   const statementName = statementNames();
+  let prepare = settings.prepare;
   let evictions = 0;
-
   // The hot path is written with then() rather than async/await: each await costs a
   // promise and a microtask, and a query is only a few of them.
   function execute<R extends object>(
@@ -63,18 +84,34 @@ export function createStatements(pool: ConnectionPool, prepare: boolean): Statem
     };
     connection.prepared.add(config.name as string);
     return connection.client.query<R>(config).then(toResult, (error: unknown) => {
-      if (!isStaleStatement(error)) throw fail(connection, error);
+      const pooler = poolerFound(error, connection, own);
+      if (!pooler && !isStaleStatement(error)) throw fail(connection, error);
       // pg reads the transaction status only at ReadyForQuery, which follows the error: here
       // it is still the status the statement started in.
       const inTransaction = connection.client.getTransactionStatus() !== 'I';
-      evict(connection, own);
+      if (pooler) stopPreparing();
+      else evict(connection, own);
       if (inTransaction) throw fail(connection, error, 'stale_statement');
       pool.noteError(error, 'stale_statement');
-      // The statement failed at Bind, before it ran, and alone: running it again is safe.
+      // The statement failed at Parse or Bind, before it ran, and alone: running it again is
+      // safe.
+      if (pooler) return send<R>(connection, { text, values });
       config.name = connection.renamed.get(own) as string;
       connection.prepared.add(config.name);
       return send<R>(connection, config);
     });
+  }
+
+  function stopPreparing(): void {
+    if (!prepare) return;
+    prepare = false;
+    settings.logger.warn(
+      {},
+      '[@fairmind/db-pool] a pooler in transaction mode (PgBouncer before 1.21, or without ' +
+        'max_prepared_statements) is in front of PostgreSQL: statements are sent unnamed from ' +
+        'now on. Set prepare: false to skip this detection, or give PgBouncer ' +
+        'max_prepared_statements to keep prepared statements.',
+    );
   }
 
   function send<R extends object>(
