@@ -23,7 +23,11 @@ export {
   useTestRedis,
 } from './hooks.js';
 export { undefinedOptions } from './options.js';
-export { describeHealthStates, describePlatformContract } from './platform-suite.js';
+export {
+  describeHealthStates,
+  describePlatformContract,
+  type PlatformContractOptions,
+} from './platform-suite.js';
 export { type RecordingLogger, recordingLogger } from './recording-logger.js';
 export { deleteRedisPrefix } from './redis-keys.js';
 export * from './servers.js';

@@ -14,6 +14,16 @@ const modes = [
   { name: 'PostgreSQL + Redis', postgres: true },
 ] as const;
 
+/** Options of {@link describePlatformContract}. */
+export interface PlatformContractOptions {
+  /**
+   * Run the contract once, on PostgreSQL reached through a PgBouncer in transaction mode (with
+   * three server connections) and Redis, instead of on SQLite and on PostgreSQL directly.
+   * @default false
+   */
+  pgbouncer?: boolean | undefined;
+}
+
 /**
  * The end-to-end contract of the FairMind platform (HTTP-API.md), written once and run against
  * every example server: each example's test file calls {@link describePlatformContract} with
@@ -31,12 +41,23 @@ const modes = [
  * describePlatformContract(join(dirname(fileURLToPath(import.meta.url)), '..'));
  * ```
  */
-export function describePlatformContract(exampleRoot: string): void {
+export function describePlatformContract(
+  exampleRoot: string,
+  options: PlatformContractOptions = {},
+): void {
   const example = exampleName(exampleRoot);
   const pgDatabase = useTestDatabase();
+  const chosen = options.pgbouncer
+    ? [{ name: 'PostgreSQL through PgBouncer (transaction mode) + Redis', postgres: true }]
+    : modes;
 
-  describe.each(modes)(`${example} on $name`, ({ postgres }) => {
-    const suite = useExampleServer({ exampleRoot, postgres, database: pgDatabase });
+  describe.each(chosen)(`${example} on $name`, ({ postgres }) => {
+    const suite = useExampleServer({
+      exampleRoot,
+      postgres,
+      database: pgDatabase,
+      pgbouncer: options.pgbouncer,
+    });
     // The groups add no describe level of their own, so every test keeps its title. They share
     // one server and run in this order: the audit trail reads the failed logins of the
     // session tests.

@@ -213,7 +213,8 @@ async function awaitFirstLogin(
 }
 
 /** The `postgres` account when running as root (PostgreSQL refuses to run as root). */
-function serverUser(): { uid: number; gid: number } | undefined {
+/** Under root, the `postgres` user that PostgreSQL and PgBouncer must run as; else none. */
+export function serverUser(): { uid: number; gid: number } | undefined {
   if (process.getuid?.() !== 0) return undefined;
   const line = readFileSync('/etc/passwd', 'utf8')
     .split('\n')

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
 import type { TestDatabase } from '../database.js';
+import { type PgBouncer, startPgBouncer } from '../pgbouncer.js';
 import { type RedisServer, startRedisServer } from '../redis-server.js';
 import { type ServerProcess, startServer } from '../server.js';
 import { testingError } from '../util.js';
@@ -43,6 +44,8 @@ export interface ExampleServerOptions {
   readonly postgres: boolean;
   /** The file's own database, used in the PostgreSQL mode. */
   readonly database: TestDatabase;
+  /** In the PostgreSQL mode, reach it through a PgBouncer in transaction mode. */
+  readonly pgbouncer?: boolean | undefined;
 }
 
 /**
@@ -53,6 +56,7 @@ export function useExampleServer(options: ExampleServerOptions): PlatformSuite {
   const { exampleRoot, postgres, database } = options;
   let server: ServerProcess;
   let redis: RedisServer | undefined;
+  let bouncer: PgBouncer | undefined;
   let dataDir: string;
   let api: ApiClient;
   let admin: Session;
@@ -60,13 +64,21 @@ export function useExampleServer(options: ExampleServerOptions): PlatformSuite {
   beforeAll(async () => {
     dataDir = await mkdtemp(join(tmpdir(), 'fm-e2e-'));
     if (postgres) redis = await startRedisServer();
+    // Few server connections, so the example's pool shares them as a busy deployment would.
+    if (postgres && options.pgbouncer) {
+      bouncer = await startPgBouncer({ target: database.url, poolSize: 3 });
+    }
     server = await startServer({
       script: 'src/main.ts',
       cwd: exampleRoot,
       env: {
         NODE_ENV: 'test',
         LOG_LEVEL: 'warn',
-        DATABASE_URL: postgres ? database.url : `sqlite:${join(dataDir, 'fm.db')}`,
+        DATABASE_URL: !postgres
+          ? `sqlite:${join(dataDir, 'fm.db')}`
+          : bouncer
+            ? bouncer.through(database.url)
+            : database.url,
         REDIS_URL: redis?.url,
         FAIRMIND_ADMIN_EMAIL: ADMIN.email,
         FAIRMIND_ADMIN_PASSWORD: ADMIN.password,
@@ -79,6 +91,7 @@ export function useExampleServer(options: ExampleServerOptions): PlatformSuite {
   afterAll(async () => {
     await server?.stop('SIGKILL');
     await redis?.stop();
+    await bouncer?.stop();
     await rm(dataDir, { recursive: true, force: true });
   });
 
