@@ -1,5 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { sleep } from './util.js';
 
 /** A server process a helper started, with a promise of the tail of its log once it exited. */
@@ -113,4 +113,19 @@ function onSignal(signal: NodeJS.Signals): void {
   // Listening for the signal cancelled its default action; with no one else listening, die of
   // it as the process would have.
   if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+}
+
+/**
+ * Resolves with the tail of `logFile` once `child` exits, after forgetting it and removing its
+ * folder `dir` (which holds the log).
+ */
+export function exitedWithLog(child: ChildProcess, logFile: string, dir: string): Promise<string> {
+  return new Promise<string>((resolve) => {
+    child.once('exit', () => {
+      const log = readLogTail(logFile);
+      forget(child);
+      rmSync(dir, { recursive: true, force: true });
+      resolve(log);
+    });
+  });
 }

@@ -4,11 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import {
-  forget,
+  exitedWithLog,
   type Instance,
   isRunning,
   onTestProcessExit,
-  readLogTail,
   spawnOutcome,
   terminate,
 } from './children.js';
@@ -78,14 +77,7 @@ export async function startPgBouncer(options: StartPgBouncerOptions): Promise<Pg
     child.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
   });
-  const exited = new Promise<string>((resolve) => {
-    child.once('exit', () => {
-      const log = readLogTail(logFile);
-      forget(child);
-      rmSync(dir, { recursive: true, force: true });
-      resolve(log);
-    });
-  });
+  const exited = exitedWithLog(child, logFile, dir);
   const instance: Instance = { child, pid: child.pid, exited };
   const through = (url: string): string => {
     const next = new URL(url);

@@ -32,6 +32,8 @@ export interface StartServerOptions {
   readyPath?: string;
   /** @default 30_000 */
   startTimeoutMs?: number;
+  /** The port, to start a server again where it was (a rolling restart). @default a free one */
+  port?: number;
 }
 
 const tsxLoader = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
@@ -66,7 +68,7 @@ async function groupGone(pgid: number | undefined): Promise<void> {
  * server's own output when it exits early or does not come up in time.
  */
 export async function startServer(options: StartServerOptions): Promise<ServerProcess> {
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   const base = `http://127.0.0.1:${port}`;
   const env: NodeJS.ProcessEnv = {
     PATH: process.env['PATH'],

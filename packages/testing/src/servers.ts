@@ -3,6 +3,7 @@
 export { type BlackholeServer, startBlackholeServer } from './blackhole.js';
 export type { ControlledServer } from './children.js';
 export { type FaultProxy, startFaultProxy } from './fault-proxy.js';
+export { type Nginx, type StartNginxOptions, startNginx } from './nginx.js';
 export { type PgBouncer, type StartPgBouncerOptions, startPgBouncer } from './pgbouncer.js';
 export {
   loginOutcome,
