@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { type ServerProcess, startServer, useTestDatabase } from '@fairmind/testing';
 import { type RedisCluster, startRedisCluster } from '@fairmind/testing/servers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Answer, call as request } from './http.js';
 
 const example = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'examples', 'express');
 const ADMIN = { email: 'admin@example.com', password: 'admin-password-1' };
@@ -45,37 +46,14 @@ afterAll(async () => {
   await cluster?.stop();
 });
 
-interface Answer {
-  status: number;
-  json: Record<string, unknown>;
-}
-
-async function call(
+function call(
   base: string,
   method: string,
   path: string,
   token?: string,
   body?: unknown,
 ): Promise<Answer> {
-  try {
-    const response = await fetch(`${base}${path}`, {
-      method,
-      headers: {
-        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-        ...(token ? { authorization: `Bearer ${token}` } : {}),
-      },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      signal: AbortSignal.timeout(10_000),
-    });
-    const text = await response.text();
-    return {
-      status: response.status,
-      json: text ? (JSON.parse(text) as Record<string, unknown>) : {},
-    };
-  } catch {
-    // A refused or timed-out request: counted as status 0.
-    return { status: 0, json: {} };
-  }
+  return request(base, method, path, { token, body, timeoutMs: 10_000 });
 }
 
 async function login(base: string): Promise<string> {

@@ -55,7 +55,9 @@ export async function startNginx(options: StartNginxOptions): Promise<Nginx> {
     join(dir, 'nginx.conf'),
     [
       'daemon off;',
-      'worker_processes 1;',
+      // Two workers, as `worker_processes auto` gives on this machine kind: what one learns of
+      // an instance must reach the other through the upstream's zone.
+      'worker_processes 2;',
       // Under root the workers would otherwise run as nobody, who cannot write the temp folder.
       ...(process.getuid?.() === 0 ? ['user root root;'] : []),
       `error_log ${join(dir, 'error.log')} warn;`,

@@ -87,6 +87,7 @@ describe('loadConfig defaults', () => {
       cors: { origins: [] },
       trustedProxies: [],
       drainTimeoutMs: 10_000,
+      shutdownDelayMs: 0,
     });
     // exactOptionalPropertyTypes: absent settings are absent keys, not `undefined` values.
     expect('url' in config.database).toBe(false);
@@ -117,6 +118,7 @@ describe('loadConfig defaults', () => {
       'CORS_ORIGINS',
       'TRUSTED_PROXIES',
       'SHUTDOWN_TIMEOUT',
+      'SHUTDOWN_DELAY',
       'FAIRMIND_ADMIN_EMAIL',
       'FAIRMIND_ADMIN_PASSWORD',
     ];
@@ -195,6 +197,9 @@ describe('each variable', () => {
     ['SHUTDOWN_TIMEOUT (default)', {}, (c) => c.drainTimeoutMs, 10_000],
     ['SHUTDOWN_TIMEOUT', { SHUTDOWN_TIMEOUT: '25' }, (c) => c.drainTimeoutMs, 25_000],
     ['SHUTDOWN_TIMEOUT (fraction)', { SHUTDOWN_TIMEOUT: '0.25' }, (c) => c.drainTimeoutMs, 250],
+    ['SHUTDOWN_DELAY (default)', {}, (c) => c.shutdownDelayMs, 0],
+    ['SHUTDOWN_DELAY (off)', { SHUTDOWN_DELAY: '0' }, (c) => c.shutdownDelayMs, 0],
+    ['SHUTDOWN_DELAY', { SHUTDOWN_DELAY: '2.5' }, (c) => c.shutdownDelayMs, 2500],
     [
       'REDIS_URL',
       { REDIS_URL: 'redis://:pw@cache:6379/0' },
@@ -266,6 +271,14 @@ describe('each variable', () => {
     ['DATABASE_TIMEOUT', { DATABASE_TIMEOUT: '3000000' }, /at most 2147483/],
     ['SHUTDOWN_TIMEOUT', { SHUTDOWN_TIMEOUT: '-1' }, /positive number of seconds/],
     ['SHUTDOWN_TIMEOUT', { SHUTDOWN_TIMEOUT: '10s' }, /positive number of seconds/],
+    ['SHUTDOWN_DELAY', { SHUTDOWN_DELAY: '-1' }, /must be 0 \(off\) or a positive number/],
+    ['SHUTDOWN_DELAY', { SHUTDOWN_DELAY: '2s' }, /must be 0 \(off\) or a positive number/],
+    ['SHUTDOWN_DELAY', { SHUTDOWN_DELAY: '10' }, /shorter than SHUTDOWN_TIMEOUT \(10 s\)/],
+    [
+      'SHUTDOWN_DELAY',
+      { SHUTDOWN_DELAY: '3', SHUTDOWN_TIMEOUT: '2' },
+      /shorter than SHUTDOWN_TIMEOUT \(2 s\)/,
+    ],
     ['REDIS_URL', { REDIS_URL: 'http://cache:6379' }, /redis:\/\/ or rediss:\/\//],
     ['REDIS_URL', { REDIS_URL: 'cache:6379' }, /redis:\/\/ or rediss:\/\//],
     ['REDIS_CLUSTER_NODES', { REDIS_CLUSTER_NODES: ' , ' }, /at least one redis:\/\//],

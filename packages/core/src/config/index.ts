@@ -285,6 +285,15 @@ function seconds(value: string): number | Invalid {
   return amount;
 }
 
+// A pause that may also be off: 0, or seconds as above.
+function secondsOrZero(value: string): number | Invalid {
+  if (/^0*(?:\.0*)?$/.test(value) && value !== '.') return 0;
+  const result = seconds(value);
+  return result instanceof Invalid
+    ? new Invalid(result.message.replace(/^must be /, 'must be 0 (off) or '))
+    : result;
+}
+
 const shape = {
   NODE_ENV: variable('development' as const, oneOf(NODE_ENVS, ' (staging servers use production)')),
   PORT: variable(3000, integer(0, 65535)),
@@ -313,6 +322,7 @@ const shape = {
   FAIRMIND_ADMIN_EMAIL: variable(undefined, adminEmail),
   FAIRMIND_ADMIN_PASSWORD: variable(undefined, adminPassword, { secret: true }),
   SHUTDOWN_TIMEOUT: variable(10, seconds),
+  SHUTDOWN_DELAY: variable(0, secondsOrZero),
 };
 
 type Variable = keyof typeof shape;
@@ -436,6 +446,18 @@ export const configSchema = z.object(shape).superRefine(
       );
     }
 
+    if (
+      usable(env.SHUTDOWN_DELAY) &&
+      usable(env.SHUTDOWN_TIMEOUT) &&
+      env.SHUTDOWN_DELAY >= env.SHUTDOWN_TIMEOUT
+    ) {
+      issue(
+        'SHUTDOWN_DELAY',
+        `must be shorter than SHUTDOWN_TIMEOUT (${env.SHUTDOWN_TIMEOUT} s), which bounds the ` +
+          'whole shutdown: the in-flight requests still have to finish after the delay',
+      );
+    }
+
     // Present-but-invalid still counts as set here, so only the missing half is reported.
     const hasEmail = env.FAIRMIND_ADMIN_EMAIL !== undefined;
     const hasPassword = env.FAIRMIND_ADMIN_PASSWORD !== undefined;
@@ -508,6 +530,17 @@ export interface FairmindConfig {
    * @default 10000
    */
   drainTimeoutMs: number;
+  /**
+   * `SHUTDOWN_DELAY` (seconds, may be fractional; 0 is off) in milliseconds: after SIGTERM,
+   * for at most this long the port stays open and every new request is answered 503
+   * `SHUTTING_DOWN` (`Retry-After: 1`, nothing done), so that a balancer which learns only
+   * from failures, such as nginx, retries it on another instance and stops sending here before
+   * the port closes; the port closes as soon as no request has come for 250 ms. Part of
+   * `SHUTDOWN_TIMEOUT`, so it must be shorter. Leave it 0 behind a balancer that stops
+   * sending before SIGTERM (Kubernetes with a `preStop` pause).
+   * @default 0
+   */
+  shutdownDelayMs: number;
   redis: {
     /**
      * `REDIS_URL` (redis:// or rediss://); absent, with no `REDIS_CLUSTER_NODES`, means
@@ -732,6 +765,7 @@ export function loadConfig(options: LoadConfigOptions = {}): FairmindConfig {
     cors: { origins: env.CORS_ORIGINS },
     trustedProxies: env.TRUSTED_PROXIES,
     drainTimeoutMs: Math.max(1, Math.round(env.SHUTDOWN_TIMEOUT * 1000)),
+    shutdownDelayMs: Math.round(env.SHUTDOWN_DELAY * 1000),
   };
   if (env.FAIRMIND_ADMIN_EMAIL !== undefined && env.FAIRMIND_ADMIN_PASSWORD !== undefined) {
     config.admin = { email: env.FAIRMIND_ADMIN_EMAIL, password: env.FAIRMIND_ADMIN_PASSWORD };

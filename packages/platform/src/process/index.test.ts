@@ -26,13 +26,19 @@ function served(_req: IncomingMessage, res: ServerResponse): void {
 async function serve(
   idleGraceMs?: number,
   handler: (req: IncomingMessage, res: ServerResponse) => void = served,
+  shutdownDelayMs = 0,
 ) {
   const server = createServer(handler);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   // No signals: the test closes the lifecycle itself, as a signal would.
   const lifecycle = createLifecycle({ logger: silentLogger, signals: [], exit: () => {} });
-  const config = { port, host: '127.0.0.1', env: 'test' } as unknown as FairmindConfig;
+  const config = {
+    port,
+    host: '127.0.0.1',
+    env: 'test',
+    shutdownDelayMs,
+  } as unknown as FairmindConfig;
   serveUntilShutdown(server, {
     config,
     logger: silentLogger,
@@ -158,19 +164,92 @@ describe('serveUntilShutdown', () => {
     expect(await closed).toBe(true);
   });
 
+  /** serveUntilShutdown on a server that never listens, with these options. */
+  const serveWith = (options: { idleGraceMs?: number; shutdownDelayMs?: number }) => () =>
+    serveUntilShutdown(createServer(), {
+      config: { port: 0, host: '127.0.0.1', env: 'test', shutdownDelayMs: 0 } as FairmindConfig,
+      logger: silentLogger,
+      lifecycle: createLifecycle({ logger: silentLogger, signals: [], exit: () => {} }),
+      name: 'test',
+      ...options,
+    });
+
   it.each([-1, 0, Number.NaN, 10_000, 60_000])('refuses a grace of %s ms', (idleGraceMs) => {
-    const server = createServer();
-    const lifecycle = createLifecycle({ logger: silentLogger, signals: [], exit: () => {} });
-    const config = { port: 0, host: '127.0.0.1', env: 'test' } as unknown as FairmindConfig;
-    expect(() =>
-      serveUntilShutdown(server, {
-        config,
-        logger: silentLogger,
-        lifecycle,
-        name: 'test',
-        idleGraceMs,
-      }),
-    ).toThrow(/idleGraceMs must be at least 1 and shorter than the drain deadline \(10000 ms\)/);
+    expect(serveWith({ idleGraceMs })).toThrow(
+      /idleGraceMs must be at least 1 and shorter than the drain deadline \(10000 ms\)/,
+    );
+  });
+
+  it.each([-1, Number.NaN, 10_000])('refuses a shutdown delay of %s ms', (shutdownDelayMs) => {
+    expect(serveWith({ shutdownDelayMs })).toThrow(
+      /shutdownDelayMs must be 0 or more and shorter than the drain deadline/,
+    );
+  });
+});
+
+/** Waits up to `ms` for the server to stop listening. */
+async function closedWithin(server: Server, ms: number): Promise<boolean> {
+  for (let waited = 0; waited < ms && server.listening; waited += 20) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return !server.listening;
+}
+
+/** A server with a shutdown delay that counts the requests its handler saw. */
+async function counting(shutdownDelayMs: number) {
+  let handled = 0;
+  const started = await serve(
+    undefined,
+    (req, res) => {
+      handled++;
+      served(req, res);
+    },
+    shutdownDelayMs,
+  );
+  return { ...started, handled: () => handled };
+}
+
+describe('serveUntilShutdown with a shutdown delay', () => {
+  it('answers new requests 503 SHUTTING_DOWN without running them, then closes once quiet', async () => {
+    const { server, lifecycle, port, handled } = await counting(9_000);
+    const closed = lifecycle.close('SIGTERM');
+    const response = await fetch(`http://127.0.0.1:${port}/api/v1/models`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'never written' }),
+    });
+    expect(response.status).toBe(503);
+    expect(response.headers.get('retry-after')).toBe('1');
+    expect(response.headers.get('connection')).toBe('close');
+    expect(response.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    expect(await response.json()).toMatchObject({ status: 503, code: 'SHUTTING_DOWN' });
+    expect(handled()).toBe(0);
+    // Nothing more arrives, so the port closes long before the 9 s delay is over.
+    expect(await closedWithin(server, 5_000)).toBe(true);
+    expect(await closed).toBe(true);
+  });
+
+  it('keeps the port open while requests keep coming, until the delay is over', async () => {
+    const { server, lifecycle, port, handled } = await counting(600);
+    const closed = lifecycle.close('SIGTERM');
+    const statuses = new Set<number | string>();
+    // One request every 100 ms, each inside the 250 ms quiet window of the one before.
+    for (let turn = 0; turn < 100 && server.listening; turn++) {
+      try {
+        const response = await fetch(`http://127.0.0.1:${port}/`);
+        statuses.add(response.status);
+        await response.arrayBuffer();
+      } catch (error) {
+        statuses.add((error as { cause?: { code?: string } }).cause?.code ?? 'error');
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(server.listening).toBe(false);
+    // Turned away until the port closed, then refused: never served, never reset.
+    expect([...statuses].every((status) => status === 503 || status === 'ECONNREFUSED')).toBe(true);
+    expect(statuses.has(503)).toBe(true);
+    expect(handled()).toBe(0);
+    expect(await closed).toBe(true);
   });
 });
 

@@ -17,6 +17,7 @@ import { createLogger } from '@fairmind/core/logger';
 import { createMetricsRegistry, type Registry } from '@fairmind/core/metrics';
 import { answerParserErrors } from '@fairmind/core/node';
 import { createPlatform, type Platform } from '../app/index.js';
+import { turnAwayNewRequests } from './turn-away.js';
 
 /** Everything a server process needs around the platform. */
 export interface PlatformProcess {
@@ -228,6 +229,15 @@ export interface ServeUntilShutdownOptions {
    */
   idleGraceMs?: number | undefined;
   /**
+   * After SIGTERM, how long at most the port stays open answering every new request 503
+   * `SHUTTING_DOWN` (nothing done, `Retry-After: 1`, `Connection: close`) before it closes,
+   * so that a balancer which learns only from failures retries them elsewhere and stops
+   * sending here first; the port closes as soon as no request has come for 250 ms. 0 closes
+   * it at once. Must be shorter than the lifecycle's drain deadline.
+   * @default config.shutdownDelayMs (`SHUTDOWN_DELAY`, 0)
+   */
+  shutdownDelayMs?: number | undefined;
+  /**
    * The platform being served. Requests Node's HTTP parser refuses (a malformed request
    * line or header, headers over 16 KiB, `Content-Length` with `Transfer-Encoding`, a bad
    * chunk size, an unknown `Expect`) then run through its middleware and get a problem
@@ -263,6 +273,17 @@ export function serveUntilShutdown(
 ): void {
   const { config, logger, lifecycle, name } = context;
   const idleGraceMs = context.idleGraceMs ?? 1000;
+  const shutdownDelayMs = context.shutdownDelayMs ?? config.shutdownDelayMs;
+  if (
+    !Number.isFinite(shutdownDelayMs) ||
+    shutdownDelayMs < 0 ||
+    shutdownDelayMs >= lifecycle.drainTimeoutMs
+  ) {
+    throw invalidOptions(
+      '@fairmind/platform',
+      `serveUntilShutdown: shutdownDelayMs must be 0 or more and shorter than the drain deadline (${lifecycle.drainTimeoutMs} ms), got ${String(shutdownDelayMs)}.`,
+    );
+  }
   if (!Number.isFinite(idleGraceMs) || idleGraceMs < 1 || idleGraceMs >= lifecycle.drainTimeoutMs) {
     throw invalidOptions(
       '@fairmind/platform',
@@ -293,12 +314,19 @@ export function serveUntilShutdown(
     inFlight.add(res);
     res.once('close', () => inFlight.delete(res));
   });
-  lifecycle.onClose('http', (signal) => {
-    return new Promise<void>((resolve, reject) => {
-      // Every response not yet begun ends its connection, so kept-alive clients move on.
-      draining = true;
-      for (const res of inFlight) if (!res.headersSent) res.setHeader('connection', 'close');
-      inFlight.clear();
+  lifecycle.onClose('http', async (signal) => {
+    // Every response not yet begun ends its connection, so kept-alive clients move on.
+    draining = true;
+    for (const res of inFlight) if (!res.headersSent) res.setHeader('connection', 'close');
+    inFlight.clear();
+    if (shutdownDelayMs > 0) {
+      const turnedAway = await turnAwayNewRequests(server, shutdownDelayMs, signal);
+      logger.info(
+        { turnedAway },
+        `[${name}] closing the port; ${turnedAway} request(s) got 503 SHUTTING_DOWN meanwhile`,
+      );
+    }
+    await new Promise<void>((resolve, reject) => {
       // Sockets still idle after the grace are dropped, and so, one grace later at most, is
       // any that goes idle afterwards (a response begun before the signal, sent kept-alive).
       const sweep = setInterval(() => server.closeIdleConnections(), idleGraceMs);
