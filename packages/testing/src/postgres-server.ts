@@ -51,6 +51,12 @@ export interface PostgresServer extends ControlledServer {
   readonly password: string;
   /** Stops the server and deletes its cluster. */
   remove(): Promise<void>;
+  /**
+   * A streaming replica of this server: `pg_basebackup -R` into a cluster of its own, started
+   * as a hot standby on a spare port; resolves once it takes logins. Its `url` reads the
+   * same databases; `remove()` stops it and deletes its copy.
+   */
+  startReplica(): Promise<PostgresServer>;
 }
 
 const HOST = '127.0.0.1';
@@ -98,9 +104,24 @@ export async function startPostgresServer(
     url: `postgres://postgres:${encodeURIComponent(password)}@${HOST}:${port}/postgres`,
     startTimeoutMs: options.startTimeoutMs ?? 15_000,
   };
-  let instance = await removingOnFailure(cluster, launchPostgres(target));
+  return controlled(
+    cluster,
+    target,
+    password,
+    await removingOnFailure(cluster, launchPostgres(target)),
+  );
+}
+
+/** The handle of a started cluster, primary or replica. */
+function controlled(
+  cluster: object,
+  target: LaunchTarget,
+  password: string,
+  started: Instance,
+): PostgresServer {
+  let instance = started;
   return {
-    port,
+    port: target.port,
     url: target.url,
     password,
     get pid() {
@@ -116,7 +137,48 @@ export async function startPostgresServer(
       await terminate(instance, 'SIGINT');
       forget(cluster)?.();
     },
+    startReplica: () => startReplica(target, password),
   };
+}
+
+/** `pg_basebackup -R` of `primary` into a new temp folder, started on a spare port. */
+async function startReplica(primary: LaunchTarget, password: string): Promise<PostgresServer> {
+  const dir = mkdtempSync(join(tmpdir(), 'fm-pg-replica-'));
+  const cluster = {};
+  onTestProcessExit(cluster, () => rmSync(dir, { recursive: true, force: true }));
+  const { owner, bin } = primary;
+  if (owner) chownSync(dir, owner.uid, owner.gid);
+  const data = join(dir, 'data');
+  await removingOnFailure(
+    cluster,
+    run(
+      bin('pg_basebackup'),
+      [
+        ...['-D', data, '-h', HOST, '-p', String(primary.port), '-U', 'postgres'],
+        // -R writes standby.signal and primary_conninfo; -X stream copies the WAL it needs.
+        ...['-R', '-X', 'stream', '--no-sync', '-c', 'fast'],
+      ],
+      { ...(owner ?? {}), env: { ...process.env, PGPASSWORD: password }, timeout: 60_000 },
+    ).catch((error: unknown) => {
+      throw testingError(`pg_basebackup failed (${describeError(error)}).`, error);
+    }),
+  );
+  const port = await freePort();
+  const target: LaunchTarget = {
+    dir,
+    data,
+    owner,
+    bin,
+    port,
+    url: `postgres://postgres:${encodeURIComponent(password)}@${HOST}:${port}/postgres`,
+    startTimeoutMs: primary.startTimeoutMs,
+  };
+  return controlled(
+    cluster,
+    target,
+    password,
+    await removingOnFailure(cluster, launchPostgres(target)),
+  );
 }
 
 /** A failed start-up step deletes the cluster at once, rather than at the test process's exit. */
@@ -212,7 +274,6 @@ async function awaitFirstLogin(
   );
 }
 
-/** The `postgres` account when running as root (PostgreSQL refuses to run as root). */
 /** Under root, the `postgres` user that PostgreSQL and PgBouncer must run as; else none. */
 export function serverUser(): { uid: number; gid: number } | undefined {
   if (process.getuid?.() !== 0) return undefined;

@@ -1,4 +1,5 @@
 import type { PoolSnapshot } from '../errors/index.js';
+import type { ReplicaStatus } from '../replicas/index.js';
 import type { SqlStatement } from '../sql/index.js';
 
 /** Which engine a {@link Database} runs on. */
@@ -105,6 +106,22 @@ export interface HealthOptions {
   timeoutMs?: number | undefined;
 }
 
+/** The reading half of {@link Queryable}: what may run on a read replica. */
+export type Reader = Pick<Queryable, 'query' | 'one' | 'maybeOne' | 'many'>;
+
+/** Options of {@link Database.read}. */
+export interface ReadOptions {
+  /**
+   * A WAL position from {@link Database.writePosition}, taken after a write committed: only a
+   * replica that has replayed it is used, so the read sees that write (read-your-writes).
+   * `null` or absent: any replica within the lag limit.
+   * @default undefined
+   */
+  after?: string | null | undefined;
+}
+
+export type { ReplicaStatus } from '../replicas/index.js';
+
 /**
  * One API over PostgreSQL and SQLite. Calls made inside `withConnection` or `transaction`
  * (also through this object, from any nested function) run on that connection, so nested
@@ -124,6 +141,22 @@ export interface Database extends Queryable {
     statement: SqlStatement,
     options?: StreamOptions,
   ): AsyncIterable<R>;
+  /**
+   * Runs reads on a read replica when the database has usable ones (PostgreSQL with
+   * `replicas`), else on the primary: inside `withConnection` or `transaction`, on that
+   * connection. A replica that fails a read (gone, or a query cancelled by recovery) is left
+   * out and the read runs on the primary, so a caller never sees a replica's outage. Only
+   * reads belong here: a replica refuses writes (SQLSTATE 25006).
+   */
+  read(options?: ReadOptions): Reader;
+  /**
+   * The primary's WAL position now (`pg_current_wal_lsn()`), to pass as `read({ after })` so
+   * a later read sees what was written before; call it after the write has committed. `null`
+   * on SQLite, which has no replicas.
+   */
+  writePosition(): Promise<string | null>;
+  /** Each read replica's state; empty without replicas. */
+  replicas(): ReplicaStatus[];
   /** Pool counters, synchronously. */
   status(): PoolStatus;
   /** Runs a probe with its own deadline. */

@@ -1,6 +1,6 @@
 import { checkOption, silentLogger, wholeNumberRule } from '@fairmind/core';
 import type { Registry } from 'prom-client';
-import { invalidUse, OPTIONS_GOT } from '../errors/options.js';
+import { invalid, invalidUse, OPTIONS_GOT } from '../errors/options.js';
 import type { ConnectionPoolSettings } from '../pool/index.js';
 import type { PostgresDatabaseOptions } from './index.js';
 
@@ -15,11 +15,38 @@ export interface PostgresSettings {
   readonly registry: Registry | undefined;
   /** The `pool` label of the metrics. */
   readonly name: string;
+  readonly replicas: {
+    readonly urls: readonly string[];
+    readonly maxLagMs: number;
+    readonly checkIntervalMs: number;
+  };
+}
+
+const POSTGRES_URL = /^postgres(?:ql)?:\/\//;
+
+/** `replicas`: a list of PostgreSQL URLs, none repeated. */
+function replicaUrls(value: unknown): string[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) {
+    throw invalid('replicas', `must be an array of postgres:// URLs, got ${typeof value}`);
+  }
+  for (const [index, url] of value.entries()) {
+    if (typeof url !== 'string' || !POSTGRES_URL.test(url)) {
+      throw invalid(
+        `replicas[${index}]`,
+        'must be a postgres:// or postgresql:// connection URL (credentials are not shown here)',
+      );
+    }
+  }
+  if (new Set(value).size !== value.length) {
+    throw invalidUse('replicas lists the same URL twice: give each replica once');
+  }
+  return value as string[];
 }
 
 /** Checks the options in the order they are documented, so the first bad one is named. */
 export function resolveSettings(options: PostgresDatabaseOptions): PostgresSettings {
-  if (typeof options?.url !== 'string' || !/^postgres(?:ql)?:\/\//.test(options.url)) {
+  if (typeof options?.url !== 'string' || !POSTGRES_URL.test(options.url)) {
     throw invalidUse('url must be a postgres:// or postgresql:// connection URL');
   }
   const size = checkOption(OPTIONS_GOT, 'poolSize', options.poolSize ?? 20, atLeast(1));
@@ -58,6 +85,19 @@ export function resolveSettings(options: PostgresDatabaseOptions): PostgresSetti
     options.leakDetectionMs ?? 0,
     atLeast(0),
   );
+  const urls = replicaUrls(options.replicas);
+  const maxLagMs = checkOption(
+    OPTIONS_GOT,
+    'maxReplicaLagMs',
+    options.maxReplicaLagMs ?? 2_000,
+    atLeast(1),
+  );
+  const checkIntervalMs = checkOption(
+    OPTIONS_GOT,
+    'replicaCheckIntervalMs',
+    options.replicaCheckIntervalMs ?? 500,
+    atLeast(10),
+  );
   return {
     pool: {
       connectionString: options.url,
@@ -76,5 +116,6 @@ export function resolveSettings(options: PostgresDatabaseOptions): PostgresSetti
     prepare: options.prepare ?? true,
     registry: options.registry,
     name: options.name ?? 'default',
+    replicas: { urls, maxLagMs, checkIntervalMs },
   };
 }

@@ -7,6 +7,9 @@ import type {
   PoolStatus,
   Queryable,
   QueryResult,
+  Reader,
+  ReadOptions,
+  ReplicaStatus,
   Row,
   StreamOptions,
   TransactionOptions,
@@ -486,6 +489,20 @@ export class SqliteDatabase implements Database {
       timeouts: 0,
       errors: this.#errors,
     };
+  }
+
+  /** SQLite has no replicas: every read runs here (inside a scope, on its connection). */
+  read(_options?: ReadOptions): Reader {
+    return this;
+  }
+
+  /** SQLite has no replicas to wait for. */
+  writePosition(): Promise<string | null> {
+    return Promise.resolve(null);
+  }
+
+  replicas(): ReplicaStatus[] {
+    return [];
   }
 
   async health(options?: HealthOptions): Promise<HealthReport> {
