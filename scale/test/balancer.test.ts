@@ -16,11 +16,10 @@ import {
   startRedisServer,
 } from '@fairmind/testing/servers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Answer, type CallOptions, call as request } from './http.js';
+import { type Answer, type CallOptions, login, platformEnv, call as request } from './http.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const example = join(root, 'examples', 'express');
-const ADMIN = { email: 'admin@example.com', password: 'admin-password-1' };
 const LIMIT = 120;
 const database = useTestDatabase();
 
@@ -35,21 +34,16 @@ function start(port?: number): Promise<ServerProcess> {
 
 beforeAll(async () => {
   redis = await startRedisServer();
-  env = {
-    NODE_ENV: 'test',
-    LOG_LEVEL: 'warn',
+  env = platformEnv({
     DATABASE_URL: database.url,
     REDIS_URL: redis.url,
-    FAIRMIND_ADMIN_EMAIL: ADMIN.email,
-    FAIRMIND_ADMIN_PASSWORD: ADMIN.password,
-    JWT_SECRET: 'a-shared-secret-of-at-least-32-characters',
     RATE_LIMIT_REQUESTS: String(LIMIT),
     RATE_LIMIT_WINDOW: '60',
     // nginx is the proxy: the instances read the client from X-Forwarded-For.
     TRUSTED_PROXIES: '127.0.0.1',
     // Requests nginx still sends after SIGTERM get a 503 it retries elsewhere (docs/scaling.md).
     SHUTDOWN_DELAY: '2',
-  };
+  });
   instances.push(...(await Promise.all([start(), start(), start()])));
   nginx = await startNginx({
     config: join(root, 'deploy', 'nginx', 'fairmind.conf'),
@@ -71,12 +65,6 @@ function call(
   options: CallOptions = {},
 ): Promise<Answer> {
   return request(base, method, path, { client: '203.0.113.1', ...options });
-}
-
-async function login(base: string, client: string): Promise<string> {
-  const answer = await call(base, 'POST', '/auth/login', { body: ADMIN, client });
-  expect(answer.status).toBe(200);
-  return answer.json['accessToken'] as string;
 }
 
 describe('three instances behind nginx', () => {

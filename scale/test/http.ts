@@ -52,3 +52,32 @@ export async function call(
     return { status: response.status, json: {}, text };
   }
 }
+
+/** The first admin every scale test's platform is started with. */
+export const ADMIN = { email: 'admin@example.com', password: 'admin-password-1' };
+
+/**
+ * The environment of an example server in these tests: the test settings, the admin above and
+ * one JWT secret for every instance (tokens cross instances), plus the test's own.
+ */
+export function platformEnv(extra: Record<string, string>): Record<string, string> {
+  return {
+    NODE_ENV: 'test',
+    LOG_LEVEL: 'warn',
+    FAIRMIND_ADMIN_EMAIL: ADMIN.email,
+    FAIRMIND_ADMIN_PASSWORD: ADMIN.password,
+    JWT_SECRET: 'a-shared-secret-of-at-least-32-characters',
+    ...extra,
+  };
+}
+
+/** Logs the admin in through `base` and returns the access token; fails the test otherwise. */
+export async function login(base: string, client?: string): Promise<string> {
+  const answer = await call(base, 'POST', '/auth/login', { body: ADMIN, client });
+  if (answer.status !== 200) {
+    throw new Error(
+      `login through ${base} answered ${answer.status}: ${JSON.stringify(answer.json)}`,
+    );
+  }
+  return answer.json['accessToken'] as string;
+}

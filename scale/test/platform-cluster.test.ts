@@ -11,10 +11,9 @@ import { fileURLToPath } from 'node:url';
 import { type ServerProcess, startServer, useTestDatabase } from '@fairmind/testing';
 import { type RedisCluster, startRedisCluster } from '@fairmind/testing/servers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Answer, call as request } from './http.js';
+import { ADMIN, type Answer, login, platformEnv, call as request } from './http.js';
 
 const example = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'examples', 'express');
-const ADMIN = { email: 'admin@example.com', password: 'admin-password-1' };
 const database = useTestDatabase();
 // The key the platform's global rate limit counts 127.0.0.1 under: every request touches it.
 const RATE_LIMIT_KEY = 'fairmind:rl:sw:{default:ip:127.0.0.1}';
@@ -25,16 +24,11 @@ let b: ServerProcess;
 
 beforeAll(async () => {
   cluster = await startRedisCluster();
-  const env = {
-    NODE_ENV: 'test',
-    LOG_LEVEL: 'warn',
+  const env = platformEnv({
     DATABASE_URL: database.url,
     REDIS_CLUSTER_NODES: cluster.nodesVariable,
-    FAIRMIND_ADMIN_EMAIL: ADMIN.email,
-    FAIRMIND_ADMIN_PASSWORD: ADMIN.password,
-    JWT_SECRET: 'a-shared-secret-of-at-least-32-characters',
     RATE_LIMIT_REQUESTS: '1000000',
-  };
+  });
   [a, b] = await Promise.all([
     startServer({ script: 'src/main.ts', cwd: example, env }),
     startServer({ script: 'src/main.ts', cwd: example, env }),
@@ -54,12 +48,6 @@ function call(
   body?: unknown,
 ): Promise<Answer> {
   return request(base, method, path, { token, body, timeoutMs: 10_000 });
-}
-
-async function login(base: string): Promise<string> {
-  const answer = await call(base, 'POST', '/auth/login', undefined, ADMIN);
-  expect(answer.status).toBe(200);
-  return answer.json['accessToken'] as string;
 }
 
 describe('the platform on a Redis Cluster', () => {

@@ -75,7 +75,13 @@ describe('loadConfig defaults', () => {
       port: 3000,
       host: '0.0.0.0',
       logLevel: 'info',
-      database: { driver: 'sqlite', poolSize: 20, maxOverflow: 30, timeoutMs: 30_000 },
+      database: {
+        driver: 'sqlite',
+        poolSize: 20,
+        maxOverflow: 30,
+        timeoutMs: 30_000,
+        replicaMaxLagMs: 2_000,
+      },
       redis: { ttlSeconds: 3600 },
       jwt: {
         secret: expect.any(String),
@@ -109,6 +115,8 @@ describe('loadConfig defaults', () => {
       'REDIS_URL',
       'REDIS_CLUSTER_NODES',
       'REDIS_TTL',
+      'DATABASE_REPLICA_URLS',
+      'DATABASE_REPLICA_MAX_LAG',
       'JWT_SECRET',
       'JWT_ALGORITHM',
       'JWT_EXPIRE_MINUTES',
@@ -198,6 +206,21 @@ describe('each variable', () => {
     ['SHUTDOWN_TIMEOUT', { SHUTDOWN_TIMEOUT: '25' }, (c) => c.drainTimeoutMs, 25_000],
     ['SHUTDOWN_TIMEOUT (fraction)', { SHUTDOWN_TIMEOUT: '0.25' }, (c) => c.drainTimeoutMs, 250],
     ['SHUTDOWN_DELAY (default)', {}, (c) => c.shutdownDelayMs, 0],
+    [
+      'DATABASE_REPLICA_URLS',
+      {
+        DATABASE_URL: 'postgres://app@primary/app',
+        DATABASE_REPLICA_URLS: ' postgres://app@r1/app, postgresql://app@r2:5433/app,',
+      },
+      (c) => c.database.replicaUrls,
+      ['postgres://app@r1/app', 'postgresql://app@r2:5433/app'],
+    ],
+    [
+      'DATABASE_REPLICA_MAX_LAG',
+      { DATABASE_REPLICA_MAX_LAG: '0.5' },
+      (c) => c.database.replicaMaxLagMs,
+      500,
+    ],
     ['SHUTDOWN_DELAY (off)', { SHUTDOWN_DELAY: '0' }, (c) => c.shutdownDelayMs, 0],
     ['SHUTDOWN_DELAY', { SHUTDOWN_DELAY: '2.5' }, (c) => c.shutdownDelayMs, 2500],
     [
@@ -282,6 +305,32 @@ describe('each variable', () => {
     ['REDIS_URL', { REDIS_URL: 'http://cache:6379' }, /redis:\/\/ or rediss:\/\//],
     ['REDIS_URL', { REDIS_URL: 'cache:6379' }, /redis:\/\/ or rediss:\/\//],
     ['REDIS_CLUSTER_NODES', { REDIS_CLUSTER_NODES: ' , ' }, /at least one redis:\/\//],
+    [
+      'DATABASE_REPLICA_URLS',
+      { DATABASE_URL: 'postgres://db/app', DATABASE_REPLICA_URLS: 'postgres://r1/app,r2/app' },
+      /entry 2 got a value without a scheme/,
+    ],
+    [
+      'DATABASE_REPLICA_URLS',
+      { DATABASE_URL: 'postgres://db/app', DATABASE_REPLICA_URLS: 'sqlite:./r.db' },
+      /entry 1 is a sqlite: URL/,
+    ],
+    [
+      'DATABASE_REPLICA_URLS',
+      { DATABASE_URL: 'postgres://db/app', DATABASE_REPLICA_URLS: 'postgres://r/a,postgres://r/a' },
+      /the same replica twice/,
+    ],
+    [
+      'DATABASE_REPLICA_URLS',
+      { DATABASE_REPLICA_URLS: 'postgres://r1/app' },
+      /needs DATABASE_URL to name the PostgreSQL primary/,
+    ],
+    [
+      'DATABASE_REPLICA_URLS',
+      { DATABASE_URL: 'sqlite:./a.db', DATABASE_REPLICA_URLS: 'postgres://r1/app' },
+      /needs DATABASE_URL to name the PostgreSQL primary/,
+    ],
+    ['DATABASE_REPLICA_MAX_LAG', { DATABASE_REPLICA_MAX_LAG: '0' }, /positive number of seconds/],
     [
       'REDIS_CLUSTER_NODES',
       { REDIS_CLUSTER_NODES: 'redis://a:7000,b:7000' },

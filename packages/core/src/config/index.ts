@@ -134,6 +134,31 @@ function databaseUrl(value: string): DatabaseTarget | Invalid {
   return new Invalid(`${accepted}; ${describeScheme(value)}${hint}`);
 }
 
+// Read replicas are PostgreSQL URLs, listed as REDIS_CLUSTER_NODES are (one URL holds one host).
+function replicaUrls(value: string): readonly string[] | Invalid {
+  const urls = value
+    .split(',')
+    .map((url) => url.trim())
+    .filter((url) => url !== '');
+  if (urls.length === 0) {
+    return new Invalid('must list at least one postgres:// URL of a streaming replica');
+  }
+  for (const [index, url] of urls.entries()) {
+    const checked = databaseUrl(url);
+    if (checked instanceof Invalid || checked.driver !== 'postgres') {
+      const why = checked instanceof Invalid ? checked.message : 'is a sqlite: URL';
+      return new Invalid(
+        'must be a comma-separated list of postgres:// or postgresql:// URLs, one per replica; ' +
+          `entry ${index + 1} ${why.replace(/^must be[^;]*; /, '').replace(/ \(put sqlite:.*\)$/, '')}`,
+      );
+    }
+  }
+  if (new Set(urls).size !== urls.length) {
+    return new Invalid('lists the same replica twice: give each replica once');
+  }
+  return urls;
+}
+
 function redisUrl(value: string): string | Invalid {
   const scheme = schemeOf(value);
   if (scheme !== 'redis' && scheme !== 'rediss') {
@@ -300,6 +325,8 @@ const shape = {
   HOST: variable('0.0.0.0', listenHost),
   LOG_LEVEL: variable('info' as const, oneOf(LOG_LEVELS)),
   DATABASE_URL: variable(undefined, databaseUrl),
+  DATABASE_REPLICA_URLS: variable(undefined, replicaUrls),
+  DATABASE_REPLICA_MAX_LAG: variable(2, seconds),
   DATABASE_POOL_SIZE: variable(20, integer(1, 1000)),
   DATABASE_MAX_OVERFLOW: variable(30, integer(0, 1000)),
   DATABASE_TIMEOUT: variable(30, seconds),
@@ -438,6 +465,19 @@ export const configSchema = z.object(shape).superRefine(
       }
     }
 
+    if (
+      env.DATABASE_REPLICA_URLS !== undefined &&
+      usable(env.DATABASE_REPLICA_URLS) &&
+      (env.DATABASE_URL === undefined ||
+        (usable(env.DATABASE_URL) && env.DATABASE_URL.driver !== 'postgres'))
+    ) {
+      issue(
+        'DATABASE_REPLICA_URLS',
+        'needs DATABASE_URL to name the PostgreSQL primary they replicate: replicas serve ' +
+          'reads only, and SQLite has none',
+      );
+    }
+
     if (env.REDIS_URL !== undefined && env.REDIS_CLUSTER_NODES !== undefined) {
       issue(
         'REDIS_CLUSTER_NODES',
@@ -522,6 +562,17 @@ export interface FairmindConfig {
      * @default 30000
      */
     timeoutMs: number;
+    /**
+     * `DATABASE_REPLICA_URLS`: postgres:// URLs of streaming replicas of `url`, for the
+     * platform's list and dashboard reads; absent means every read runs on `url`.
+     */
+    replicaUrls?: readonly string[];
+    /**
+     * `DATABASE_REPLICA_MAX_LAG` (seconds, may be fractional) in milliseconds: a replica
+     * further behind is left out of reads until it catches up.
+     * @default 2000
+     */
+    replicaMaxLagMs: number;
   };
   /**
    * `SHUTDOWN_TIMEOUT` (seconds, may be fractional) in milliseconds: how long a SIGTERM
@@ -737,8 +788,10 @@ export function loadConfig(options: LoadConfigOptions = {}): FairmindConfig {
     poolSize: env.DATABASE_POOL_SIZE,
     maxOverflow: env.DATABASE_MAX_OVERFLOW,
     timeoutMs: Math.max(1, Math.round(env.DATABASE_TIMEOUT * 1000)),
+    replicaMaxLagMs: Math.max(1, Math.round(env.DATABASE_REPLICA_MAX_LAG * 1000)),
   };
   if (env.DATABASE_URL !== undefined) database.url = env.DATABASE_URL.url;
+  if (env.DATABASE_REPLICA_URLS !== undefined) database.replicaUrls = env.DATABASE_REPLICA_URLS;
 
   const redis: FairmindConfig['redis'] = { ttlSeconds: env.REDIS_TTL };
   if (env.REDIS_URL !== undefined) redis.url = env.REDIS_URL;

@@ -2,19 +2,13 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import type { ConnectionOptions } from 'node:tls';
 import type { Logger } from '@fairmind/core';
 import type { Registry } from 'prom-client';
-import type { Database, Reader } from '../database/index.js';
+import type { Database } from '../database/index.js';
 import { poolMetrics } from '../metrics/index.js';
 import { ConnectionPool, type ConnectionPoolSettings } from '../pool/index.js';
-import {
-  createReplicaSet,
-  parseLsn,
-  type ReplicaMember,
-  type ReplicaSet,
-  replicaUnavailable,
-} from '../replicas/index.js';
 import { type SqlStatement, sql } from '../sql/index.js';
 import { probeHealth } from './health.js';
-import { borrow, bound, type PostgresContext, type Scope, withConnection } from './scope.js';
+import { openReplicas, readerOn, routedReader } from './reads.js';
+import { borrow, type PostgresContext, type Scope, withConnection } from './scope.js';
 import { type PostgresSettings, resolveSettings } from './settings.js';
 import { createStatements } from './statements.js';
 import { streamRows } from './stream.js';
@@ -136,7 +130,9 @@ export function createPostgresDatabase(options: PostgresDatabaseOptions): Databa
   const context = openContext(settings, settings.pool, settings.name);
   const { pool } = context;
   const { execute, run } = context.statements;
-  const replicas = openReplicas(settings, pool);
+  const replicas = openReplicas(settings, pool, (poolSettings, name) =>
+    openContext(settings, poolSettings, name),
+  );
   const primaryReader = readerOn(context);
   return {
     driver: 'postgres',
@@ -180,105 +176,6 @@ function openContext(
     pool,
     storage: new AsyncLocalStorage<Scope>(),
     statements: createStatements(pool, { prepare: settings.prepare, logger: poolSettings.logger }),
-  };
-}
-
-/** The reads of {@link Queryable} on one context. */
-function readerOn(context: PostgresContext): Reader {
-  return {
-    query: <R extends object>(statement: SqlStatement) =>
-      borrow(context, (connection) => context.statements.execute<R>(connection, statement)),
-    one: <R extends object>(statement: SqlStatement) =>
-      borrow(context, (connection) => bound(context, connection).one<R>(statement)),
-    maybeOne: <R extends object>(statement: SqlStatement) =>
-      borrow(context, (connection) => bound(context, connection).maybeOne<R>(statement)),
-    many: <R extends object>(statement: SqlStatement) =>
-      borrow(context, (connection) => bound(context, connection).many<R>(statement)),
-  };
-}
-
-interface Replicas {
-  readonly set: ReplicaSet;
-  readonly readers: Map<ReplicaMember, Reader>;
-}
-
-/** The replicas' pools (their acquire bounded at 1 s: a read falls back to the primary instead). */
-function openReplicas(settings: PostgresSettings, primary: ConnectionPool): Replicas | undefined {
-  const { urls, maxLagMs, checkIntervalMs } = settings.replicas;
-  if (urls.length === 0) return undefined;
-  const readers = new Map<ReplicaMember, Reader>();
-  const contexts = urls.map((url, index) =>
-    openContext(
-      settings,
-      {
-        ...settings.pool,
-        connectionString: url,
-        timeoutMs: Math.min(settings.pool.timeoutMs, 1_000),
-        connectTimeoutMs: Math.min(settings.pool.connectTimeoutMs, 1_000),
-      },
-      `${settings.name}-replica-${index + 1}`,
-    ),
-  );
-  const set = createReplicaSet({
-    primary,
-    members: urls.map((url, index) => ({
-      name: hostOf(url),
-      pool: (contexts[index] as PostgresContext).pool,
-    })),
-    maxLagMs,
-    checkIntervalMs,
-    logger: settings.pool.logger,
-    registry: settings.registry,
-    poolName: settings.name,
-  });
-  for (const [index, member] of set.members.entries()) {
-    readers.set(member, readerOn(contexts[index] as PostgresContext));
-  }
-  return { set, readers };
-}
-
-/** `host:port` of a URL, without its credentials, to name a replica in logs and metrics. */
-function hostOf(url: string): string {
-  try {
-    const { hostname, port } = new URL(url);
-    return `${hostname}:${port || '5432'}`;
-  } catch {
-    return 'replica';
-  }
-}
-
-/** Each read on a replica that has what `after` asks for, else on the primary. */
-function routedReader(
-  { set, readers }: Replicas,
-  primary: Reader,
-  after: string | null | undefined,
-): Reader {
-  const position = after === undefined || after === null ? null : parseLsn(after);
-  const route =
-    <A extends unknown[], T>(pick: (reader: Reader) => (...args: A) => Promise<T>) =>
-    async (...args: A): Promise<T> => {
-      const member = set.pick(position);
-      const reader = member && readers.get(member);
-      if (!member || !reader) {
-        set.counted(undefined);
-        return pick(primary)(...args);
-      }
-      try {
-        const result = await pick(reader)(...args);
-        set.counted(member);
-        return result;
-      } catch (error) {
-        if (!replicaUnavailable(error)) throw error;
-        set.fail(member, error);
-        set.counted(undefined);
-        return pick(primary)(...args);
-      }
-    };
-  return {
-    query: route((reader) => reader.query) as Reader['query'],
-    one: route((reader) => reader.one) as Reader['one'],
-    maybeOne: route((reader) => reader.maybeOne) as Reader['maybeOne'],
-    many: route((reader) => reader.many) as Reader['many'],
   };
 }
 

@@ -143,6 +143,32 @@ describe('read replicas', () => {
     }
   });
 
+  it('reads a write made just now on the replica once it has replayed it, never without it', async () => {
+    const registry = new Registry();
+    const { db } = open({ registry });
+    try {
+      await until(() => db.replicas()[0]?.usable === true);
+      let onStandby = 0;
+      for (let round = 0; round < 20; round++) {
+        const body = `round-${round}`;
+        await db.query(sql`insert into notes (body) values (${body})`);
+        const after = await db.writePosition();
+        const row = await db
+          .read({ after })
+          .one<{ n: number; standby: boolean }>(
+            sql`select count(*)::int as n, pg_is_in_recovery() as standby from notes where body = ${body}`,
+          );
+        expect(row.n).toBe(1);
+        if (row.standby) onStandby++;
+      }
+      console.log(`[replicas] read-your-writes: ${onStandby} of 20 reads ran on the replica`);
+      // Replication on loopback takes about a millisecond: most such reads find it caught up.
+      expect(onStandby).toBeGreaterThan(0);
+    } finally {
+      await db.close();
+    }
+  });
+
   it('keeps reading through a dead replica on the primary, and comes back to it', async () => {
     const { db } = open();
     try {

@@ -49,6 +49,12 @@ export function createServices({ config, logger, registry }: ServiceContext): Se
     poolSize: config.database.poolSize,
     maxOverflow: config.database.maxOverflow,
     timeoutMs: Math.round(config.database.timeoutMs),
+    ...(config.database.replicaUrls
+      ? {
+          replicas: config.database.replicaUrls,
+          maxReplicaLagMs: config.database.replicaMaxLagMs,
+        }
+      : {}),
     logger,
     registry,
   });

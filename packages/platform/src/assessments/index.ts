@@ -1,5 +1,5 @@
 import { toIsoTime } from '@fairmind/core';
-import { type Database, sql } from '@fairmind/db-pool';
+import { type Database, type Reader, sql } from '@fairmind/db-pool';
 import { decodeCursor, type Page, toPage } from '@fairmind/edge';
 import { z } from 'zod';
 import { uuidv7 } from '../ids/index.js';
@@ -62,20 +62,22 @@ function toAssessment(row: AssessmentRow): Assessment {
 
 /** The assessments table, on either driver. */
 export function createAssessmentRepository(db: Database) {
-  async function requireModel(modelId: string): Promise<void> {
-    const model = await db.maybeOne(sql`select id from models where id = ${modelId}`);
+  async function requireModel(modelId: string, reader: Reader = db): Promise<void> {
+    const model = await reader.maybeOne(sql`select id from models where id = ${modelId}`);
     if (!model) throw notFound('Model', modelId);
   }
 
   return {
+    /** A page, read through `reader` (a replica's, for a page about to be cached). */
     async list(
       modelId: string,
       limit: number,
       cursor: string | undefined,
+      reader: Reader = db,
     ): Promise<Page<Assessment>> {
       const after = cursor === undefined ? undefined : decodeCursor(cursor);
-      await requireModel(modelId);
-      const rows = await db.many<AssessmentRow>(sql`
+      await requireModel(modelId, reader);
+      const rows = await reader.many<AssessmentRow>(sql`
         select id, model_id, metric, value, threshold, passed, notes, created_at, created_by
         from assessments
         where model_id = ${modelId}

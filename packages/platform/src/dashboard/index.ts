@@ -1,4 +1,4 @@
-import { type Database, sql } from '@fairmind/db-pool';
+import { type Reader, sql } from '@fairmind/db-pool';
 
 /** `GET /api/v1/dashboard`. */
 export interface Dashboard {
@@ -11,7 +11,7 @@ export interface Dashboard {
  * Two aggregate queries, whatever the table sizes. `passRate` is passed / total rounded to
  * four places, and 0 when there is no assessment yet (not NaN, which JSON cannot carry).
  */
-export async function computeDashboard(db: Database): Promise<Dashboard> {
+export async function computeDashboard(db: Reader): Promise<Dashboard> {
   const risks = await db.many<{ risk_level: string; n: number | string }>(
     sql`select risk_level, count(*) as n from models group by risk_level`,
   );

@@ -1,5 +1,5 @@
 import { FairmindError, toIsoTime } from '@fairmind/core';
-import { type Database, sql } from '@fairmind/db-pool';
+import { type Database, type Reader, sql } from '@fairmind/db-pool';
 import { decodeCursor, type Page, toPage } from '@fairmind/edge';
 import { z } from 'zod';
 import { uuidv7 } from '../ids/index.js';
@@ -76,9 +76,14 @@ const COLUMNS = sql`id, name, version, description, risk_level, owner, created_a
 /** The models table, on either driver. */
 export function createModelRepository(db: Database) {
   return {
-    async list(limit: number, cursor: string | undefined): Promise<Page<Model>> {
+    /** A page, read through `reader` (a replica's, for a page about to be cached). */
+    async list(
+      limit: number,
+      cursor: string | undefined,
+      reader: Reader = db,
+    ): Promise<Page<Model>> {
       const after = cursor === undefined ? undefined : decodeCursor(cursor);
-      const rows = await db.many<ModelRow>(sql`
+      const rows = await reader.many<ModelRow>(sql`
         select ${COLUMNS} from models
         ${after ? sql`where (created_at, id) < (${after.createdAt}, ${after.id})` : sql.empty}
         order by created_at desc, id desc

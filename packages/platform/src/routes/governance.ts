@@ -1,6 +1,6 @@
 import { requirePrincipal } from '@fairmind/auth/routes';
 import type { Cache } from '@fairmind/cache';
-import type { Database } from '@fairmind/db-pool';
+import type { Database, Reader } from '@fairmind/db-pool';
 import { json, listQuerySchema, noContent, queryObject, type Route } from '@fairmind/edge';
 import type { AssessmentRepository } from '../assessments/index.js';
 import { createAssessmentSchema } from '../assessments/index.js';
@@ -22,8 +22,19 @@ const DASHBOARD = 'dashboard';
 const MODELS = 'models';
 const assessmentsTag = (modelId: string) => `assessments:${modelId}`;
 
+/**
+ * Where a list or the dashboard about to be cached is read: a read replica when the database
+ * has one, held to every write committed before this read (the primary's position now, one
+ * short query), so a cache filled just after a write's invalidation, on any instance, never
+ * holds a page from before that write. Without replicas, the database itself.
+ */
+async function freshReader(db: Database): Promise<Reader> {
+  if (db.replicas().length === 0) return db;
+  return db.read({ after: await db.writePosition() });
+}
+
 /** `/api/v1/models` and `/api/v1/models/:id`: reads through the cache, writes invalidate it. */
-function modelRoutes({ cache, models }: Deps): Array<[string, string, Route]> {
+function modelRoutes({ db, cache, models }: Deps): Array<[string, string, Route]> {
   return [
     [
       'GET',
@@ -34,7 +45,7 @@ function modelRoutes({ cache, models }: Deps): Array<[string, string, Route]> {
           const { limit, cursor } = parseWith(listQuerySchema, queryObject(query), 'query');
           const page = await cache.getOrSet(
             `models:list:${limit}:${cursor ?? ''}`,
-            () => models.list(limit, cursor),
+            async () => models.list(limit, cursor, await freshReader(db)),
             { tags: [MODELS] },
           );
           return json(200, page);
@@ -94,7 +105,7 @@ function modelRoutes({ cache, models }: Deps): Array<[string, string, Route]> {
 }
 
 /** `/api/v1/models/:id/assessments`: a new assessment changes its model's list and the dashboard. */
-function assessmentRoutes({ cache, assessments }: Deps): Array<[string, string, Route]> {
+function assessmentRoutes({ db, cache, assessments }: Deps): Array<[string, string, Route]> {
   return [
     [
       'POST',
@@ -121,7 +132,7 @@ function assessmentRoutes({ cache, assessments }: Deps): Array<[string, string, 
           const { limit, cursor } = parseWith(listQuerySchema, queryObject(query), 'query');
           const page = await cache.getOrSet(
             `assessments:list:${id}:${limit}:${cursor ?? ''}`,
-            () => assessments.list(id, limit, cursor),
+            async () => assessments.list(id, limit, cursor, await freshReader(db)),
             { tags: [assessmentsTag(id)] },
           );
           return json(200, page);
@@ -137,9 +148,13 @@ export function governanceRoutes(deps: Deps): Array<[string, string, Route]> {
   const dashboard: Route = {
     permission: 'dashboard:read',
     async handle() {
-      const body = await cache.getOrSet('dashboard', () => computeDashboard(db), {
-        tags: [DASHBOARD],
-      });
+      const body = await cache.getOrSet(
+        'dashboard',
+        async () => computeDashboard(await freshReader(db)),
+        {
+          tags: [DASHBOARD],
+        },
+      );
       return json(200, body);
     },
   };
