@@ -148,6 +148,69 @@ describe('db-pool behind PgBouncer in transaction mode', () => {
   });
 });
 
+describe('migrations behind PgBouncer in transaction mode', () => {
+  it('applies each file once when fresh processes migrate at once with prepared statements on', async () => {
+    // Each Database stands for a process just started: none has met the pooler yet, so their
+    // first prepared statements collide inside the migrations' transactions.
+    const dir = mkdtempSync(join(tmpdir(), 'fm-bouncer-fresh-'));
+    try {
+      for (let version = 1; version <= 4; version++) {
+        writeFileSync(join(dir, `00${version}_t.sql`), `create table fresh_${version} (id int);`);
+      }
+      const runs = await Promise.all(
+        Array.from({ length: 5 }, () =>
+          migrate({ db: open(transaction.through(database.url)), dir, table: 'fresh_migrations' }),
+        ),
+      );
+      const applied = runs.flatMap((run) => run.applied.map((file) => file.file)).sort();
+      expect(applied).toEqual(['001_t.sql', '002_t.sql', '003_t.sql', '004_t.sql']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses a -- fairmind:no-transaction file it cannot hold one session for, and leaves no lock', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fm-bouncer-session-'));
+    const direct = open(database.url);
+    // Other clients keep every server connection busy, so the next statement of the migrator
+    // goes to whichever server session frees up first, as in a busy deployment.
+    let busy = true;
+    const db = open(transaction.through(database.url), { prepare: false });
+    const load = Promise.all(
+      Array.from({ length: 4 }, async () => {
+        // A session ended to free a stranded lock fails the statement running on it.
+        while (busy) await db.query(sql`select pg_sleep(0.005)`).catch(() => undefined);
+      }),
+    );
+    try {
+      writeFileSync(
+        join(dir, '001_idx.sql'),
+        '-- fairmind:no-transaction\ncreate index concurrently if not exists accounts_balance on accounts (balance);',
+      );
+      let refused: unknown;
+      // A free session may come back by chance; with the others busy it rarely does twice.
+      for (let attempt = 0; attempt < 5 && refused === undefined; attempt++) {
+        refused = await migrate({ db, dir, table: `session_migrations_${attempt}` }).then(
+          () => undefined,
+          (error: unknown) => error,
+        );
+      }
+      expect(refused).toMatchObject({ code: 'MIGRATION_NEEDS_SESSION' });
+      expect(String((refused as Error).message)).toMatch(
+        /001_idx\.sql was not applied: .*PgBouncer in session mode/,
+      );
+      const held = await direct.one<{ n: number }>(
+        sql`select count(*)::int as n from pg_locks where locktype = 'advisory'`,
+      );
+      expect(held.n).toBe(0);
+    } finally {
+      busy = false;
+      await load;
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('db-pool behind PgBouncer in session mode', () => {
   it('keeps prepared statements: right answers, no pooler warning', async () => {
     const { logger, lines } = warnings();

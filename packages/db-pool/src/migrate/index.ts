@@ -396,7 +396,12 @@ async function lockedTransaction<T>(
           }
           return fn(tx);
         },
-        { sqliteMode: 'immediate', isolation: 'read committed' },
+        // Behind PgBouncer in transaction mode before db-pool has noticed it, the first
+        // prepared statement of a fresh process can meet one of another client's (42P05 or
+        // 26000, DB_STALE_STATEMENT) and abort the transaction; db-pool then stops naming
+        // statements, so the same transaction succeeds again. fn only writes to the
+        // database, so running it again after a rollback repeats nothing.
+        { sqliteMode: 'immediate', isolation: 'read committed', retries: 3 },
       );
     } catch (error) {
       if (error !== LOCK_BUSY) throw error;
@@ -408,19 +413,20 @@ async function lockedTransaction<T>(
 
 /**
  * Takes the session-level advisory lock on a held PostgreSQL connection, trying outside any
- * transaction for the same reason as {@link lockedTransaction}.
+ * transaction for the same reason as {@link lockedTransaction}, and resolves with the server
+ * process that holds it.
  */
 async function lockSession(
   connection: Queryable,
   target: Target,
   logger: Logger,
   what: string,
-): Promise<void> {
+): Promise<number> {
   for (let attempt = 0; ; attempt++) {
-    const { locked } = await connection.one<{ locked: boolean }>(
-      sql`select pg_try_advisory_lock(${target.lockKey}::bigint) as locked`,
+    const { locked, pid } = await connection.one<{ locked: boolean; pid: number }>(
+      sql`select pg_try_advisory_lock(${target.lockKey}::bigint) as locked, pg_backend_pid() as pid`,
     );
-    if (locked) return;
+    if (locked) return pid;
     waitingForLock(logger, target, attempt, what);
     await sleep(lockBackoff(attempt));
   }
@@ -529,11 +535,13 @@ async function applyWithoutTransaction(
   const { db, target, logger } = run;
   return db.withConnection(async (connection) => {
     const postgres = db.driver === 'postgres';
+    let holder: number | undefined;
     if (postgres) {
       // A session-level lock on the held connection: the file must run outside a transaction,
       // so the transaction-level lock cannot cover it. Released in the finally below; if the
       // connection itself died, the server dropped the lock with the session.
-      await lockSession(connection, target, logger, `applying ${migration.file}`);
+      holder = await lockSession(connection, target, logger, `applying ${migration.file}`);
+      await requireOneSession(connection, target, migration, holder);
     }
     // SQLite has no lock to take outside a transaction: the re-check narrows the window and
     // the primary key on version refuses a second record. Such files are rare on SQLite
@@ -548,9 +556,19 @@ async function applyWithoutTransaction(
       // transaction ROLLBACK is a warning on PostgreSQL and an ignored error on SQLite.
       await connection.exec('rollback').catch(() => {});
     }
-    if (postgres) {
+    if (holder !== undefined) {
       try {
-        await connection.query(sql`select pg_advisory_unlock(${target.lockKey}::bigint)`);
+        const { unlocked } = await connection.one<{ unlocked: boolean }>(
+          sql`select pg_advisory_unlock(${target.lockKey}::bigint) as unlocked`,
+        );
+        if (!unlocked) {
+          // A pooler moved the session after the check above: free the lock where it is.
+          await releaseStrandedLock(connection, target, holder);
+          logger.warn(
+            { file: migration.file, pid: holder },
+            `${PREFIX} ${migration.file} ran, but its session lock was on another server session when it ended: ${ONE_SESSION_ADVICE}`,
+          );
+        }
       } catch (unlockError) {
         // Never hide the migration's own error behind the unlock's.
         if ('ran' in outcome) throw unlockError;
@@ -559,6 +577,58 @@ async function applyWithoutTransaction(
     if ('error' in outcome) throw outcome.error;
     return outcome.ran;
   });
+}
+
+const ONE_SESSION_ADVICE =
+  'a -- fairmind:no-transaction migration needs one database session from its lock to its ' +
+  'end, and this connection is pooled per transaction (PgBouncer in transaction mode): run ' +
+  'migrations against PostgreSQL directly (DATABASE_URL of the server) or through PgBouncer ' +
+  'in session mode';
+
+/**
+ * A pooler in transaction mode sends each statement of a "held" connection to whichever
+ * server session is free, so the session lock just taken may sit on a session this
+ * connection no longer reaches: it would then stay held after the run, and every later
+ * migrator would wait for it. Caught here, before the file runs, by asking which session
+ * answers now; the lock is released and the run refused with what to do instead. (A quiet
+ * pooler may hand back the same session by chance: then lock and unlock meet, and the check
+ * at unlock covers the rest.)
+ */
+async function requireOneSession(
+  connection: Queryable,
+  target: Target,
+  migration: LoadedMigration,
+  holder: number,
+): Promise<void> {
+  const { pid } = await connection.one<{ pid: number }>(sql`select pg_backend_pid() as pid`);
+  if (pid === holder) return;
+  await releaseStrandedLock(connection, target, holder);
+  throw migrationError(
+    'MIGRATION_NEEDS_SESSION',
+    `${migration.file} was not applied: ${ONE_SESSION_ADVICE} (lock table ${target.display})`,
+  );
+}
+
+/**
+ * Releases a lock held by a server session this connection no longer reaches for sure. The
+ * unlock is sent again while the pooler hands each statement to some session, until it lands
+ * on the holder (a few tries on a small pool); failing that, the holder is ended, the only
+ * other way to release another session's advisory lock, at the cost of whatever another
+ * client is running on it then: better than a lock that outlives the run and holds up every
+ * later migrator.
+ */
+async function releaseStrandedLock(
+  connection: Queryable,
+  target: Target,
+  holder: number,
+): Promise<void> {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const { unlocked } = await connection.one<{ unlocked: boolean }>(
+      sql`select pg_advisory_unlock(${target.lockKey}::bigint) as unlocked`,
+    );
+    if (unlocked) return;
+  }
+  await connection.query(sql`select pg_terminate_backend(${holder}::int)`);
 }
 
 /** The body of {@link applyWithoutTransaction}, run with its lock held (on PostgreSQL). */
