@@ -148,6 +148,23 @@ describe('db-pool behind PgBouncer in transaction mode', () => {
   });
 });
 
+describe('a login PgBouncer refuses', () => {
+  it('fails at once with DB_CONFIG_INVALID, as a refusal by PostgreSQL itself does', async () => {
+    // PgBouncer forwards the server's "does not exist" as a protocol error (08P01), a class
+    // db-pool otherwise retries until DATABASE_TIMEOUT.
+    const url = new URL(transaction.through(database.url));
+    url.pathname = '/fm_no_such_database';
+    const db = open(url.toString(), { prepare: false });
+    const error = await db.query(sql`select 1`).catch((caught: unknown) => caught);
+    expect(error).toMatchObject({ code: 'DB_CONFIG_INVALID', sqlState: '08P01' });
+    expect(String((error as Error).message)).toMatch(
+      /database "fm_no_such_database" does not exist.*fix the database name in the URL/,
+    );
+    // Retried, it would have ended as POOL_TIMEOUT ("unreachable") after DATABASE_TIMEOUT.
+    expect(db.status()).toMatchObject({ waiting: 0, total: 0 });
+  });
+});
+
 describe('migrations behind PgBouncer in transaction mode', () => {
   it('applies each file once when fresh processes migrate at once with prepared statements on', async () => {
     // Each Database stands for a process just started: none has met the pooler yet, so their

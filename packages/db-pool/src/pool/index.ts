@@ -106,12 +106,26 @@ function refusedLogin(error: unknown): DatabaseError | undefined {
   if (advice === undefined && /client password must be a string/.test(text)) {
     advice = 'put the password in the URL (DATABASE_URL)';
   }
+  // PgBouncer sends a refused login as a protocol error (08P01), in PostgreSQL's words or its
+  // own; taken as the transient 08 class, it would be retried until the deadline.
+  if (advice === undefined && code === '08P01') advice = poolerRefusal(text);
   if (advice === undefined) return undefined;
   return new DatabaseError(
     'config_invalid',
     `PostgreSQL refused the connection: ${text}${typeof code === 'string' ? ` (SQLSTATE ${code})` : ''}: ${advice}`,
     { cause: error, sqlState: typeof code === 'string' ? code : undefined },
   );
+}
+
+/** The advice for a login PgBouncer refused (SQLSTATE 08P01), or none for its other errors. */
+function poolerRefusal(text: string): string | undefined {
+  if (/^database "[^"]*" does not exist$|^no such database/.test(text)) {
+    return `${REFUSALS['3D000']} (PgBouncer forwarded the refusal: also check its [databases] section)`;
+  }
+  if (/authentication failed$|^no such user/.test(text)) {
+    return `${REFUSALS['28P01']}; behind PgBouncer also check its auth_file or auth_query`;
+  }
+  return undefined;
 }
 
 const noop = () => {};
