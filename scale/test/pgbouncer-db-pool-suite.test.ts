@@ -4,18 +4,11 @@
 // statements and process ids), each listed below with the reason.
 //
 //   pnpm vitest run --project scale scale/test/pgbouncer-db-pool-suite.test.ts
-import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { useTestDatabase } from '@fairmind/testing';
 import { type PgBouncer, startPgBouncer } from '@fairmind/testing/servers';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { runSuites } from './suite-run.js';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const run = promisify(execFile);
 const database = useTestDatabase();
 let bouncer: PgBouncer;
 
@@ -50,55 +43,20 @@ afterAll(async () => {
   await bouncer?.stop();
 });
 
-interface Report {
-  numTotalTests: number;
-  numPassedTests: number;
-  testResults: {
-    assertionResults: { title: string; status: string; failureMessages: string[] }[];
-  }[];
-}
-
 it("passes db-pool's own suite through PgBouncer, apart from what the pooler owns", {
   timeout: 300_000,
 }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'fm-bouncer-suite-'));
-  const output = join(dir, 'report.json');
-  try {
-    // The suite makes its own databases on the server it is given, and reaches them by name:
-    // PgBouncer forwards every name to the test PostgreSQL.
-    await run(
-      process.execPath,
-      [
-        join(root, 'node_modules', 'vitest', 'vitest.mjs'),
-        ...['run', '--project', 'db-pool', '--reporter=json', `--outputFile=${output}`],
-      ],
-      {
-        cwd: root,
-        env: { ...process.env, FAIRMIND_TEST_DATABASE_URL: bouncer.through(database.url) },
-        timeout: 280_000,
-        maxBuffer: 64 * 1024 * 1024,
-      },
-    ).catch((error: unknown) => {
-      // vitest exits 1 when a test fails; the report says which.
-      if ((error as { code?: unknown }).code !== 1) throw error;
-    });
-    const report = JSON.parse(readFileSync(output, 'utf8')) as Report;
-    const results = report.testResults.flatMap((file) => file.assertionResults);
-    const failed = results.filter((result) => result.status !== 'passed');
-    const unexpected = failed.filter((result) => !(result.title in POOLER_OWNS));
-    console.log(
-      `[pgbouncer] db-pool's suite through PgBouncer (transaction mode): ${report.numPassedTests} of ${report.numTotalTests} passed; ${failed.length - unexpected.length} of the ${Object.keys(POOLER_OWNS).length} listed as the pooler's failed`,
-    );
-    expect(
-      unexpected.map(
-        (result) => `${result.title}\n${result.failureMessages.join('\n').slice(0, 600)}`,
-      ),
-    ).toEqual([]);
-    expect(results.length).toBe(report.numTotalTests);
-    expect(report.numPassedTests).toBeGreaterThanOrEqual(
-      report.numTotalTests - Object.keys(POOLER_OWNS).length,
-    );
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  // The suite makes its own databases on the server it is given, and reaches them by name:
+  // PgBouncer forwards every name to the test PostgreSQL.
+  const result = await runSuites({
+    projects: ['db-pool'],
+    env: { ...process.env, FAIRMIND_TEST_DATABASE_URL: bouncer.through(database.url) },
+    expected: POOLER_OWNS,
+  });
+  console.log(
+    `[pgbouncer] db-pool's suite through PgBouncer (transaction mode): ${result.passed} of ${result.total} passed; ${result.expectedFailures} of the ${Object.keys(POOLER_OWNS).length} listed as the pooler's failed`,
+  );
+  expect(result.unexpected).toEqual([]);
+  expect(result.passed).toBeGreaterThanOrEqual(result.total - Object.keys(POOLER_OWNS).length);
+  expect(result.total).toBeGreaterThan(100);
 });

@@ -8,6 +8,7 @@ import {
   DATABASE_ENV,
   detectContainerRuntime,
   POSTGRES_IMAGE,
+  REDIS_CLUSTER_ENV,
   REDIS_ENV,
   REDIS_IMAGE,
   type StartedService,
@@ -23,7 +24,11 @@ import { describeError, randomId, testingError } from './util.js';
  */
 export default async function setup({ provide }: TestProject): Promise<() => Promise<void>> {
   const envDatabaseUrl = process.env[DATABASE_ENV] || undefined;
-  const envRedisUrl = process.env[REDIS_ENV] || undefined;
+  const clusterNodes = (process.env[REDIS_CLUSTER_ENV] ?? '')
+    .split(',')
+    .map((node) => node.trim())
+    .filter((node) => node !== '');
+  const envRedisUrl = process.env[REDIS_ENV] || clusterNodes[0] || undefined;
 
   await Promise.all([
     envDatabaseUrl === undefined ? undefined : checkPostgres(envDatabaseUrl),
@@ -76,6 +81,7 @@ export default async function setup({ provide }: TestProject): Promise<() => Pro
   provide(PROVIDED.databaseUrl, databaseUrl);
   provide(PROVIDED.redisUrl, redisUrl);
   provide(PROVIDED.runId, runId);
+  provide(PROVIDED.redisClusterNodes, clusterNodes.join(','));
 
   const finalDatabaseUrl = databaseUrl;
   const finalRedisUrl = redisUrl;
@@ -84,7 +90,7 @@ export default async function setup({ provide }: TestProject): Promise<() => Pro
     // shared servers. Containers are thrown away whole, so only these need it.
     const sweeps: Promise<unknown>[] = [];
     if (envDatabaseUrl !== undefined) sweeps.push(dropRunDatabases(finalDatabaseUrl, runId));
-    if (envRedisUrl !== undefined) sweeps.push(sweepRedis(finalRedisUrl, runId));
+    if (envRedisUrl !== undefined) sweeps.push(sweepRedis(finalRedisUrl, runId, clusterNodes));
     const results = await Promise.allSettled(sweeps);
     for (const result of results) {
       if (result.status === 'rejected') {
@@ -152,6 +158,6 @@ async function dropRunDatabases(adminUrl: string, runId: string): Promise<void> 
   }
 }
 
-async function sweepRedis(url: string, runId: string): Promise<void> {
-  await deleteRedisPrefix(url, `t:${runId}:`);
+async function sweepRedis(url: string, runId: string, clusterNodes: string[]): Promise<void> {
+  await deleteRedisPrefix(url, `t:${runId}:`, clusterNodes);
 }

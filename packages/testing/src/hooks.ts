@@ -1,3 +1,4 @@
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { afterAll, beforeAll } from 'vitest';
 import { serviceUrls } from './context.js';
 import {
@@ -15,10 +16,17 @@ export interface UseTestDatabaseOptions extends Pick<CreateTestDatabaseOptions, 
 }
 
 export interface TestRedis {
-  /** The shared Redis server's URL. */
+  /** The shared Redis server's URL (a node's, when it is a cluster). */
   readonly url: string;
   /** `t:<runId>:<random>:`; put it in front of every key the file writes. */
   readonly prefix: string;
+  /** The node URLs when the shared Redis is a Redis Cluster; empty otherwise. */
+  readonly clusterNodes: readonly string[];
+  /**
+   * A new client of the shared Redis: an ioredis `Cluster` of `clusterNodes` when it is a
+   * cluster, else a `Redis` of `url`. The test closes it.
+   */
+  connect(options?: RedisOptions): Redis | Cluster;
 }
 
 /**
@@ -65,11 +73,26 @@ export function useTestRedis(): TestRedis {
   let current: TestRedis | undefined;
 
   beforeAll(() => {
-    const { redisUrl, runId } = serviceUrls();
-    current = { url: redisUrl, prefix: `t:${runId}:${randomId()}:` };
+    const { redisUrl, runId, redisClusterNodes } = serviceUrls();
+    const prefix = `t:${runId}:${randomId()}:`;
+    current = {
+      url: redisUrl,
+      prefix,
+      clusterNodes: redisClusterNodes,
+      connect: (options = {}) =>
+        redisClusterNodes.length > 0
+          ? new Cluster(
+              redisClusterNodes.map((node) => {
+                const { hostname, port } = new URL(node);
+                return { host: hostname, port: Number(port) };
+              }),
+              { redisOptions: options, ...(options.lazyConnect ? { lazyConnect: true } : {}) },
+            )
+          : new Redis(redisUrl, options),
+    };
   });
   afterAll(async () => {
-    if (current) await deleteRedisPrefix(current.url, current.prefix);
+    if (current) await deleteRedisPrefix(current.url, current.prefix, current.clusterNodes);
   });
 
   const get = (): TestRedis => {
@@ -86,5 +109,9 @@ export function useTestRedis(): TestRedis {
     get prefix() {
       return get().prefix;
     },
+    get clusterNodes() {
+      return get().clusterNodes;
+    },
+    connect: (options) => get().connect(options),
   };
 }

@@ -9,6 +9,11 @@ declare module 'vitest' {
     fairmindRedisUrl: string;
     /** Random per global-setup run; namespaces databases and keys so leftovers can be swept. */
     fairmindRunId: string;
+    /**
+     * Comma-separated node URLs when the shared Redis is a Redis Cluster
+     * (`FAIRMIND_TEST_REDIS_CLUSTER_NODES`), else empty.
+     */
+    fairmindRedisClusterNodes: string;
   }
 }
 
@@ -16,4 +21,5 @@ export const PROVIDED = {
   databaseUrl: 'fairmindDatabaseUrl',
   redisUrl: 'fairmindRedisUrl',
   runId: 'fairmindRunId',
+  redisClusterNodes: 'fairmindRedisClusterNodes',
 } as const;

@@ -1,4 +1,4 @@
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { testingError } from './util.js';
 
 const SCAN_COUNT = 500;
@@ -12,30 +12,67 @@ export function escapeGlob(text: string): string {
 
 /**
  * Deletes every key starting with `prefix` (SCAN + UNLINK, so a big prefix never blocks the
- * server). Returns how many keys were removed.
+ * server), on every master when `clusterNodes` names a Redis Cluster. Returns how many keys
+ * were removed.
  */
-export async function deleteRedisPrefix(url: string, prefix: string): Promise<number> {
+export async function deleteRedisPrefix(
+  url: string,
+  prefix: string,
+  clusterNodes: readonly string[] = [],
+): Promise<number> {
   if (prefix.length === 0) {
     throw testingError('deleteRedisPrefix() needs a non-empty prefix; "" would empty the server.');
+  }
+  if (clusterNodes.length > 0) {
+    const cluster = new Cluster(
+      clusterNodes.map((node) => {
+        const { hostname, port } = new URL(node);
+        return { host: hostname, port: Number(port) };
+      }),
+      { lazyConnect: true, redisOptions: { maxRetriesPerRequest: 1 } },
+    );
+    cluster.on('error', () => {});
+    await cluster.connect();
+    try {
+      const counts = await Promise.all(
+        cluster.nodes('master').map((node) => deleteOnNode(node, prefix, true)),
+      );
+      return counts.reduce((sum, count) => sum + count, 0);
+    } finally {
+      cluster.disconnect();
+    }
   }
   const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
   client.on('error', () => {});
   await client.connect();
   try {
-    const pattern = `${escapeGlob(prefix)}*`;
-    let cursor = '0';
-    let deleted = 0;
-    for (let round = 0; round < MAX_SCAN_ROUNDS; round++) {
-      const [next, keys] = await client.scan(cursor, 'MATCH', pattern, 'COUNT', SCAN_COUNT);
-      if (keys.length > 0) deleted += await client.unlink(...keys);
-      cursor = next;
-      if (cursor === '0') return deleted;
-    }
-    throw testingError(
-      `gave up deleting keys under ${prefix} after ${MAX_SCAN_ROUNDS} SCAN rounds; is ` +
-        'something writing under this prefix after the tests ended?',
-    );
+    return await deleteOnNode(client, prefix, false);
   } finally {
     client.disconnect();
   }
+}
+
+/** SCAN one server for `prefix`; on a cluster node, UNLINK each key alone (slots differ). */
+async function deleteOnNode(client: Redis, prefix: string, clusterNode: boolean): Promise<number> {
+  const pattern = `${escapeGlob(prefix)}*`;
+  let cursor = '0';
+  let deleted = 0;
+  for (let round = 0; round < MAX_SCAN_ROUNDS; round++) {
+    const [next, keys] = await client.scan(cursor, 'MATCH', pattern, 'COUNT', SCAN_COUNT);
+    if (keys.length > 0) {
+      if (clusterNode) {
+        const pipeline = client.pipeline();
+        for (const key of keys) pipeline.unlink(key);
+        deleted += ((await pipeline.exec()) ?? []).filter(([, count]) => count === 1).length;
+      } else {
+        deleted += await client.unlink(...keys);
+      }
+    }
+    cursor = next;
+    if (cursor === '0') return deleted;
+  }
+  throw testingError(
+    `gave up deleting keys under ${prefix} after ${MAX_SCAN_ROUNDS} SCAN rounds; is ` +
+      'something writing under this prefix after the tests ended?',
+  );
 }

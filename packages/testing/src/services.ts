@@ -3,6 +3,12 @@ import { describeError, redactUrl, testingError, withTimeout } from './util.js';
 
 export const DATABASE_ENV = 'FAIRMIND_TEST_DATABASE_URL';
 export const REDIS_ENV = 'FAIRMIND_TEST_REDIS_URL';
+/**
+ * Comma-separated `redis://` URLs of a Redis Cluster's nodes: the shared Redis is then that
+ * cluster (the suites that use `useTestRedis().connect()` run on it), and `REDIS_ENV` is
+ * taken from its first node when unset.
+ */
+export const REDIS_CLUSTER_ENV = 'FAIRMIND_TEST_REDIS_CLUSTER_NODES';
 export const POSTGRES_IMAGE = 'postgres:15-alpine';
 export const REDIS_IMAGE = 'redis:7-alpine';
 

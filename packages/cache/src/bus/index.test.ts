@@ -12,7 +12,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 async function pair(): Promise<{ a: Cache; b: Cache; ns: string; ids: [string, string] }> {
   counter++;
   const ns = caches.namespace('bus');
-  const healthy = { redis: caches.url, commandTimeoutMs: HEALTHY_COMMAND_TIMEOUT_MS };
+  const healthy = { redis: caches.redis, commandTimeoutMs: HEALTHY_COMMAND_TIMEOUT_MS };
   const ids: [string, string] = [`a-${counter}`, `b-${counter}`];
   const a = caches.track(createCache({ ...healthy, namespace: ns, instanceId: ids[0] }));
   const b = caches.track(createCache({ ...healthy, namespace: ns, instanceId: ids[1] }));

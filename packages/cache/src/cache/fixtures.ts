@@ -1,6 +1,6 @@
 // Test helpers shared by the cache and bus tests; not part of the build.
 import { type RedisServer, startRedisServer, useTestRedis } from '@fairmind/testing';
-import { Redis } from 'ioredis';
+import { type Cluster, Redis, type RedisOptions } from 'ioredis';
 import { afterAll, afterEach, beforeAll } from 'vitest';
 import type { Cache } from './index.js';
 
@@ -19,10 +19,10 @@ export const HEALTHY_COMMAND_TIMEOUT_MS = 5_000;
 export function useCaches() {
   const testRedis = useTestRedis();
   const opened: Cache[] = [];
-  let raw: Redis | undefined;
+  let raw: Redis | Cluster | undefined;
   let counter = 0;
   beforeAll(() => {
-    raw = new Redis(testRedis.url);
+    raw = testRedis.connect();
   });
   afterAll(() => {
     raw?.disconnect();
@@ -34,7 +34,19 @@ export function useCaches() {
     get url(): string {
       return testRedis.url;
     },
-    get raw(): Redis {
+    /**
+     * What a cache is given as its `redis` option for the shared Redis: its URL, or on a
+     * Redis Cluster the raw client (a Cluster, which the cache then shares).
+     */
+    get redis(): string | Cluster {
+      if (testRedis.clusterNodes.length === 0) return testRedis.url;
+      return this.raw as Cluster;
+    },
+    /** A new client of the shared Redis (a Cluster on a cluster); the test closes it. */
+    connect(options?: RedisOptions): Redis | Cluster {
+      return testRedis.connect(options);
+    },
+    get raw(): Redis | Cluster {
       if (raw === undefined) throw new Error('useCaches(): read raw inside a test');
       return raw;
     },

@@ -12,7 +12,7 @@ const namespace = () => caches.namespace();
 async function open(options: CacheOptions = {}): Promise<Cache> {
   const cache = caches.track(
     createCache({
-      redis: caches.url,
+      redis: caches.redis,
       jitter: 0,
       commandTimeoutMs: HEALTHY_COMMAND_TIMEOUT_MS,
       ...options,
@@ -698,7 +698,7 @@ describe('status, stats and metrics', () => {
   });
 
   it('uses a client it is given and leaves it open', async () => {
-    const client = new Redis(caches.url, { enableOfflineQueue: false });
+    const client = caches.connect({ enableOfflineQueue: false });
     await new Promise((resolve) => client.once('ready', resolve));
     const cache = createCache({
       redis: client,
@@ -714,7 +714,7 @@ describe('status, stats and metrics', () => {
   });
 
   it("gives a client it is given an 'error' listener, so ioredis never reports one unhandled", () => {
-    const client = new Redis(caches.url, { lazyConnect: true });
+    const client = caches.connect({ lazyConnect: true });
     expect(client.listenerCount('error')).toBe(0);
     caches.track(createCache({ redis: client, namespace: namespace() }));
     expect(client.listenerCount('error')).toBe(1);
@@ -722,7 +722,7 @@ describe('status, stats and metrics', () => {
   });
 
   it('connects a lazyConnect client it is given', async () => {
-    const client = new Redis(caches.url, { lazyConnect: true, enableOfflineQueue: false });
+    const client = caches.connect({ lazyConnect: true, enableOfflineQueue: false });
     const cache = caches.track(createCache({ redis: client, namespace: namespace() }));
     expect((await cache.ready()).redis).toBe('ready');
     await cache.close();

@@ -34,7 +34,7 @@ describe('the tag clock', () => {
   it('stops trusting entries once it has forgotten a tag', async () => {
     const ns = caches.namespace();
     const options = {
-      redis: caches.url,
+      redis: caches.redis,
       namespace: ns,
       commandTimeoutMs: HEALTHY_COMMAND_TIMEOUT_MS,
     };

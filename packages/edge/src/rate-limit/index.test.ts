@@ -3,7 +3,6 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import type { Middleware } from '@fairmind/core';
 import { runTypeScript } from '@fairmind/testing';
-import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createRateLimiter } from '../limiter/index.js';
 import { createMemoryStore } from '../memory-store/index.js';
@@ -112,7 +111,7 @@ describe('5 per 60 s', () => {
 
   it('allows 5 in total to two processes and two clients sharing Redis', async () => {
     const prefix = `${redis.prefix}shared:`;
-    const second = new Redis(redis.url);
+    const second = redis.connect();
     cleanups.push(() => second.disconnect());
     const limiters = [redis.client, second].map((own) =>
       createRateLimiter({
@@ -124,7 +123,13 @@ describe('5 per 60 s', () => {
     );
     const startAt = Date.now() + 1_500;
     const child = runTypeScript(join(here, 'fixtures', 'consume.ts'), {
-      args: [redis.url, prefix, 'ip:203.0.113.7', '20', String(startAt)],
+      args: [
+        redis.clusterNodes.join(',') || redis.url,
+        prefix,
+        'ip:203.0.113.7',
+        '20',
+        String(startAt),
+      ],
     });
     await sleep(Math.max(0, startAt - Date.now()));
     const here20 = await Promise.all(

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { silentLogger } from '@fairmind/core';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { createMemoryStore } from '../memory-store/index.js';
 import type { RateLimitAlgorithm, StoreDecision } from '../store/index.js';
@@ -12,14 +12,19 @@ const redis = useSharedRedis();
 let unique = 0;
 const key = () => `key${++unique}`;
 
+/** Every key under `prefix`, on each master when the shared Redis is a cluster. */
 async function keysUnder(prefix: string): Promise<string[]> {
+  const client = redis.client;
+  const servers = client instanceof Cluster ? client.nodes('master') : [client];
   const found: string[] = [];
-  let cursor = '0';
-  for (let round = 0; round < 1_000; round++) {
-    const [next, keys] = await redis.client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
-    found.push(...keys);
-    cursor = next;
-    if (cursor === '0') break;
+  for (const server of servers) {
+    let cursor = '0';
+    for (let round = 0; round < 1_000; round++) {
+      const [next, keys] = await server.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
+      found.push(...keys);
+      cursor = next;
+      if (cursor === '0') break;
+    }
   }
   return found;
 }

@@ -25,12 +25,13 @@ import {
   type TestRedis,
   useTestRedis,
 } from '@fairmind/testing';
-import { Redis } from 'ioredis';
+import { type Cluster, Redis } from 'ioredis';
 import { afterAll, beforeAll } from 'vitest';
 
 /** The shared test Redis with one ioredis client for the file; see {@link useSharedRedis}. */
 export interface SharedRedis extends TestRedis {
-  readonly client: Redis;
+  /** A `Cluster` when the run's shared Redis is a Redis Cluster. */
+  readonly client: Redis | Cluster;
 }
 
 /**
@@ -39,9 +40,9 @@ export interface SharedRedis extends TestRedis {
  */
 export function useSharedRedis(): SharedRedis {
   const redis = useTestRedis();
-  let client: Redis | undefined;
+  let client: Redis | Cluster | undefined;
   beforeAll(() => {
-    client = new Redis(redis.url);
+    client = redis.connect();
   });
   afterAll(() => {
     client?.disconnect();
@@ -53,6 +54,10 @@ export function useSharedRedis(): SharedRedis {
     get prefix() {
       return redis.prefix;
     },
+    get clusterNodes() {
+      return redis.clusterNodes;
+    },
+    connect: (options) => redis.connect(options),
     get client() {
       if (client === undefined) throw new Error('useSharedRedis(): read .client inside a test');
       return client;
