@@ -5,16 +5,20 @@
  *   - compression: createNodeCompression vs expressjs/compression in Express 5, over
  *     loopback HTTP, on 2 KB and 64 KB JSON, with the load from a worker thread or wrk
  *   - security headers: securityHeaders() through the contract vs helmet()
+ *   - the request log: the event-loop time of one request's id and JSON line, requestLog()
+ *     (with createLogger's own line writer, and through pino's object path) vs pino-http,
+ *     every line to /dev/null through pino's asynchronous destination
  *
  *   pnpm --filter "@fairmind/edge..." build
  *   FAIRMIND_BENCH_REDIS_URL=redis://127.0.0.1:6379 pnpm --filter @fairmind/bench run edge
  *
  * Knobs: BENCH_SECONDS (per round, 3), BENCH_ROUNDS (5), BENCH_CONCURRENCY (32 decisions or
- * HTTP requests in flight), BENCH_ONLY (one of rate, compression, headers), BENCH_CLIENT
+ * HTTP requests in flight), BENCH_ONLY (one of rate, compression, headers, log), BENCH_CLIENT
  * (worker: the default, Node's HTTP client on a worker thread; wrk: wrk in its own process,
  * see lib/http-load.ts; inline: Node's client on the main thread, beside the servers, as
  * before 2026-11-25).
  */
+import { randomUUID } from 'node:crypto';
 import {
   Agent,
   createServer,
@@ -26,14 +30,22 @@ import {
 import type { AddressInfo } from 'node:net';
 import { Socket } from 'node:net';
 import { type Exchange, runMiddleware } from '@fairmind/core';
+import { createLogger } from '@fairmind/core/logger';
 import { applyHeaders } from '@fairmind/core/node';
-import { createRateLimiter, type RateLimitResult, securityHeaders } from '@fairmind/edge';
+import {
+  createRateLimiter,
+  type RateLimitResult,
+  requestLog,
+  securityHeaders,
+} from '@fairmind/edge';
 import { createNodeCompression } from '@fairmind/edge/node';
 import { createRedisStore } from '@fairmind/edge/redis';
 import compression from 'compression';
 import express from 'express';
 import helmet from 'helmet';
 import { Redis } from 'ioredis';
+import pino from 'pino';
+import { pinoHttp } from 'pino-http';
 import { RateLimiterRedis } from 'rate-limiter-flexible';
 import { createHttpLoad } from './lib/http-load.js';
 import { type Contender, measure, numberFromEnv, report, sectionsFromEnv } from './lib/measure.js';
@@ -48,7 +60,7 @@ const rounds = numberFromEnv('BENCH_ROUNDS', 5);
 const concurrency = numberFromEnv('BENCH_CONCURRENCY', 32);
 const PREFIX = `bench:edge:${process.pid}:`;
 const options = { seconds, rounds, concurrency, warmupSeconds: 1 };
-const section = sectionsFromEnv(['rate', 'compression', 'headers']);
+const section = sectionsFromEnv(['rate', 'compression', 'headers', 'log']);
 
 console.log(
   `edge benchmark: node ${process.version}, concurrency ${concurrency}, ${rounds} rounds x ${seconds}s`,
@@ -353,4 +365,98 @@ if (section('headers')) {
     ),
     'helmet()',
   );
+}
+
+// ---------------------------------------------------------------- request log
+if (section('log')) {
+  // One asynchronous /dev/null destination each, as a production logger writes to stdout.
+  const sink = () => pino.destination({ dest: '/dev/null', sync: false, minLength: 4096 });
+  const ownLines = requestLog({ logger: createLogger({ destination: sink() }) });
+  // An extra redaction path takes createLogger's loggers off the line writer: pino's own
+  // object path, as every line went before 2026-12-06.
+  const objectLines = requestLog({
+    logger: createLogger({ destination: sink(), redact: ['never.present'] }),
+  });
+  const peer = pinoHttp({
+    logger: pino({ timestamp: pino.stdTimeFunctions.isoTime }, sink()),
+    genReqId: () => randomUUID(),
+  });
+  const socket = new Socket();
+  const headers = new Map([['user-agent', 'Mozilla/5.0 (X11; Linux x86_64) bench/1.0']]);
+  const finish = { status: 200, bytes: 512, durationMs: 1.234, aborted: false };
+  // A server's event loop turns between requests, and the destination flushes then; a loop of
+  // resolved promises alone would never let it, and every contender would pay for an ever
+  // longer buffer. So every 64th operation waits for the loop to turn, whoever runs.
+  let operations = 0;
+  const turn = () =>
+    ++operations % 64 === 0 ? new Promise<void>((resolve) => setImmediate(resolve)) : undefined;
+
+  function freshRequest(): [IncomingMessage, ServerResponse] {
+    const req = new IncomingMessage(socket);
+    req.method = 'GET';
+    req.url = '/api/v1/models?limit=20';
+    req.headers = { 'user-agent': headers.get('user-agent') as string };
+    return [req, new ServerResponse(req)];
+  }
+
+  function viaContract(middleware: typeof ownLines) {
+    return async () => {
+      const [req, res] = freshRequest();
+      const exchange: Exchange = {
+        request: {
+          method: 'GET',
+          url: req.url ?? '/',
+          headers: { get: (name) => headers.get(name) ?? null },
+        },
+        clientAddress: '203.0.113.7',
+        secure: false,
+        state: {},
+      };
+      const outcome = middleware(exchange) as {
+        headers: Record<string, string>;
+        onFinish?: (info: typeof finish) => void;
+      };
+      applyHeaders(res, outcome.headers);
+      outcome.onFinish?.(finish);
+      await turn();
+    };
+  }
+
+  const results = await measure(
+    [
+      { name: '@fairmind/edge requestLog(), createLogger()', run: viaContract(ownLines) },
+      {
+        name: "requestLog() through pino's object path",
+        run: viaContract(objectLines),
+      },
+      {
+        name: 'pino-http',
+        run: async () => {
+          const [req, res] = freshRequest();
+          peer(req, res);
+          res.statusCode = 200;
+          res.emit('finish');
+          await turn();
+        },
+      },
+      {
+        name: 'no log (a fresh request and response alone)',
+        run: async () => {
+          freshRequest();
+          await turn();
+        },
+      },
+    ],
+    { ...options, concurrency: 1 },
+  );
+  report('The request log: one request id and one JSON line (per request)', results, 'pino-http');
+  const base = results.find((result) => result.name.startsWith('no log'));
+  if (base) {
+    console.log('\nEvent-loop time per request, beyond a fresh request and response:');
+    for (const result of results) {
+      if (result === base) continue;
+      const micros = 1e6 / result.opsPerSecond - 1e6 / base.opsPerSecond;
+      console.log(`  ${result.name}: ${micros.toFixed(2)} µs`);
+    }
+  }
 }

@@ -54,7 +54,15 @@ export {
   createClientIpResolver,
   type TrustedProxies,
 } from './ip/index.js';
-export { type Logger, logRequestFailure, type RequestFailure, silentLogger } from './log/index.js';
+export {
+  type LineLevel,
+  type LineWriter,
+  type Logger,
+  lineWriterOf,
+  logRequestFailure,
+  type RequestFailure,
+  silentLogger,
+} from './log/index.js';
 export {
   booleanRule,
   checkOption,

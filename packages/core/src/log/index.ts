@@ -28,6 +28,48 @@ export const silentLogger: Logger = {
   },
 };
 
+/** The levels a {@link LineWriter} writes at. */
+export type LineLevel = 'info' | 'warn' | 'error';
+
+/**
+ * Writes one log line whose fields are already JSON: `fields` is the inside of an object
+ * (`"a":1,"b":"x"`, no braces), written as the logger would write `logger[level](object,
+ * message)` for the same object, but without building the object or running the logger's
+ * serializers and redaction over it. Only for fields that need neither.
+ */
+export type LineWriter = (
+  logger: Logger,
+  level: LineLevel,
+  fields: string,
+  message: string,
+) => void;
+
+/** Where `createLogger` from `@fairmind/core/logger` leaves its {@link LineWriter}. */
+const LINE_WRITER: unique symbol = Symbol.for('@fairmind/core.lineWriter') as never;
+
+/**
+ * The fast line writer of `logger`, when it has one: loggers made by `createLogger` from
+ * `@fairmind/core/logger` without options that change how a line is formatted (formatters,
+ * mixins, hooks, serializers, a message key or prefix, extra redaction paths) and their
+ * children. `undefined` for any other logger, which then gets its usual `logger[level]()`.
+ *
+ * @example
+ * ```ts
+ * const write = lineWriterOf(logger);
+ * if (write) write(logger, 'info', `"status":200,"path":${JSON.stringify(path)}`, 'done');
+ * else logger.info({ status: 200, path }, 'done');
+ * ```
+ */
+export function lineWriterOf(logger: Logger): LineWriter | undefined {
+  const writer = (logger as { [LINE_WRITER]?: unknown })[LINE_WRITER];
+  return typeof writer === 'function' ? (writer as LineWriter) : undefined;
+}
+
+/** Gives `logger` (and so its children) a {@link LineWriter}; for `createLogger` only. */
+export function attachLineWriter(logger: object, writer: LineWriter): void {
+  Object.defineProperty(logger, LINE_WRITER, { value: writer, enumerable: false });
+}
+
 /** A failed request as {@link logRequestFailure} logs it. */
 export interface RequestFailure {
   /** Where the line goes. */

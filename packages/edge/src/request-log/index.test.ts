@@ -97,6 +97,45 @@ describe('the log line', () => {
     expect(JSON.stringify(line)).not.toContain('secret');
   });
 
+  it("writes through createLogger's own line writer the same fields any other logger gets", async () => {
+    const fast = capture();
+    const plain: { level: string; line: Record<string, unknown>; msg: string }[] = [];
+    const record = (level: string) => (line: object, msg?: string) =>
+      void plain.push({ level, line: line as Record<string, unknown>, msg: msg ?? '' });
+    const other = {
+      info: record('info'),
+      warn: record('warn'),
+      error: record('error'),
+      debug: record('debug'),
+      child: () => other,
+    };
+    const log = [requestLog({ logger: fast.logger }), requestLog({ logger: other })];
+    server = await serveNode(log, async (_req, res) => {
+      res.statusCode = 404;
+      res.end('gone');
+    });
+    const agent = 'tests "quoted" \\ ünïcode';
+    await rawRequest(`${server.url}/api/v1/"odd"/path%22`, {
+      headers: { 'user-agent': agent, 'x-request-id': 'same-id' },
+    });
+    await waitFor(fast.lines, 1);
+    const [line] = fast.lines;
+    const [seen] = plain;
+    expect(seen?.level).toBe('warn');
+    expect(line).toMatchObject({ level: 40, msg: seen?.msg, headers: { 'user-agent': agent } });
+    const {
+      level: _level,
+      time: _time,
+      pid: _pid,
+      hostname: _host,
+      name: _name,
+      msg: _msg,
+      ...fields
+    } = line as Line;
+    // The two middlewares time the request from different moments.
+    expect({ ...fields, responseTimeMs: 0 }).toEqual({ ...seen?.line, responseTimeMs: 0 });
+  });
+
   it('logs 5xx at error and 4xx at warn', async () => {
     const { lines, logger } = capture();
     const url = await serve({ logger });
