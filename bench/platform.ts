@@ -1,0 +1,330 @@
+/**
+ * The whole platform under load: example-express, example-fastify and example-hono on
+ * PostgreSQL and Redis, each in its own process with its request log on (to /dev/null), and
+ * wrk in another, on three workloads: the authenticated list `GET /api/v1/models?limit=20` (a
+ * cache hit once warm, gzip), `GET /api/v1/dashboard`, and a mix of 90% list reads and 10%
+ * model writes. Each runs at several connection counts, so the table shows how every figure
+ * moves as the load grows (the cost curve), and bench/results/platform.svg draws it.
+ *
+ *   pnpm build
+ *   FAIRMIND_BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test \
+ *   FAIRMIND_BENCH_REDIS_URL=redis://127.0.0.1:6379 pnpm --filter @fairmind/bench run platform
+ *
+ * Knobs: BENCH_SERVERS (express,fastify,hono), BENCH_WORKLOADS (list,dashboard,mix),
+ * BENCH_CONNECTIONS (50,500,2000), BENCH_SECONDS (per run, 30), BENCH_THREADS (wrk's, 2).
+ * Every run gets a fresh database, created on the server of FAIRMIND_BENCH_DATABASE_URL (its
+ * user must be allowed to CREATE DATABASE) and dropped after.
+ */
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { numberFromEnv } from './lib/measure.js';
+import { costCurveSvg } from './lib/svg.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, '..');
+const databaseUrl =
+  process.env['FAIRMIND_BENCH_DATABASE_URL'] ??
+  process.env['FAIRMIND_TEST_DATABASE_URL'] ??
+  'postgres://postgres@127.0.0.1:5432/test';
+const redisUrl =
+  process.env['FAIRMIND_BENCH_REDIS_URL'] ??
+  process.env['FAIRMIND_TEST_REDIS_URL'] ??
+  'redis://127.0.0.1:6379';
+const seconds = numberFromEnv('BENCH_SECONDS', 30);
+const threads = numberFromEnv('BENCH_THREADS', 2);
+const servers = listFromEnv('BENCH_SERVERS', ['express', 'fastify', 'hono']);
+const workloads = listFromEnv('BENCH_WORKLOADS', ['list', 'dashboard', 'mix']);
+const connections = listFromEnv('BENCH_CONNECTIONS', ['50', '500', '2000']).map(Number);
+const ADMIN = { email: 'admin@example.com', password: 'bench-password-1' };
+
+function listFromEnv(name: string, fallback: string[]): string[] {
+  const raw = process.env[name];
+  return raw ? raw.split(',').map((item) => item.trim()) : fallback;
+}
+
+/** What wrk's `done` hook prints (latencies in microseconds). */
+interface WrkSummary {
+  requests: number;
+  durationUs: number;
+  bytes: number;
+  errors: { connect: number; read: number; write: number; status: number; timeout: number };
+  p50: number;
+  p99: number;
+  p999: number;
+}
+
+export interface PlatformRow {
+  server: string;
+  workload: string;
+  connections: number;
+  requestsPerSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+  p999Ms: number;
+  /** p99 over the queueing floor, connections / throughput: 1 means no tail beyond the queue. */
+  p99OverFloor: number;
+  errors: number;
+  bytesPerResponse: number;
+  cacheHitRate: number | null;
+  poolWaitsOver1ms: number;
+  eventLoopP99Ms: number;
+  rssMb: number;
+  cpuUsPerRequest: number;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+async function adminQuery(text: string): Promise<void> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    await client.query(text);
+  } finally {
+    await client.end();
+  }
+}
+
+/** The server's user and system CPU in microseconds, and its peak RSS, from /proc. */
+function processUsage(pid: number): { cpuUs: number; peakRssMb: number } {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // utime and stime are fields 14 and 15 of the whole line, in clock ticks (100 per second).
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return { cpuUs: ticks * 10_000, peakRssMb: Number(hwm?.[1] ?? 0) / 1024 };
+}
+
+/** One series' values by label set, from the Prometheus text. */
+function samples(text: string, name: string): { labels: string; value: number }[] {
+  const found: { labels: string; value: number }[] = [];
+  const pattern = new RegExp(`^${name}(\\{[^}]*\\})? ([^\\s]+)`, 'gm');
+  for (const match of text.matchAll(pattern)) {
+    found.push({ labels: match[1] ?? '', value: Number(match[2]) });
+  }
+  return found;
+}
+
+const sum = (text: string, name: string, filter: (labels: string) => boolean = () => true) =>
+  samples(text, name)
+    .filter((sample) => filter(sample.labels))
+    .reduce((total, sample) => total + sample.value, 0);
+
+interface Started {
+  readonly child: ChildProcess;
+  readonly base: string;
+  readonly database: string;
+}
+
+async function startPlatform(server: string): Promise<Started> {
+  const database = `fm_bench_${randomUUID().replaceAll('-', '').slice(0, 12)}`;
+  await adminQuery(`create database ${database}`);
+  const url = new URL(databaseUrl);
+  url.pathname = `/${database}`;
+  const port = await freePort();
+  const child = spawn(
+    process.execPath,
+    ['--conditions=@fairmind/source', '--import', 'tsx', 'src/main.ts'],
+    {
+      cwd: join(root, 'examples', server),
+      // The request log at info, as in production; its lines go nowhere.
+      stdio: ['ignore', 'ignore', 'inherit'],
+      env: {
+        ...process.env,
+        NODE_ENV: 'production',
+        LOG_LEVEL: 'info',
+        PORT: String(port),
+        HOST: '127.0.0.1',
+        DATABASE_URL: url.toString(),
+        REDIS_URL: redisUrl,
+        JWT_SECRET: 'a-bench-secret-of-more-than-thirty-two-characters',
+        FAIRMIND_ADMIN_EMAIL: ADMIN.email,
+        FAIRMIND_ADMIN_PASSWORD: ADMIN.password,
+        RATE_LIMIT_REQUESTS: '1000000000',
+        FAIRMIND_ENV_FILE: 'none',
+      },
+    },
+  );
+  const base = `http://127.0.0.1:${port}`;
+  for (let attempt = 0; attempt < 300; attempt++) {
+    const ready = await fetch(`${base}/health/ready`).catch(() => undefined);
+    if (ready?.status === 200) return { child, base, database };
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  child.kill('SIGKILL');
+  throw new Error(`[bench] example-${server} did not become ready`);
+}
+
+async function stopPlatform({ child, database }: Started): Promise<void> {
+  child.kill('SIGTERM');
+  await new Promise((resolve) => child.once('exit', resolve));
+  await adminQuery(`drop database if exists ${database} with (force)`);
+}
+
+async function login(base: string): Promise<string> {
+  const response = await fetch(`${base}/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(ADMIN),
+  });
+  if (response.status !== 200) throw new Error(`[bench] login answered ${response.status}`);
+  return ((await response.json()) as { accessToken: string }).accessToken;
+}
+
+/** A wrk script: the workload's requests, and a `done` hook that prints the summary as JSON. */
+function wrkScript(workload: string, token: string): string {
+  const write = JSON.stringify({ name: 'bench-model', version: '1', riskLevel: 'low' });
+  const request =
+    workload === 'mix'
+      ? `local n = 0
+request = function()
+  n = n + 1
+  if n % 10 == 0 then
+    return wrk.format("POST", "/api/v1/models", { ["Content-Type"] = "application/json", ["Authorization"] = "Bearer ${token}", ["Accept-Encoding"] = "gzip" }, '${write}')
+  end
+  return wrk.format("GET", "/api/v1/models?limit=20")
+end`
+      : '';
+  return `wrk.headers["Authorization"] = "Bearer ${token}"
+wrk.headers["Accept-Encoding"] = "gzip"
+${request}
+done = function(summary, latency, requests)
+  io.write(string.format('{"requests":%d,"durationUs":%d,"bytes":%d,"errors":{"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d},"p50":%d,"p99":%d,"p999":%d}\\n',
+    summary.requests, summary.duration, summary.bytes, summary.errors.connect, summary.errors.read,
+    summary.errors.write, summary.errors.status, summary.errors.timeout,
+    latency:percentile(50), latency:percentile(99), latency:percentile(99.9)))
+end
+`;
+}
+
+function runWrk(url: string, script: string, count: number): Promise<WrkSummary> {
+  const dir = mkdtempSync(join(tmpdir(), 'fm-bench-wrk-'));
+  const file = join(dir, 'script.lua');
+  writeFileSync(file, script);
+  return new Promise<WrkSummary>((resolve, reject) => {
+    execFile(
+      'wrk',
+      [`-t${threads}`, `-c${count}`, `-d${seconds}s`, '--timeout', '10s', '-s', file, url],
+      { maxBuffer: 16 * 1024 * 1024 },
+      (error, stdout, stderr) => {
+        rmSync(dir, { recursive: true, force: true });
+        if (error) {
+          reject(new Error(`[bench] wrk failed: ${stderr || error.message}`));
+          return;
+        }
+        const line = stdout.split('\n').find((text) => text.startsWith('{"requests"'));
+        if (line === undefined) reject(new Error(`[bench] wrk printed no summary:\n${stdout}`));
+        else resolve(JSON.parse(line) as WrkSummary);
+      },
+    );
+  });
+}
+
+async function measureRun(
+  started: Started,
+  server: string,
+  workload: string,
+  count: number,
+  token: string,
+): Promise<PlatformRow> {
+  const path = workload === 'dashboard' ? '/api/v1/dashboard' : '/api/v1/models?limit=20';
+  // Warm the cache and the connections, so the run measures the steady state.
+  for (let index = 0; index < 20; index++) {
+    await fetch(`${started.base}${path}`, { headers: { authorization: `Bearer ${token}` } });
+  }
+  const before = await (await fetch(`${started.base}/metrics`)).text();
+  const usageBefore = processUsage(started.child.pid as number);
+  const summary = await runWrk(`${started.base}${path}`, wrkScript(workload, token), count);
+  const usageAfter = processUsage(started.child.pid as number);
+  const after = await (await fetch(`${started.base}/metrics`)).text();
+  const delta = (name: string, filter?: (labels: string) => boolean) =>
+    sum(after, name, filter) - sum(before, name, filter);
+  const hits = delta('fairmind_cache_hits_total');
+  const misses = delta('fairmind_cache_misses_total', (labels) => !labels.includes('tier="l1"'));
+  const acquires = delta('fairmind_db_pool_acquire_seconds_count');
+  const fast = delta('fairmind_db_pool_acquire_seconds_bucket', (labels) =>
+    labels.includes('le="0.001"'),
+  );
+  const rate = summary.requests / (summary.durationUs / 1e6);
+  const errors = Object.values(summary.errors).reduce((total, value) => total + value, 0);
+  const p99Ms = summary.p99 / 1000;
+  return {
+    server,
+    workload,
+    connections: count,
+    requestsPerSecond: rate,
+    p50Ms: summary.p50 / 1000,
+    p99Ms,
+    p999Ms: summary.p999 / 1000,
+    p99OverFloor: p99Ms / ((count / rate) * 1000),
+    errors,
+    bytesPerResponse: summary.bytes / Math.max(1, summary.requests),
+    cacheHitRate: hits + misses > 0 ? hits / (hits + misses) : null,
+    poolWaitsOver1ms: acquires - fast,
+    eventLoopP99Ms: sum(after, 'nodejs_eventloop_lag_p99_seconds') * 1000,
+    rssMb: usageAfter.peakRssMb,
+    cpuUsPerRequest: (usageAfter.cpuUs - usageBefore.cpuUs) / Math.max(1, summary.requests),
+  };
+}
+
+function table(rows: readonly PlatformRow[]): string {
+  const lines = [
+    '| server | workload | connections | req/s | p50 ms | p99 ms | p99.9 ms | p99 / floor | errors | bytes/resp | cache hits | pool waits >1 ms | loop p99 ms | peak RSS MB | CPU µs/req |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+  ];
+  for (const row of rows) {
+    lines.push(
+      `| ${row.server} | ${row.workload} | ${row.connections} | ${Math.round(row.requestsPerSecond).toLocaleString('en-US')} | ${row.p50Ms.toFixed(1)} | ${row.p99Ms.toFixed(1)} | ${row.p999Ms.toFixed(1)} | ${row.p99OverFloor.toFixed(2)} | ${row.errors} | ${Math.round(row.bytesPerResponse)} | ${row.cacheHitRate === null ? '-' : `${(row.cacheHitRate * 100).toFixed(1)}%`} | ${row.poolWaitsOver1ms} | ${row.eventLoopP99Ms.toFixed(1)} | ${Math.round(row.rssMb)} | ${Math.round(row.cpuUsPerRequest)} |`,
+    );
+  }
+  return lines.join('\n');
+}
+
+const rows: PlatformRow[] = [];
+console.log(
+  `platform benchmark: node ${process.version}, wrk -t${threads}, ${seconds}s per run, servers ${servers.join(', ')}, workloads ${workloads.join(', ')}, connections ${connections.join(', ')}`,
+);
+for (const server of servers) {
+  for (const workload of workloads) {
+    // A fresh server and database per workload: the mix's writes must not grow the list the
+    // next workload reads.
+    const started = await startPlatform(server);
+    try {
+      const token = await login(started.base);
+      for (let index = 0; index < 50; index++) {
+        await fetch(`${started.base}/api/v1/models`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ name: `model-${index}`, version: '1', riskLevel: 'medium' }),
+        });
+      }
+      for (const count of connections) {
+        const row = await measureRun(started, server, workload, count, token);
+        rows.push(row);
+        console.log(table([row]).split('\n')[2]);
+      }
+    } finally {
+      await stopPlatform(started);
+    }
+  }
+}
+console.log(`\n${table(rows)}`);
+const out = join(here, 'results');
+mkdirSync(out, { recursive: true });
+writeFileSync(join(out, 'platform.json'), `${JSON.stringify(rows, null, 2)}\n`);
+writeFileSync(join(out, 'platform.svg'), costCurveSvg(rows));
+console.log('\nwrote bench/results/platform.json and bench/results/platform.svg');
