@@ -14,13 +14,17 @@ import { createCache } from '@fairmind/cache';
 import { BentoCache, bentostore } from 'bentocache';
 import { memoryDriver } from 'bentocache/drivers/memory';
 import { Redis } from 'ioredis';
-import { type Contender, measure, numberFromEnv, report, sectionsFromEnv } from './lib/measure.js';
+import {
+  benchRedisUrl,
+  type Contender,
+  measure,
+  numberFromEnv,
+  report,
+  sectionsFromEnv,
+} from './lib/measure.js';
 import { deleteByPrefix } from './lib/redis.js';
 
-const url =
-  process.env['FAIRMIND_BENCH_REDIS_URL'] ??
-  process.env['FAIRMIND_TEST_REDIS_URL'] ??
-  'redis://127.0.0.1:6379';
+const url = benchRedisUrl;
 const seconds = numberFromEnv('BENCH_SECONDS', 3);
 const rounds = numberFromEnv('BENCH_ROUNDS', 5);
 const concurrency = numberFromEnv('BENCH_CONCURRENCY', 16);

@@ -10,12 +10,9 @@
 import { createDatabase, sql } from '@fairmind/db-pool';
 import pg from 'pg';
 import postgres from 'postgres';
-import { type Contender, measure, numberFromEnv, report } from './lib/measure.js';
+import { benchDatabaseUrl, type Contender, measure, numberFromEnv, report } from './lib/measure.js';
 
-const url =
-  process.env['FAIRMIND_BENCH_DATABASE_URL'] ??
-  process.env['FAIRMIND_TEST_DATABASE_URL'] ??
-  'postgres://postgres@127.0.0.1:5432/test';
+const url = benchDatabaseUrl;
 const seconds = numberFromEnv('BENCH_SECONDS', 3);
 const rounds = numberFromEnv('BENCH_ROUNDS', 5);
 const concurrency = numberFromEnv('BENCH_CONCURRENCY', 16);

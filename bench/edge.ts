@@ -48,13 +48,17 @@ import pino from 'pino';
 import { pinoHttp } from 'pino-http';
 import { RateLimiterRedis } from 'rate-limiter-flexible';
 import { createHttpLoad } from './lib/http-load.js';
-import { type Contender, measure, numberFromEnv, report, sectionsFromEnv } from './lib/measure.js';
+import {
+  benchRedisUrl,
+  type Contender,
+  measure,
+  numberFromEnv,
+  report,
+  sectionsFromEnv,
+} from './lib/measure.js';
 import { deleteByPrefix } from './lib/redis.js';
 
-const redisUrl =
-  process.env['FAIRMIND_BENCH_REDIS_URL'] ??
-  process.env['FAIRMIND_TEST_REDIS_URL'] ??
-  'redis://127.0.0.1:6379';
+const redisUrl = benchRedisUrl;
 const seconds = numberFromEnv('BENCH_SECONDS', 3);
 const rounds = numberFromEnv('BENCH_ROUNDS', 5);
 const concurrency = numberFromEnv('BENCH_CONCURRENCY', 32);

@@ -23,19 +23,13 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { numberFromEnv } from './lib/measure.js';
+import { benchDatabaseUrl, benchRedisUrl, numberFromEnv } from './lib/measure.js';
 import { costCurveSvg } from './lib/svg.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');
-const databaseUrl =
-  process.env['FAIRMIND_BENCH_DATABASE_URL'] ??
-  process.env['FAIRMIND_TEST_DATABASE_URL'] ??
-  'postgres://postgres@127.0.0.1:5432/test';
-const redisUrl =
-  process.env['FAIRMIND_BENCH_REDIS_URL'] ??
-  process.env['FAIRMIND_TEST_REDIS_URL'] ??
-  'redis://127.0.0.1:6379';
+const databaseUrl = benchDatabaseUrl;
+const redisUrl = benchRedisUrl;
 const seconds = numberFromEnv('BENCH_SECONDS', 30);
 const threads = numberFromEnv('BENCH_THREADS', 2);
 const servers = listFromEnv('BENCH_SERVERS', ['express', 'fastify', 'hono']);

@@ -112,3 +112,15 @@ export function sectionsFromEnv(names: readonly string[]): (name: string) => boo
   }
   return (name) => only === '' || only === name;
 }
+
+/** The PostgreSQL the benchmarks use: FAIRMIND_BENCH_DATABASE_URL, else the tests' one. */
+export const benchDatabaseUrl =
+  process.env['FAIRMIND_BENCH_DATABASE_URL'] ??
+  process.env['FAIRMIND_TEST_DATABASE_URL'] ??
+  'postgres://postgres@127.0.0.1:5432/test';
+
+/** The Redis the benchmarks use: FAIRMIND_BENCH_REDIS_URL, else the tests' one. */
+export const benchRedisUrl =
+  process.env['FAIRMIND_BENCH_REDIS_URL'] ??
+  process.env['FAIRMIND_TEST_REDIS_URL'] ??
+  'redis://127.0.0.1:6379';

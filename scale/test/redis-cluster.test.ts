@@ -14,7 +14,7 @@ import { createCache } from '@fairmind/cache';
 import type { Logger } from '@fairmind/core';
 import { createMemoryStore } from '@fairmind/edge';
 import { createRedisStore } from '@fairmind/edge/redis';
-import { type RedisCluster, startRedisCluster } from '@fairmind/testing/servers';
+import { type RedisCluster, startRedisCluster, until } from '@fairmind/testing/servers';
 import { Cluster, Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -331,11 +331,3 @@ describe('the cache bus when its node dies', () => {
     }
   });
 });
-
-async function until(check: () => Promise<boolean>, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}

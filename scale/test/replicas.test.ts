@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createDatabase, type SqlStatement, sql } from '@fairmind/db-pool';
-import { type ServerProcess, startServer } from '@fairmind/testing';
+import { type ServerProcess, startServer, until } from '@fairmind/testing';
 import {
   type PostgresServer,
   type RedisServer,
@@ -42,7 +42,9 @@ beforeAll(async () => {
   a = await startServer({ script: 'src/main.ts', cwd: example, env });
   b = await startServer({ script: 'src/main.ts', cwd: example, env });
   token = await login(a.base);
-  await Promise.all([a, b].map((server) => until(async () => (await usable(server)) === 1)));
+  await Promise.all(
+    [a, b].map((server) => until(async () => (await usable(server)) === 1, 15_000)),
+  );
 }, 120_000);
 
 afterAll(async () => {
@@ -51,14 +53,6 @@ afterAll(async () => {
   await replica?.remove();
   await primary?.remove();
 });
-
-async function until(condition: () => Promise<boolean>, ms = 15_000): Promise<void> {
-  for (let waited = 0; waited < ms; waited += 100) {
-    if (await condition()) return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`condition not met within ${ms} ms`);
-}
 
 async function metrics(server: ServerProcess): Promise<string> {
   return (await fetch(`${server.base}/metrics`)).text();
@@ -130,7 +124,7 @@ describe('the platform with a read replica', () => {
     try {
       await writeThenRead(a);
       // Past DATABASE_REPLICA_MAX_LAG (0.5 s), both instances stop using it.
-      await until(async () => (await usable(a)) === 0 && (await usable(b)) === 0);
+      await until(async () => (await usable(a)) === 0 && (await usable(b)) === 0, 15_000);
       const start = await reads();
       await writeThenRead(b);
       const end = await reads();
@@ -138,7 +132,7 @@ describe('the platform with a read replica', () => {
     } finally {
       await onReplica(sql`select pg_wal_replay_resume()`);
     }
-    await until(async () => (await usable(a)) === 1 && (await usable(b)) === 1);
+    await until(async () => (await usable(a)) === 1 && (await usable(b)) === 1, 15_000);
     await writeThenRead(a);
   });
 

@@ -1,4 +1,4 @@
-import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import type { Cluster, Redis, RedisOptions } from 'ioredis';
 import { afterAll, beforeAll } from 'vitest';
 import { serviceUrls } from './context.js';
 import {
@@ -7,7 +7,7 @@ import {
   dropTestDatabase,
   type TestDatabase,
 } from './database.js';
-import { deleteRedisPrefix } from './redis-keys.js';
+import { deleteRedisPrefix, sharedRedisClient } from './redis-keys.js';
 import { randomId, testingError } from './util.js';
 
 export interface UseTestDatabaseOptions extends Pick<CreateTestDatabaseOptions, 'template'> {
@@ -79,16 +79,7 @@ export function useTestRedis(): TestRedis {
       url: redisUrl,
       prefix,
       clusterNodes: redisClusterNodes,
-      connect: (options = {}) =>
-        redisClusterNodes.length > 0
-          ? new Cluster(
-              redisClusterNodes.map((node) => {
-                const { hostname, port } = new URL(node);
-                return { host: hostname, port: Number(port) };
-              }),
-              { redisOptions: options, ...(options.lazyConnect ? { lazyConnect: true } : {}) },
-            )
-          : new Redis(redisUrl, options),
+      connect: (options) => sharedRedisClient(redisUrl, redisClusterNodes, options),
     };
   });
   afterAll(async () => {

@@ -31,3 +31,4 @@ export {
 export { type RecordingLogger, recordingLogger } from './recording-logger.js';
 export { deleteRedisPrefix } from './redis-keys.js';
 export * from './servers.js';
+export { until } from './util.js';

@@ -1,9 +1,29 @@
-import { Cluster, Redis } from 'ioredis';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { testingError } from './util.js';
 
 const SCAN_COUNT = 500;
 // A test prefix holds at most thousands of keys; past this the loop is broken, not busy.
 const MAX_SCAN_ROUNDS = 10_000;
+
+/**
+ * A client of the shared Redis: a `Cluster` of `clusterNodes` (redis:// URLs) when there are
+ * any, else a `Redis` of `url`; `options` go to every connection.
+ */
+export function sharedRedisClient(
+  url: string,
+  clusterNodes: readonly string[],
+  options: RedisOptions = {},
+): Redis | Cluster {
+  if (clusterNodes.length === 0) return new Redis(url, options);
+  const startupNodes = clusterNodes.map((node) => {
+    const { hostname, port } = new URL(node);
+    return { host: hostname, port: Number(port) };
+  });
+  return new Cluster(startupNodes, {
+    redisOptions: options,
+    ...(options.lazyConnect ? { lazyConnect: true } : {}),
+  });
+}
 
 /** Escapes the Redis glob characters so a prefix matches only itself. */
 export function escapeGlob(text: string): string {
@@ -24,13 +44,10 @@ export async function deleteRedisPrefix(
     throw testingError('deleteRedisPrefix() needs a non-empty prefix; "" would empty the server.');
   }
   if (clusterNodes.length > 0) {
-    const cluster = new Cluster(
-      clusterNodes.map((node) => {
-        const { hostname, port } = new URL(node);
-        return { host: hostname, port: Number(port) };
-      }),
-      { lazyConnect: true, redisOptions: { maxRetriesPerRequest: 1 } },
-    );
+    const cluster = sharedRedisClient(url, clusterNodes, {
+      lazyConnect: true,
+      maxRetriesPerRequest: 1,
+    }) as Cluster;
     cluster.on('error', () => {});
     await cluster.connect();
     try {

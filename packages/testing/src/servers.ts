@@ -18,6 +18,7 @@ export {
   type StartRedisClusterOptions,
   startRedisCluster,
 } from './redis-cluster.js';
+export { sharedRedisClient } from './redis-keys.js';
 export {
   freePort,
   type RedisServer,
@@ -25,3 +26,4 @@ export {
   startRedisServer,
 } from './redis-server.js';
 export { type ServerProcess, type StartServerOptions, startServer } from './server.js';
+export { until } from './util.js';

@@ -63,3 +63,25 @@ export async function listenOnLoopback(server: Server, what: string): Promise<nu
   }
   return address.port;
 }
+
+/**
+ * Polls `condition` every `intervalMs` until it holds; throws, saying how long it waited, once
+ * `timeoutMs` has passed. For states reached in the background (a replica catching up, a bus
+ * message arriving), never as a measure of speed.
+ *
+ * @example
+ * ```ts
+ * await until(() => db.replicas()[0]?.usable === true);
+ * ```
+ */
+export async function until(
+  condition: () => boolean | Promise<boolean>,
+  timeoutMs = 10_000,
+  intervalMs = 50,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw testingError(`condition not met within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}

@@ -134,25 +134,48 @@ function databaseUrl(value: string): DatabaseTarget | Invalid {
   return new Invalid(`${accepted}; ${describeScheme(value)}${hint}`);
 }
 
-// Read replicas are PostgreSQL URLs, listed as REDIS_CLUSTER_NODES are (one URL holds one host).
-function replicaUrls(value: string): readonly string[] | Invalid {
+/**
+ * A comma-separated list of URLs, blanks ignored, each checked by `check` (its complaint,
+ * or undefined): `list` names what the list holds, `none` is the complaint when it is empty.
+ */
+function urlList(
+  value: string,
+  what: { list: string; none: string },
+  check: (url: string) => string | undefined,
+): string[] | Invalid {
   const urls = value
     .split(',')
     .map((url) => url.trim())
     .filter((url) => url !== '');
-  if (urls.length === 0) {
-    return new Invalid('must list at least one postgres:// URL of a streaming replica');
-  }
+  if (urls.length === 0) return new Invalid(what.none);
   for (const [index, url] of urls.entries()) {
-    const checked = databaseUrl(url);
-    if (checked instanceof Invalid || checked.driver !== 'postgres') {
-      const why = checked instanceof Invalid ? checked.message : 'is a sqlite: URL';
+    const problem = check(url);
+    if (problem !== undefined) {
       return new Invalid(
-        'must be a comma-separated list of postgres:// or postgresql:// URLs, one per replica; ' +
-          `entry ${index + 1} ${why.replace(/^must be[^;]*; /, '').replace(/ \(put sqlite:.*\)$/, '')}`,
+        `must be a comma-separated list of ${what.list}; entry ${index + 1} ${problem}`,
       );
     }
   }
+  return urls;
+}
+
+// Read replicas are PostgreSQL URLs, listed as REDIS_CLUSTER_NODES are (one URL holds one host).
+function replicaUrls(value: string): readonly string[] | Invalid {
+  const urls = urlList(
+    value,
+    {
+      list: 'postgres:// or postgresql:// URLs, one per replica',
+      none: 'must list at least one postgres:// URL of a streaming replica',
+    },
+    (url) => {
+      const checked = databaseUrl(url);
+      if (checked instanceof Invalid) {
+        return checked.message.replace(/^must be[^;]*; /, '').replace(/ \(put sqlite:.*\)$/, '');
+      }
+      return checked.driver === 'postgres' ? undefined : 'is a sqlite: URL';
+    },
+  );
+  if (urls instanceof Invalid) return urls;
   if (new Set(urls).size !== urls.length) {
     return new Invalid('lists the same replica twice: give each replica once');
   }
@@ -175,22 +198,18 @@ function redisUrl(value: string): string | Invalid {
 // A list of URLs rather than one URL with several hosts: a WHATWG URL holds one host, and a
 // list of ordinary redis:// URLs carries credentials and TLS in the form users already know.
 function redisClusterNodes(value: string): readonly string[] | Invalid {
-  const nodes = value
-    .split(',')
-    .map((node) => node.trim())
-    .filter((node) => node !== '');
-  if (nodes.length === 0) {
-    return new Invalid('must list at least one redis:// or rediss:// URL of a cluster node');
-  }
-  for (const [index, node] of nodes.entries()) {
-    const checked = redisUrl(node);
-    if (checked instanceof Invalid) {
-      return new Invalid(
-        `must be a comma-separated list of redis:// or rediss:// URLs, one per cluster node; ` +
-          `entry ${index + 1} ${checked.message.replace(/^must be/, 'is not')}`,
-      );
-    }
-  }
+  const nodes = urlList(
+    value,
+    {
+      list: 'redis:// or rediss:// URLs, one per cluster node',
+      none: 'must list at least one redis:// or rediss:// URL of a cluster node',
+    },
+    (node) => {
+      const checked = redisUrl(node);
+      return checked instanceof Invalid ? checked.message.replace(/^must be/, 'is not') : undefined;
+    },
+  );
+  if (nodes instanceof Invalid) return nodes;
   const first = new URL(nodes[0] as string);
   for (const node of nodes.slice(1)) {
     const url = new URL(node);

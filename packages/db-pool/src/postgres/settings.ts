@@ -49,55 +49,20 @@ export function resolveSettings(options: PostgresDatabaseOptions): PostgresSetti
   if (typeof options?.url !== 'string' || !POSTGRES_URL.test(options.url)) {
     throw invalidUse('url must be a postgres:// or postgresql:// connection URL');
   }
-  const size = checkOption(OPTIONS_GOT, 'poolSize', options.poolSize ?? 20, atLeast(1));
-  const maxOverflow = checkOption(
-    OPTIONS_GOT,
-    'maxOverflow',
-    options.maxOverflow ?? 30,
-    atLeast(0),
-  );
-  const timeoutMs = checkOption(OPTIONS_GOT, 'timeoutMs', options.timeoutMs ?? 30_000, atLeast(1));
-  const connectTimeoutMs = Math.min(
-    checkOption(OPTIONS_GOT, 'connectTimeoutMs', options.connectTimeoutMs ?? 10_000, atLeast(1)),
-    timeoutMs,
-  );
-  const statementCacheSize = checkOption(
-    OPTIONS_GOT,
-    'statementCacheSize',
-    options.statementCacheSize ?? 200,
-    atLeast(1),
-  );
-  const maxLifetimeMs = checkOption(
-    OPTIONS_GOT,
-    'maxLifetimeMs',
-    options.maxLifetimeMs ?? 1_800_000,
-    atLeast(1_000),
-  );
-  const idleValidationMs = checkOption(
-    OPTIONS_GOT,
-    'idleValidationMs',
-    options.idleValidationMs ?? 30_000,
-    atLeast(0),
-  );
-  const leakDetectionMs = checkOption(
-    OPTIONS_GOT,
-    'leakDetectionMs',
-    options.leakDetectionMs ?? 0,
-    atLeast(0),
-  );
+  // Each whole-number option, checked with its name, its default and its least value.
+  const whole = (name: keyof PostgresDatabaseOptions, fallback: number, min: number) =>
+    checkOption(OPTIONS_GOT, name, (options[name] as number | undefined) ?? fallback, atLeast(min));
+  const size = whole('poolSize', 20, 1);
+  const maxOverflow = whole('maxOverflow', 30, 0);
+  const timeoutMs = whole('timeoutMs', 30_000, 1);
+  const connectTimeoutMs = Math.min(whole('connectTimeoutMs', 10_000, 1), timeoutMs);
+  const statementCacheSize = whole('statementCacheSize', 200, 1);
+  const maxLifetimeMs = whole('maxLifetimeMs', 1_800_000, 1_000);
+  const idleValidationMs = whole('idleValidationMs', 30_000, 0);
+  const leakDetectionMs = whole('leakDetectionMs', 0, 0);
   const urls = replicaUrls(options.replicas);
-  const maxLagMs = checkOption(
-    OPTIONS_GOT,
-    'maxReplicaLagMs',
-    options.maxReplicaLagMs ?? 2_000,
-    atLeast(1),
-  );
-  const checkIntervalMs = checkOption(
-    OPTIONS_GOT,
-    'replicaCheckIntervalMs',
-    options.replicaCheckIntervalMs ?? 500,
-    atLeast(10),
-  );
+  const maxLagMs = whole('maxReplicaLagMs', 2_000, 1);
+  const checkIntervalMs = whole('replicaCheckIntervalMs', 500, 10);
   return {
     pool: {
       connectionString: options.url,

@@ -1,6 +1,6 @@
 // Read replicas on real engines: a private PostgreSQL cluster and a streaming replica of it
 // (`pg_basebackup -R`), both started here on spare ports and stopped by pid.
-import { recordingLogger } from '@fairmind/testing';
+import { recordingLogger, until } from '@fairmind/testing';
 import { type PostgresServer, startPostgresServer } from '@fairmind/testing/servers';
 import pg from 'pg';
 import { Registry } from 'prom-client';
@@ -36,15 +36,6 @@ async function admin(server: PostgresServer, text: string): Promise<void> {
   } finally {
     await client.end();
   }
-}
-
-/** Polls `condition` every 50 ms for up to `ms`. */
-async function until(condition: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
-  for (let waited = 0; waited < ms; waited += 50) {
-    if (await condition()) return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`condition not met within ${ms} ms`);
 }
 
 const onReplica = async (db: Database, after?: string | null) =>

@@ -3,7 +3,7 @@ import { FairmindError, problemReply } from '@fairmind/core';
 import { writeReply } from '@fairmind/core/node';
 
 /** The port closes once no request has come for this long (or the delay ends first). */
-export const QUIET_MS = 250;
+const QUIET_MS = 250;
 const POLL_MS = 25;
 
 /**

@@ -28,13 +28,17 @@ const assessmentsTag = (modelId: string) => `assessments:${modelId}`;
  * short query), so a cache filled just after a write's invalidation, on any instance, never
  * holds a page from before that write. Without replicas, the database itself.
  */
-async function freshReader(db: Database): Promise<Reader> {
-  if (db.replicas().length === 0) return db;
-  return db.read({ after: await db.writePosition() });
+function freshReader(db: Database): () => Promise<Reader> {
+  // Whether there are replicas is fixed when the database is made: asked once, not per read.
+  if (db.replicas().length === 0) return async () => db;
+  return async () => db.read({ after: await db.writePosition() });
 }
 
 /** `/api/v1/models` and `/api/v1/models/:id`: reads through the cache, writes invalidate it. */
-function modelRoutes({ db, cache, models }: Deps): Array<[string, string, Route]> {
+function modelRoutes(
+  { cache, models }: Deps,
+  fresh: () => Promise<Reader>,
+): Array<[string, string, Route]> {
   return [
     [
       'GET',
@@ -45,7 +49,7 @@ function modelRoutes({ db, cache, models }: Deps): Array<[string, string, Route]
           const { limit, cursor } = parseWith(listQuerySchema, queryObject(query), 'query');
           const page = await cache.getOrSet(
             `models:list:${limit}:${cursor ?? ''}`,
-            async () => models.list(limit, cursor, await freshReader(db)),
+            async () => models.list(limit, cursor, await fresh()),
             { tags: [MODELS] },
           );
           return json(200, page);
@@ -105,7 +109,10 @@ function modelRoutes({ db, cache, models }: Deps): Array<[string, string, Route]
 }
 
 /** `/api/v1/models/:id/assessments`: a new assessment changes its model's list and the dashboard. */
-function assessmentRoutes({ db, cache, assessments }: Deps): Array<[string, string, Route]> {
+function assessmentRoutes(
+  { cache, assessments }: Deps,
+  fresh: () => Promise<Reader>,
+): Array<[string, string, Route]> {
   return [
     [
       'POST',
@@ -132,7 +139,7 @@ function assessmentRoutes({ db, cache, assessments }: Deps): Array<[string, stri
           const { limit, cursor } = parseWith(listQuerySchema, queryObject(query), 'query');
           const page = await cache.getOrSet(
             `assessments:list:${id}:${limit}:${cursor ?? ''}`,
-            async () => assessments.list(id, limit, cursor, await freshReader(db)),
+            async () => assessments.list(id, limit, cursor, await fresh()),
             { tags: [assessmentsTag(id)] },
           );
           return json(200, page);
@@ -145,22 +152,19 @@ function assessmentRoutes({ db, cache, assessments }: Deps): Array<[string, stri
 /** `/api/v1/*` of HTTP-API.md. */
 export function governanceRoutes(deps: Deps): Array<[string, string, Route]> {
   const { db, cache } = deps;
+  const fresh = freshReader(db);
   const dashboard: Route = {
     permission: 'dashboard:read',
     async handle() {
-      const body = await cache.getOrSet(
-        'dashboard',
-        async () => computeDashboard(await freshReader(db)),
-        {
-          tags: [DASHBOARD],
-        },
-      );
+      const body = await cache.getOrSet('dashboard', async () => computeDashboard(await fresh()), {
+        tags: [DASHBOARD],
+      });
       return json(200, body);
     },
   };
   return [
-    ...modelRoutes(deps),
-    ...assessmentRoutes(deps),
+    ...modelRoutes(deps, fresh),
+    ...assessmentRoutes(deps, fresh),
     ['GET', '/api/v1/dashboard', dashboard],
     ['GET', '/api/v1/audit', auditRoute(db)],
   ];
