@@ -351,6 +351,28 @@ describe('getMany / setMany', () => {
   });
 });
 
+/**
+ * A factory that reads its data when it starts and then waits for `release()`: `running`
+ * settles once the first load has read, so a test can write while that load is in flight.
+ */
+function heldLoad<T>(read: () => T) {
+  let release: () => void = () => {};
+  const gate = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  let started: () => void = () => {};
+  const running = new Promise<void>((resolve) => {
+    started = resolve;
+  });
+  const load = async () => {
+    const seen = read();
+    started();
+    await gate;
+    return seen;
+  };
+  return { load, running, release: () => release() };
+}
+
 describe('getOrSet', () => {
   it('runs the factory once for 100 concurrent calls on one key', async () => {
     const [a, b] = await pair();
@@ -366,6 +388,8 @@ describe('getOrSet', () => {
     expect(runs).toBe(1);
     for (const result of results) expect(result).toEqual({ computed: 1 });
     expect(a.stats().factory).toEqual({ runs: 1, errors: 0 });
+    // One call read the tiers and ran the factory; the other 99 waited for it.
+    expect(a.stats()).toMatchObject({ misses: { l1: 1, l2: 1 }, coalesced: 99 });
     // The value reaches L2 (written in the background) for the other instance.
     expect(await eventually(() => b.has('hot'), true)).toBe(true);
     expect(await b.getOrSet('hot', factory)).toEqual({ computed: 1 });
@@ -470,6 +494,36 @@ describe('getOrSet', () => {
     expect(await a.get('k')).toBeUndefined();
     expect(await b.get('k')).toBeUndefined();
   });
+
+  it('starts a new load for a read that comes after invalidateTags, not the one in flight', async () => {
+    const cache = await open({ namespace: namespace() });
+    let rows = ['a'];
+    const { load: list, running, release } = heldLoad(() => [...rows]);
+    const before = cache.getOrSet('list', list, { tags: ['models'] });
+    await running;
+    // A write lands and invalidates while that load still runs.
+    rows = ['a', 'b'];
+    await cache.invalidateTags(['models']);
+    const after = cache.getOrSet('list', list, { tags: ['models'] });
+    release();
+    expect(await before).toEqual(['a']);
+    expect(await after).toEqual(['a', 'b']);
+    expect(cache.stats()).toMatchObject({ coalesced: 0, factory: { runs: 2, errors: 0 } });
+    expect(await cache.getOrSet('list', list, { tags: ['models'] })).toEqual(['a', 'b']);
+  });
+
+  it('starts a new load for a read that comes after a delete of the key', async () => {
+    const cache = await open({ namespace: namespace() });
+    let value = 'old';
+    const { load, running, release } = heldLoad(() => value);
+    const before = cache.getOrSet('k', load);
+    await running;
+    value = 'new';
+    await cache.delete('k');
+    const after = cache.getOrSet('k', load);
+    release();
+    expect([await before, await after]).toEqual(['old', 'new']);
+  });
 });
 
 describe('getOrSetMany and cached', () => {
@@ -498,6 +552,23 @@ describe('getOrSetMany and cached', () => {
       }),
     ).toEqual(['C', 'record skip', 'B']);
     expect(asked[1]).toEqual(['skip']);
+  });
+
+  it('joins a getOrSet already loading a key, and counts the wait as coalesced', async () => {
+    const cache = await open({ namespace: namespace() });
+    let release: (value: string) => void = () => undefined;
+    const slow = cache.getOrSet('a', () => new Promise<string>((resolve) => (release = resolve)));
+    const asked: string[][] = [];
+    const many = cache.getOrSetMany(['a', 'b'], async (missing) => {
+      asked.push(missing);
+      return Object.fromEntries(missing.map((key) => [key, `batch ${key}`]));
+    });
+    await eventually(async () => asked.length, 1);
+    release('single a');
+    expect(await many).toEqual(['single a', 'batch b']);
+    expect(await slow).toBe('single a');
+    expect(asked).toEqual([['b']]);
+    expect(cache.stats()).toMatchObject({ coalesced: 1, factory: { runs: 2, errors: 0 } });
   });
 
   it('serves stale values when the batch factory fails, and rejects without them', async () => {
@@ -675,6 +746,7 @@ describe('status, stats and metrics', () => {
     expect(text).toContain('fairmind_cache_hits_total{cache="metered",tier="l2"} 1');
     expect(text).toContain('fairmind_cache_misses_total{cache="metered",tier="l1"} 3');
     expect(text).toContain('fairmind_cache_factory_runs_total{cache="metered",outcome="ok"} 1');
+    expect(text).toContain('fairmind_cache_coalesced_total{cache="metered"} 0');
     expect(text).toContain('fairmind_cache_degraded{cache="metered"} 0');
     expect(text).toMatch(
       /fairmind_cache_bus_messages_total\{cache="metered",direction="sent"\} [1-9]/,

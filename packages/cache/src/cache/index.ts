@@ -210,6 +210,11 @@ export interface CacheStats {
   readonly misses: { readonly l1: number; readonly l2: number };
   readonly staleHits: number;
   readonly factory: { readonly runs: number; readonly errors: number };
+  /**
+   * Reads that missed and waited for a load of the same key already running instead of
+   * starting one: under writes that keep invalidating a hot key, most reads are these.
+   */
+  readonly coalesced: number;
   readonly errors: number;
   readonly bus: { readonly sent: number; readonly received: number };
   readonly l1Flushes: number;
@@ -468,7 +473,10 @@ class CacheView implements Cache {
     const core = this.#core;
     const resolved = core.resolve(options);
     const joined = core.flight(full);
-    if (joined !== undefined) return joined.promise as Promise<T>;
+    if (joined !== undefined) {
+      core.counters.coalesced++;
+      return joined.promise as Promise<T>;
+    }
     return core.fly(full, resolved.tags, async (flight, done) => {
       let read: Read;
       try {
@@ -619,6 +627,7 @@ class CacheView implements Cache {
       if (batch.waits.has(full)) continue;
       const flight = core.flight(full);
       if (flight !== undefined) {
+        core.counters.coalesced++;
         batch.waits.set(full, flight.promise);
         continue;
       }
@@ -771,6 +780,7 @@ class CacheView implements Cache {
       misses: { l1: c.l1Misses, l2: c.l2Misses },
       staleHits: c.staleHits,
       factory: { runs: c.factoryRuns, errors: c.factoryErrors },
+      coalesced: c.coalesced,
       errors: c.errors,
       bus: { sent: c.busSent, received: c.busReceived },
       l1Flushes: c.l1Flushes,

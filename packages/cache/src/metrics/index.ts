@@ -11,6 +11,8 @@ export interface CacheCounters {
   staleHits: number;
   factoryRuns: number;
   factoryErrors: number;
+  /** Calls that found a load of their key already running and waited for it. */
+  coalesced: number;
   /** Redis commands that failed or timed out, and undecodable entries. */
   errors: number;
   busSent: number;
@@ -28,6 +30,7 @@ export function newCounters(): CacheCounters {
     staleHits: 0,
     factoryRuns: 0,
     factoryErrors: 0,
+    coalesced: 0,
     errors: 0,
     busSent: 0,
     busReceived: 0,
@@ -92,6 +95,12 @@ const SPECS: readonly Spec[] = [
     },
   },
   {
+    name: 'fairmind_cache_coalesced_total',
+    help: 'Reads that missed and waited for a load of their key already running (single-flight), neither a hit nor a factory run.',
+    kind: 'counter',
+    series: { '': (s) => s.counters.coalesced },
+  },
+  {
     name: 'fairmind_cache_errors_total',
     help: 'Redis commands that failed or timed out, and entries that could not be decoded.',
     kind: 'counter',
@@ -148,6 +157,7 @@ function define(registry: Registry, all: Sources, spec: Spec): void {
  * Registers a cache's metrics in `registry` under the `cache` label `name`:
  * `fairmind_cache_hits_total{tier}`, `fairmind_cache_misses_total{tier}`,
  * `fairmind_cache_stale_hits_total`, `fairmind_cache_factory_runs_total{outcome}`,
+ * `fairmind_cache_coalesced_total`,
  * `fairmind_cache_errors_total`, `fairmind_cache_bus_messages_total{direction}`,
  * `fairmind_cache_degraded` and `fairmind_cache_l1_entries` / `fairmind_cache_l1_bytes`.
  * Returns the function that unregisters it.

@@ -612,22 +612,34 @@ export class CacheTiers {
   async invalidateTags(tags: readonly string[]): Promise<void> {
     const at = this.tick();
     for (const tag of tags) this.#noteTag(tag, at);
-    for (const flight of this.#inflight.values()) {
-      if (flight.tags?.some((tag) => tags.includes(tag))) flight.superseded = true;
-    }
+    this.#supersedeWhere((_key, flight) => flight.tags?.some((tag) => tags.includes(tag)) === true);
     if (this.store !== undefined && tags.length > 0) await this.#sendTags(tags, at);
   }
 
   async clear(prefix: string): Promise<void> {
     this.memory?.clear(prefix);
-    for (const [key, flight] of this.#inflight)
-      if (key.startsWith(prefix)) flight.superseded = true;
+    this.#supersedeWhere((key) => key.startsWith(prefix));
     if (this.store !== undefined) await this.#sendClear(prefix);
   }
 
   supersede(key: string): void {
     const flight = this.#inflight.get(key);
-    if (flight) flight.superseded = true;
+    if (flight !== undefined) this.#retire(key, flight);
+  }
+
+  /**
+   * Marks the loads in flight that a write has made out of date, so they store nothing, and
+   * takes them out of the single-flight map: a read that starts after the write must start a
+   * load of its own, not wait for one that began before the write and return what that read.
+   * Callers already waiting keep their load's value; they started before the write.
+   */
+  #retire(key: string, flight: Flight): void {
+    flight.superseded = true;
+    this.#inflight.delete(key);
+  }
+
+  #supersedeWhere(test: (key: string, flight: Flight) => boolean): void {
+    for (const [key, flight] of this.#inflight) if (test(key, flight)) this.#retire(key, flight);
   }
 
   // ---- single flight ----------------------------------------------------------------------
@@ -665,15 +677,13 @@ export class CacheTiers {
         return;
       case 'tags':
         for (const tag of message.tags) this.#noteTag(tag, message.at);
-        for (const flight of this.#inflight.values()) {
-          if (flight.tags?.some((tag) => message.tags.includes(tag))) flight.superseded = true;
-        }
+        this.#supersedeWhere(
+          (_key, flight) => flight.tags?.some((tag) => message.tags.includes(tag)) === true,
+        );
         return;
       case 'clear':
         this.memory?.clear(message.prefix);
-        for (const [key, flight] of this.#inflight) {
-          if (key.startsWith(message.prefix)) flight.superseded = true;
-        }
+        this.#supersedeWhere((key) => key.startsWith(message.prefix));
         return;
     }
   }
@@ -683,7 +693,7 @@ export class CacheTiers {
     this.memory?.clear();
     this.#tagClock.clear();
     this.#tagEvictions++;
-    for (const flight of this.#inflight.values()) flight.superseded = true;
+    this.#supersedeWhere(() => true);
     this.counters.l1Flushes++;
   }
 
