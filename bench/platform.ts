@@ -15,16 +15,15 @@
  * Every run gets a fresh database, created on the server of FAIRMIND_BENCH_DATABASE_URL (its
  * user must be allowed to CREATE DATABASE) and dropped after.
  */
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { benchDatabaseUrl, benchRedisUrl, numberFromEnv } from './lib/measure.js';
 import { costCurveSvg } from './lib/svg.js';
+import { freePort, listFromEnv, processUsage, runWrk, WRK_DONE, wrkErrors } from './lib/wrk.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');
@@ -36,22 +35,6 @@ const servers = listFromEnv('BENCH_SERVERS', ['express', 'fastify', 'hono']);
 const workloads = listFromEnv('BENCH_WORKLOADS', ['list', 'dashboard', 'mix']);
 const connections = listFromEnv('BENCH_CONNECTIONS', ['50', '500', '2000']).map(Number);
 const ADMIN = { email: 'admin@example.com', password: 'bench-password-1' };
-
-function listFromEnv(name: string, fallback: string[]): string[] {
-  const raw = process.env[name];
-  return raw ? raw.split(',').map((item) => item.trim()) : fallback;
-}
-
-/** What wrk's `done` hook prints (latencies in microseconds). */
-interface WrkSummary {
-  requests: number;
-  durationUs: number;
-  bytes: number;
-  errors: { connect: number; read: number; write: number; status: number; timeout: number };
-  p50: number;
-  p99: number;
-  p999: number;
-}
 
 export interface PlatformRow {
   server: string;
@@ -65,22 +48,16 @@ export interface PlatformRow {
   p99OverFloor: number;
   errors: number;
   bytesPerResponse: number;
+  /** Cache reads answered by L1 or L2. */
   cacheHitRate: number | null;
+  /** Cache reads that waited for a load of their key another request had started. */
+  coalescedRate: number | null;
+  /** Factory runs (database loads) per cache read: what the cache spares the database. */
+  loadsPerRead: number | null;
   poolWaitsOver1ms: number;
   eventLoopP99Ms: number;
   rssMb: number;
   cpuUsPerRequest: number;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-  });
 }
 
 async function adminQuery(text: string): Promise<void> {
@@ -91,16 +68,6 @@ async function adminQuery(text: string): Promise<void> {
   } finally {
     await client.end();
   }
-}
-
-/** The server's user and system CPU in microseconds, and its peak RSS, from /proc. */
-function processUsage(pid: number): { cpuUs: number; peakRssMb: number } {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // utime and stime are fields 14 and 15 of the whole line, in clock ticks (100 per second).
-  const ticks = Number(fields[11]) + Number(fields[12]);
-  const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return { cpuUs: ticks * 10_000, peakRssMb: Number(hwm?.[1] ?? 0) / 1024 };
 }
 
 /** One series' values by label set, from the Prometheus text. */
@@ -196,36 +163,7 @@ end`
   return `wrk.headers["Authorization"] = "Bearer ${token}"
 wrk.headers["Accept-Encoding"] = "gzip"
 ${request}
-done = function(summary, latency, requests)
-  io.write(string.format('{"requests":%d,"durationUs":%d,"bytes":%d,"errors":{"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d},"p50":%d,"p99":%d,"p999":%d}\\n',
-    summary.requests, summary.duration, summary.bytes, summary.errors.connect, summary.errors.read,
-    summary.errors.write, summary.errors.status, summary.errors.timeout,
-    latency:percentile(50), latency:percentile(99), latency:percentile(99.9)))
-end
-`;
-}
-
-function runWrk(url: string, script: string, count: number): Promise<WrkSummary> {
-  const dir = mkdtempSync(join(tmpdir(), 'fm-bench-wrk-'));
-  const file = join(dir, 'script.lua');
-  writeFileSync(file, script);
-  return new Promise<WrkSummary>((resolve, reject) => {
-    execFile(
-      'wrk',
-      [`-t${threads}`, `-c${count}`, `-d${seconds}s`, '--timeout', '10s', '-s', file, url],
-      { maxBuffer: 16 * 1024 * 1024 },
-      (error, stdout, stderr) => {
-        rmSync(dir, { recursive: true, force: true });
-        if (error) {
-          reject(new Error(`[bench] wrk failed: ${stderr || error.message}`));
-          return;
-        }
-        const line = stdout.split('\n').find((text) => text.startsWith('{"requests"'));
-        if (line === undefined) reject(new Error(`[bench] wrk printed no summary:\n${stdout}`));
-        else resolve(JSON.parse(line) as WrkSummary);
-      },
-    );
-  });
+${WRK_DONE}`;
 }
 
 async function measureRun(
@@ -242,19 +180,29 @@ async function measureRun(
   }
   const before = await (await fetch(`${started.base}/metrics`)).text();
   const usageBefore = processUsage(started.child.pid as number);
-  const summary = await runWrk(`${started.base}${path}`, wrkScript(workload, token), count);
+  const summary = await runWrk({
+    url: `${started.base}${path}`,
+    script: wrkScript(workload, token),
+    connections: count,
+    seconds,
+    threads,
+  });
   const usageAfter = processUsage(started.child.pid as number);
   const after = await (await fetch(`${started.base}/metrics`)).text();
   const delta = (name: string, filter?: (labels: string) => boolean) =>
     sum(after, name, filter) - sum(before, name, filter);
   const hits = delta('fairmind_cache_hits_total');
   const misses = delta('fairmind_cache_misses_total', (labels) => !labels.includes('tier="l1"'));
+  // Reads that waited for a load already running are neither hits nor misses of a tier.
+  const coalesced = delta('fairmind_cache_coalesced_total');
+  const loads = delta('fairmind_cache_factory_runs_total');
+  const reads = hits + misses + coalesced;
   const acquires = delta('fairmind_db_pool_acquire_seconds_count');
   const fast = delta('fairmind_db_pool_acquire_seconds_bucket', (labels) =>
     labels.includes('le="0.001"'),
   );
   const rate = summary.requests / (summary.durationUs / 1e6);
-  const errors = Object.values(summary.errors).reduce((total, value) => total + value, 0);
+  const errors = wrkErrors(summary);
   const p99Ms = summary.p99 / 1000;
   return {
     server,
@@ -267,7 +215,9 @@ async function measureRun(
     p99OverFloor: p99Ms / ((count / rate) * 1000),
     errors,
     bytesPerResponse: summary.bytes / Math.max(1, summary.requests),
-    cacheHitRate: hits + misses > 0 ? hits / (hits + misses) : null,
+    cacheHitRate: reads > 0 ? hits / reads : null,
+    coalescedRate: reads > 0 ? coalesced / reads : null,
+    loadsPerRead: reads > 0 ? loads / reads : null,
     poolWaitsOver1ms: acquires - fast,
     eventLoopP99Ms: sum(after, 'nodejs_eventloop_lag_p99_seconds') * 1000,
     rssMb: usageAfter.peakRssMb,
@@ -275,14 +225,16 @@ async function measureRun(
   };
 }
 
+const percent = (rate: number | null) => (rate === null ? '-' : `${(rate * 100).toFixed(1)}%`);
+
 function table(rows: readonly PlatformRow[]): string {
   const lines = [
-    '| server | workload | connections | req/s | p50 ms | p99 ms | p99.9 ms | p99 / floor | errors | bytes/resp | cache hits | pool waits >1 ms | loop p99 ms | peak RSS MB | CPU µs/req |',
-    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '| server | workload | connections | req/s | p50 ms | p99 ms | p99.9 ms | p99 / floor | errors | bytes/resp | cache hits | coalesced | loads/read | pool waits >1 ms | loop p99 ms | peak RSS MB | CPU µs/req |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const row of rows) {
     lines.push(
-      `| ${row.server} | ${row.workload} | ${row.connections} | ${Math.round(row.requestsPerSecond).toLocaleString('en-US')} | ${row.p50Ms.toFixed(1)} | ${row.p99Ms.toFixed(1)} | ${row.p999Ms.toFixed(1)} | ${row.p99OverFloor.toFixed(2)} | ${row.errors} | ${Math.round(row.bytesPerResponse)} | ${row.cacheHitRate === null ? '-' : `${(row.cacheHitRate * 100).toFixed(1)}%`} | ${row.poolWaitsOver1ms} | ${row.eventLoopP99Ms.toFixed(1)} | ${Math.round(row.rssMb)} | ${Math.round(row.cpuUsPerRequest)} |`,
+      `| ${row.server} | ${row.workload} | ${row.connections} | ${Math.round(row.requestsPerSecond).toLocaleString('en-US')} | ${row.p50Ms.toFixed(1)} | ${row.p99Ms.toFixed(1)} | ${row.p999Ms.toFixed(1)} | ${row.p99OverFloor.toFixed(2)} | ${row.errors} | ${Math.round(row.bytesPerResponse)} | ${percent(row.cacheHitRate)} | ${percent(row.coalescedRate)} | ${percent(row.loadsPerRead)} | ${row.poolWaitsOver1ms} | ${row.eventLoopP99Ms.toFixed(1)} | ${Math.round(row.rssMb)} | ${Math.round(row.cpuUsPerRequest)} |`,
     );
   }
   return lines.join('\n');

@@ -23,8 +23,7 @@
  * flight), BENCH_ONLY (one of express, fastify, hono, pieces), BENCH_CLIENT (worker, the
  * default, or wrk: see lib/http-load.ts).
  */
-import { randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Middleware } from '@fairmind/core';
 import { createLogger } from '@fairmind/core/logger';
@@ -40,18 +39,16 @@ import { createAdaptorServer } from '@hono/node-server';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import compression from 'compression';
 import express from 'express';
-import { rateLimit as expressRateLimit } from 'express-rate-limit';
 import Fastify, { type FastifyInstance } from 'fastify';
-import helmet from 'helmet';
 import { type Env, Hono } from 'hono';
 import { compress } from 'hono/compress';
 import { type RequestIdVariables, requestId } from 'hono/request-id';
 import { secureHeaders } from 'hono/secure-headers';
 import { rateLimiter as honoRateLimiter } from 'hono-rate-limiter';
 import pino from 'pino';
-import { pinoHttp } from 'pino-http';
 import { createHttpLoad } from './lib/http-load.js';
 import { type Contender, measure, numberFromEnv, report, sectionsFromEnv } from './lib/measure.js';
+import { peerExpressApp, peerFastifyLog, peerRequestId } from './lib/peers.js';
 
 const seconds = numberFromEnv('BENCH_SECONDS', 3);
 const rounds = numberFromEnv('BENCH_ROUNDS', 5);
@@ -103,41 +100,10 @@ function ours(): Server {
   return createServer(routes(app));
 }
 
-// The peers configured to do the same work: a request id kept or made and echoed, a log line
-// with the fields requestLog() writes (not pino-http's whole header dump), helmet's
-// defaults, draft IETF headers.
+// The peers configured to do the same work: the log line and request id of lib/peers.ts,
+// helmet's defaults, draft IETF headers.
 function stitched(): Server {
-  const app = express();
-  app.disable('x-powered-by');
-  app.use(
-    pinoHttp({
-      logger,
-      genReqId: (req: IncomingMessage, res: ServerResponse) => {
-        const given = req.headers['x-request-id'];
-        const id = typeof given === 'string' && given.length <= 128 ? given : randomUUID();
-        res.setHeader('x-request-id', id);
-        return id;
-      },
-      serializers: {
-        req: (req: { id: unknown; method: string; url: string; remoteAddress: string }) => ({
-          id: req.id,
-          method: req.method,
-          path: req.url,
-          ip: req.remoteAddress,
-        }),
-        res: (res: { statusCode: number }) => ({ status: res.statusCode }),
-      },
-    }),
-  );
-  app.use(helmet());
-  app.use(
-    expressRateLimit({
-      windowMs: WINDOW_SECONDS * 1000,
-      limit: LIMIT,
-      standardHeaders: 'draft-8',
-      legacyHeaders: false,
-    }),
-  );
+  const app = peerExpressApp(logger, { limit: LIMIT, windowSeconds: WINDOW_SECONDS });
   app.use(compression());
   return createServer(routes(app));
 }
@@ -168,34 +134,9 @@ async function fastifyOurs(): Promise<Server> {
   return app.server;
 }
 
-// Fastify's own request logging writes two lines per request; the same one line as
-// requestLog() writes comes from an onResponse hook instead, and the request id from
-// genReqId, as a Fastify user would stitch them.
 async function fastifyStitched(): Promise<Server> {
-  const app = Fastify({
-    genReqId: (req) => {
-      const given = req.headers['x-request-id'];
-      return typeof given === 'string' && given.length <= 128 ? given : randomUUID();
-    },
-  });
-  app.addHook('onRequest', (request, reply, done) => {
-    reply.header('x-request-id', request.id);
-    done();
-  });
-  app.addHook('onResponse', (request, reply, done) => {
-    logger.info(
-      {
-        requestId: request.id,
-        method: request.method,
-        path: request.url,
-        status: reply.statusCode,
-        responseTimeMs: reply.elapsedTime,
-        ip: request.ip,
-      },
-      `${request.method} ${request.url} ${reply.statusCode}`,
-    );
-    done();
-  });
+  const app = Fastify({ genReqId: peerRequestId });
+  peerFastifyLog(app, logger);
   await app.register(fastifyHelmet);
   await app.register(fastifyRateLimit, {
     max: LIMIT,
