@@ -132,6 +132,61 @@ describe('window sizing for one body', () => {
   );
 });
 
+describe('reuse of the bytes of a body sent again', () => {
+  const text = body.toString();
+
+  it.each<ContentCoding>(['br', 'gzip', 'deflate'])(
+    'compresses an equal body once, however it was built (%s)',
+    (encoding) => {
+      const encoders = createNodeEncoders();
+      const first = encoders.compressSync(encoding, Buffer.from(text));
+      // Another Buffer with the same bytes: the same result, not a second compression.
+      expect(encoders.compressSync(encoding, Buffer.from(text))).toBe(first);
+      expect(decode[encoding](first).equals(body)).toBe(true);
+      // One byte apart: its own bytes.
+      const other = Buffer.from(text.replace('"high"', '"HIGH"'));
+      const second = encoders.compressSync(encoding, other);
+      expect(second).not.toBe(first);
+      expect(decode[encoding](second).equals(other)).toBe(true);
+    },
+  );
+
+  it('keeps each coding apart', () => {
+    const encoders = createNodeEncoders();
+    const gzip = encoders.compressSync('gzip', body);
+    const deflate = encoders.compressSync('deflate', body);
+    expect(zlib.gunzipSync(gzip).equals(body)).toBe(true);
+    expect(zlib.inflateSync(deflate).equals(body)).toBe(true);
+  });
+
+  it('forgets the least recent body past maxEntries, and keeps none with reuse: false', () => {
+    const encoders = createNodeEncoders({ reuse: { maxEntries: 2 } });
+    const bodies = ['a', 'b', 'c'].map((tag) => Buffer.from(`${tag}${text}`));
+    const [a, b, c] = bodies.map((one) => encoders.compressSync('gzip', one));
+    expect(encoders.compressSync('gzip', bodies[2] as Buffer)).toBe(c);
+    expect(encoders.compressSync('gzip', bodies[1] as Buffer)).toBe(b);
+    expect(encoders.compressSync('gzip', bodies[0] as Buffer)).not.toBe(a);
+    const off = createNodeEncoders({ reuse: false });
+    expect(off.compressSync('gzip', body)).not.toBe(off.compressSync('gzip', body));
+  });
+
+  it('does not keep a body larger than a quarter of maxBytes', () => {
+    const encoders = createNodeEncoders({ reuse: { maxBytes: 4096 } });
+    const large = randomBytes(1500).toString('hex'); // 3,000 bytes, over 1,024
+    const once = encoders.compressSync('gzip', Buffer.from(large));
+    expect(encoders.compressSync('gzip', Buffer.from(large))).not.toBe(once);
+    const small = Buffer.from('x'.repeat(500));
+    expect(encoders.compressSync('gzip', small)).toBe(encoders.compressSync('gzip', small));
+  });
+
+  it('refuses a bad reuse option by name', () => {
+    expect(() => createNodeEncoders({ reuse: { maxEntries: 0 } })).toThrow(/reuse\.maxEntries/);
+    expect(() => createNodeEncoders({ reuse: 'yes' as unknown as false })).toThrow(
+      /reuse must be false or \{ maxEntries, maxBytes \}/,
+    );
+  });
+});
+
 describe('options', () => {
   it('applies the levels and refuses bad ones by name', () => {
     const fast = createNodeEncoders({ gzipLevel: 1 }).compressSync('gzip', body);

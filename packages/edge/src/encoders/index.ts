@@ -1,6 +1,7 @@
 import zlib from 'node:zlib';
+import { LRUCache } from 'lru-cache';
 import type { ContentCoding } from '../compression/index.js';
-import { integerOption, optionsObject } from '../options/index.js';
+import { integerOption, optionError, optionsObject } from '../options/index.js';
 import { brotliSizer, zlibSizer } from './sizing.js';
 
 /**
@@ -34,6 +35,14 @@ export interface NodeEncoderOptions {
    * @default 16384
    */
   chunkSize?: number | undefined;
+  /**
+   * The compressed bytes of recent bodies, reused when the same body is sent again: a cached
+   * list answered to every client is compressed once, not on every request. The key is the
+   * whole body, so only the bytes of exactly this body can come back. Bodies compressed on
+   * the event loop (those within `syncThreshold`) are kept; `false` turns it off.
+   * @default { maxEntries: 256, maxBytes: 8_388_608 }
+   */
+  reuse?: { maxEntries?: number | undefined; maxBytes?: number | undefined } | false | undefined;
 }
 
 /** A streaming encoder of any of the three codings. */
@@ -125,14 +134,15 @@ export function createNodeEncoders(
   const brotliFor = brotliSizer(brotli, chunkSize);
   const gzipFor = zlibSizer(gzip, chunkSize);
   const deflateFor = zlibSizer(deflate, chunkSize);
+  const encodeNow = (encoding: ContentCoding, body: Buffer): Buffer => {
+    if (encoding === 'br') return zlib.brotliCompressSync(body, brotliFor(body.length));
+    return encoding === 'gzip'
+      ? zlib.gzipSync(body, gzipFor(body.length))
+      : zlib.deflateSync(body, deflateFor(body.length));
+  };
 
   return {
-    compressSync(encoding, body) {
-      if (encoding === 'br') return zlib.brotliCompressSync(body, brotliFor(body.length));
-      return encoding === 'gzip'
-        ? zlib.gzipSync(body, gzipFor(body.length))
-        : zlib.deflateSync(body, deflateFor(body.length));
-    },
+    compressSync: reusing(encodeNow, reuseOption(factory, opts.reuse)),
     compress(encoding, body, done) {
       if (encoding === 'br') zlib.brotliCompress(body, brotliFor(body.length), done);
       else if (encoding === 'gzip') zlib.gzip(body, gzipFor(body.length), done);
@@ -155,5 +165,63 @@ export function createNodeEncoders(
       if (callback) stream.flush(kind, callback);
       else stream.flush(kind);
     },
+  };
+}
+
+/** The bounds of the reuse memo, or undefined when it is off. */
+function reuseOption(
+  factory: string,
+  value: NodeEncoderOptions['reuse'],
+): { maxEntries: number; maxBytes: number } | undefined {
+  if (value === false) return undefined;
+  if (value !== undefined && (typeof value !== 'object' || value === null)) {
+    throw optionError(factory, 'reuse must be false or { maxEntries, maxBytes }.');
+  }
+  return {
+    maxEntries: integerOption(factory, {
+      name: 'reuse.maxEntries',
+      value: value?.maxEntries,
+      fallback: 256,
+      min: 1,
+    }),
+    maxBytes: integerOption(factory, {
+      name: 'reuse.maxBytes',
+      value: value?.maxBytes,
+      fallback: 8 * 1024 * 1024,
+      min: 1024,
+    }),
+  };
+}
+
+/**
+ * Wraps a one-shot encoder with an LRU of the bytes it made, keyed by coding and body. The
+ * key is the body read as latin1 (one byte, one character: a copy, but a cheap one next to
+ * deflating the same bytes again), so equal bodies hit whoever built them, as a string or
+ * a Buffer.
+ */
+function reusing(
+  encode: (encoding: ContentCoding, body: Buffer) => Buffer,
+  bounds: { maxEntries: number; maxBytes: number } | undefined,
+): (encoding: ContentCoding, body: Buffer) => Buffer {
+  if (bounds === undefined) return encode;
+  const memo = new LRUCache<string, Buffer>({
+    max: bounds.maxEntries,
+    maxSize: bounds.maxBytes,
+    sizeCalculation: (bytes, key) => bytes.length + key.length,
+  });
+  // A body bigger than a quarter of the memo would push out everything else for one entry.
+  const largest = Math.floor(bounds.maxBytes / 4);
+  return (encoding, body) => {
+    if (body.length > largest) return encode(encoding, body);
+    const key = encoding + body.toString('latin1');
+    const known = memo.get(key);
+    if (known !== undefined) return known;
+    const bytes = encode(encoding, body);
+    // Kept in a buffer of its own: the encoder's result is a slice of a larger one (or of
+    // Node's pool), which the memo would otherwise hold whole while counting only the slice.
+    const own = Buffer.allocUnsafeSlow(bytes.length);
+    bytes.copy(own);
+    memo.set(key, own);
+    return own;
   };
 }
