@@ -164,7 +164,7 @@ async function round(
 
 function reference(row: HttpRow): string {
   if (row.group === 'a') return 'bare node:http';
-  return `bare ${row.contender.replace(/^@fairmind on |\s*stitched$|,.*$/g, '')}`;
+  return `bare ${row.contender.replace(/^@fairmind on |\s*stitched$| \(.*\)$/g, '')}`;
 }
 
 function table(rows: readonly HttpRow[]): string {
@@ -189,9 +189,11 @@ function ratios(rows: readonly HttpRow[]): string {
   const pairs: Array<[string, string, string]> = [
     ['(d)/(b)', '@fairmind on Express', 'Express stitched'],
     ['(d)/(c)', '@fairmind on Fastify', 'Fastify stitched'],
-    ['(d)/(c)', '@fairmind on Fastify, cache l1: false', 'Fastify stitched'],
+    ['(d)/(c)', '@fairmind on Fastify (cache l1: false)', 'Fastify stitched'],
+    ['(d)/(c)', '@fairmind on Fastify (response cache)', 'Fastify stitched'],
     ['(d)/(a)', '@fairmind on Express', 'bare Express'],
     ['(d)/(a)', '@fairmind on Fastify', 'bare Fastify'],
+    ['(d)/(a)', '@fairmind on Fastify (response cache)', 'bare Fastify'],
     ['(d)/(a)', '@fairmind on Hono', 'bare Hono'],
     ['(d)/(a)', '@fairmind on node:http', 'bare node:http'],
   ];
