@@ -612,7 +612,7 @@ export class CacheTiers {
   async invalidateTags(tags: readonly string[]): Promise<void> {
     const at = this.tick();
     for (const tag of tags) this.#noteTag(tag, at);
-    this.#supersedeWhere((_key, flight) => flight.tags?.some((tag) => tags.includes(tag)) === true);
+    this.#supersedeTagged(tags);
     if (this.store !== undefined && tags.length > 0) await this.#sendTags(tags, at);
   }
 
@@ -640,6 +640,10 @@ export class CacheTiers {
 
   #supersedeWhere(test: (key: string, flight: Flight) => boolean): void {
     for (const [key, flight] of this.#inflight) if (test(key, flight)) this.#retire(key, flight);
+  }
+
+  #supersedeTagged(tags: readonly string[]): void {
+    this.#supersedeWhere((_key, flight) => flight.tags?.some((tag) => tags.includes(tag)) === true);
   }
 
   // ---- single flight ----------------------------------------------------------------------
@@ -677,9 +681,7 @@ export class CacheTiers {
         return;
       case 'tags':
         for (const tag of message.tags) this.#noteTag(tag, message.at);
-        this.#supersedeWhere(
-          (_key, flight) => flight.tags?.some((tag) => message.tags.includes(tag)) === true,
-        );
+        this.#supersedeTagged(message.tags);
         return;
       case 'clear':
         this.memory?.clear(message.prefix);
