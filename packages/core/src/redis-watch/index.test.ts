@@ -17,6 +17,13 @@ function recording() {
   return { logger, lines, loud: () => lines.filter((line) => line.level !== 'debug') };
 }
 
+// ioredis may reconnect while the test still awaits the server's own start-up PING, so 'ready'
+// can fire before a listener is attached: look at the status first.
+function ready(client: Redis): Promise<void> {
+  if (client.status === 'ready') return Promise.resolve();
+  return new Promise((resolve) => client.once('ready', () => resolve()));
+}
+
 describe('watchRedisClient', () => {
   it('logs one warning per outage and one line when Redis is back, however many retries', async () => {
     const server = await startRedisServer();
@@ -25,7 +32,7 @@ describe('watchRedisClient', () => {
     const client = new Redis(server.url);
     try {
       expect(watchRedisClient(client, { logger, name: 'test' })).toBe(true);
-      await new Promise((resolve) => client.once('ready', resolve));
+      await ready(client);
       await server.stop();
       // Let ioredis retry for a second: a dozen attempts or more, each an 'error'.
       let errors = 0;
@@ -36,7 +43,7 @@ describe('watchRedisClient', () => {
         { level: 'warn', msg: expect.stringContaining('[test] Redis connection failed') },
       ]);
       await server.restart();
-      await new Promise((resolve) => client.once('ready', resolve));
+      await ready(client);
       expect(loud()).toEqual([
         { level: 'warn', msg: expect.stringContaining('Redis connection failed') },
         { level: 'info', msg: '[test] Redis connection is ready again' },
