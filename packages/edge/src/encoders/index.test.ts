@@ -151,6 +151,43 @@ describe('reuse of the bytes of a body sent again', () => {
     },
   );
 
+  it('finds a string body sent again, and never gives a string the bytes of a Buffer', () => {
+    const encoders = createNodeEncoders();
+    const first = encoders.compressSync('gzip', text);
+    // A new string with the same text, as a framework serializes it on every request.
+    expect(encoders.compressSync('gzip', `${text} `.trimEnd())).toBe(first);
+    expect(zlib.gunzipSync(first).toString()).toBe(text);
+    // 'é' as a string is two UTF-8 bytes; the one byte 0xe9 reads as 'é' in latin1.
+    const word = encoders.compressSync('gzip', 'é');
+    const byte = encoders.compressSync('gzip', Buffer.from([0xe9]));
+    expect(zlib.gunzipSync(word).equals(Buffer.from('é'))).toBe(true);
+    expect(zlib.gunzipSync(byte).equals(Buffer.from([0xe9]))).toBe(true);
+  });
+
+  it('tells apart bodies that differ only between the bytes it samples', () => {
+    const encoders = createNodeEncoders();
+    // 6,400 bytes: the fingerprint reads every 100th; these differ at index 1 alone.
+    const bodies = ['a', 'b', 'c', 'd', 'e'].map((tag) => `x${tag}${'y'.repeat(6398)}`);
+    const first = bodies.map((one) => encoders.compressSync('gzip', one));
+    first.forEach((bytes, index) => {
+      expect(zlib.gunzipSync(bytes).toString()).toBe(bodies[index]);
+    });
+    // Four bodies that share a fingerprint are kept; the fifth pushed out the first.
+    expect(encoders.compressSync('gzip', bodies[4] as string)).toBe(first[4]);
+    expect(encoders.compressSync('gzip', bodies[1] as string)).toBe(first[1]);
+    expect(encoders.compressSync('gzip', bodies[0] as string)).not.toBe(first[0]);
+  });
+
+  it('keeps its own copy of a Buffer body, so a later write to it cannot mislead it', () => {
+    const encoders = createNodeEncoders();
+    const reused = Buffer.from(text);
+    const before = encoders.compressSync('gzip', reused);
+    reused.write('X', 10);
+    const after = encoders.compressSync('gzip', reused);
+    expect(after).not.toBe(before);
+    expect(zlib.gunzipSync(after).equals(reused)).toBe(true);
+  });
+
   it('keeps each coding apart', () => {
     const encoders = createNodeEncoders();
     const gzip = encoders.compressSync('gzip', body);

@@ -277,14 +277,18 @@ class ResponseCompressor {
       }
       return this.#end.call(res, body, encoding, callback);
     }
-    if (typeof body === 'string') body = Buffer.from(body, encoding);
-    if (body.length <= this.#settings.syncThreshold) {
-      const compressed = this.#settings.encoders.compressSync(encodingChosen, body);
+    // UTF-8 text goes to the encoders as it is: a body sent again is then found without first
+    // being copied into a Buffer.
+    const utf8 = encoding === undefined || encoding === 'utf8' || encoding === 'utf-8';
+    const data = typeof body === 'string' && !utf8 ? Buffer.from(body, encoding) : body;
+    if (size <= this.#settings.syncThreshold) {
+      const compressed = this.#settings.encoders.compressSync(encodingChosen, data);
       res.setHeader('content-length', compressed.length);
       this.#end.call(res, compressed, undefined, callback);
       return res;
     }
-    this.#settings.encoders.compress(encodingChosen, body, (error, compressed) => {
+    const bytes = typeof data === 'string' ? Buffer.from(data) : data;
+    this.#settings.encoders.compress(encodingChosen, bytes, (error, compressed) => {
       if (error) {
         res.destroy(error);
         return;

@@ -158,11 +158,16 @@ export function createPayloadCompression(
       return;
     }
     markEncoded(headers, encoding);
-    const bytes = typeof body.data === 'string' ? Buffer.from(body.data) : body.data;
-    if (bytes.length <= syncThreshold) {
-      done(null, encoders.compressSync(encoding, bytes));
+    // The string itself goes to the encoders: a body sent again is then found without first
+    // being copied into a Buffer.
+    if (body.size <= syncThreshold) {
+      done(null, encoders.compressSync(encoding, body.data));
       return;
     }
-    encoders.compress(encoding, bytes, done);
+    encoders.compress(
+      encoding,
+      typeof body.data === 'string' ? Buffer.from(body.data) : body.data,
+      done,
+    );
   };
 }
