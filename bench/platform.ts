@@ -11,7 +11,9 @@
  *   FAIRMIND_BENCH_REDIS_URL=redis://127.0.0.1:6379 pnpm --filter @fairmind/bench run platform
  *
  * Knobs: BENCH_SERVERS (express,fastify,hono), BENCH_WORKLOADS (list,dashboard,mix),
- * BENCH_CONNECTIONS (50,500,2000), BENCH_SECONDS (per run, 30), BENCH_THREADS (wrk's, 2).
+ * BENCH_CONNECTIONS (50,500,2000), BENCH_SECONDS (per run, 30), BENCH_THREADS (wrk's, 2),
+ * BENCH_PROFILE_DIR (a directory: each server runs with `--cpu-prof` and writes its profile
+ * there when it stops).
  * Every run gets a fresh database, created on the server of FAIRMIND_BENCH_DATABASE_URL (its
  * user must be allowed to CREATE DATABASE) and dropped after.
  */
@@ -23,7 +25,15 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { benchDatabaseUrl, benchRedisUrl, numberFromEnv } from './lib/measure.js';
 import { costCurveSvg } from './lib/svg.js';
-import { freePort, listFromEnv, processUsage, runWrk, WRK_DONE, wrkErrors } from './lib/wrk.js';
+import {
+  freePort,
+  listFromEnv,
+  processUsage,
+  profileFlags,
+  runWrk,
+  WRK_DONE,
+  wrkErrors,
+} from './lib/wrk.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');
@@ -99,7 +109,7 @@ async function startPlatform(server: string): Promise<Started> {
   const port = await freePort();
   const child = spawn(
     process.execPath,
-    ['--conditions=@fairmind/source', '--import', 'tsx', 'src/main.ts'],
+    [...profileFlags(), '--conditions=@fairmind/source', '--import', 'tsx', 'src/main.ts'],
     {
       cwd: join(root, 'examples', server),
       // The request log at info, as in production; its lines go nowhere.

@@ -2,7 +2,8 @@
  * The servers of the HTTP contender matrix, each built in its own process by server.ts. Every
  * one answers `GET /api/models` with the same JSON: twenty rows of `bench_http_models`.
  *   (a) bare: node:http, Express, Fastify and Hono send the rows, read once at start, with no
- *       middleware at all: the ceiling of each framework;
+ *       middleware at all: the ceiling of each framework; and bare Fastify with the two Redis
+ *       round trips a shared rate limit and revocation check cannot skip, their floor;
  *   (b) Express stitched by hand: pino-http, helmet, express-rate-limit on rate-limit-redis,
  *       jose verification of the bearer token, compression, and an ioredis read-through cache
  *       in front of a pg.Pool query;
@@ -126,6 +127,26 @@ async function bareFastify(services: Services): Promise<Server> {
   const body = JSON.parse(await rowsOnce(services)) as unknown;
   const app = Fastify();
   app.get(ROUTE, async () => body);
+  await app.ready();
+  return app.server;
+}
+
+/**
+ * The floor of any stack that shares its rate limit and revocations between instances: bare
+ * Fastify plus the two Redis round trips per request such a stack cannot skip (a counter
+ * increment and a key lookup), and nothing else.
+ */
+async function bareFastifyRedis(services: Services): Promise<Server> {
+  const body = JSON.parse(await rowsOnce(services)) as unknown;
+  const redis = new Redis(services.redisUrl);
+  const counter = `${services.prefix}floor:count`;
+  const revoked = `${services.prefix}floor:revoked`;
+  const app = Fastify();
+  app.get(ROUTE, async () => {
+    await redis.incr(counter);
+    await redis.exists(revoked);
+    return body;
+  });
   await app.ready();
   return app.server;
 }
@@ -301,6 +322,7 @@ export const CONTENDERS: Record<string, { group: 'a' | 'b' | 'c' | 'd'; build: B
   'bare Express': { group: 'a', build: bareExpress },
   'bare Fastify': { group: 'a', build: bareFastify },
   'bare Hono': { group: 'a', build: bareHono },
+  'bare Fastify + 2 Redis commands': { group: 'a', build: bareFastifyRedis },
   'Express stitched': { group: 'b', build: stitchedExpress },
   'Fastify stitched': { group: 'c', build: stitchedFastify },
   '@fairmind on Express': { group: 'd', build: oursExpress },

@@ -11,7 +11,8 @@
  *
  * Knobs: BENCH_SECONDS (per round, 5), BENCH_ROUNDS (3), BENCH_CONNECTIONS (50; a list runs
  * the matrix at each), BENCH_THREADS (wrk's, 2), BENCH_CONTENDERS (a comma-separated subset of
- * the names in contenders.ts). PostgreSQL and Redis: FAIRMIND_BENCH_DATABASE_URL and
+ * the names in contenders.ts), BENCH_PROFILE_DIR (each server writes a `--cpu-prof` profile
+ * there when it stops). PostgreSQL and Redis: FAIRMIND_BENCH_DATABASE_URL and
  * FAIRMIND_BENCH_REDIS_URL (the tests' URLs when unset).
  */
 import { type ChildProcess, fork } from 'node:child_process';
@@ -23,7 +24,14 @@ import { isDeepStrictEqual } from 'node:util';
 import { createAuth, createMemoryUserStore } from '@fairmind/auth';
 import pg from 'pg';
 import { benchDatabaseUrl, benchRedisUrl, numberFromEnv } from '../lib/measure.js';
-import { listFromEnv, processUsage, runWrk, WRK_DONE, wrkErrors } from '../lib/wrk.js';
+import {
+  listFromEnv,
+  processUsage,
+  profileFlags,
+  runWrk,
+  WRK_DONE,
+  wrkErrors,
+} from '../lib/wrk.js';
 import { CONTENDERS, ROUTE, type Services } from './contenders.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -96,7 +104,7 @@ interface Running {
 
 function start(name: string, services: Services): Promise<Running> {
   const child = fork(join(here, 'server.ts'), [name], {
-    execArgv: ['--import', 'tsx'],
+    execArgv: [...profileFlags(), '--import', 'tsx'],
     env: {
       ...process.env,
       NODE_ENV: 'production',

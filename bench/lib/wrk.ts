@@ -94,3 +94,12 @@ export function listFromEnv(name: string, fallback: string[]): string[] {
   const raw = process.env[name];
   return raw ? raw.split(',').map((item) => item.trim()) : fallback;
 }
+
+/**
+ * Node flags that make a server under load write a CPU profile into BENCH_PROFILE_DIR when it
+ * exits; none when the knob is unset. Profiles open in Chrome's DevTools.
+ */
+export function profileFlags(): string[] {
+  const dir = process.env['BENCH_PROFILE_DIR'];
+  return dir === undefined || dir === '' ? [] : ['--cpu-prof', `--cpu-prof-dir=${dir}`];
+}
