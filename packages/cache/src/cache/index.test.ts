@@ -387,7 +387,7 @@ describe('getOrSet', () => {
     );
     expect(runs).toBe(1);
     for (const result of results) expect(result).toEqual({ computed: 1 });
-    expect(a.stats().factory).toEqual({ runs: 1, errors: 0 });
+    expect(a.stats().factory).toMatchObject({ runs: 1, errors: 0 });
     // One call read the tiers and ran the factory; the other 99 waited for it.
     expect(a.stats()).toMatchObject({ misses: { l1: 1, l2: 1 }, coalesced: 99 });
     // The value reaches L2 (written in the background) for the other instance.
@@ -413,7 +413,7 @@ describe('getOrSet', () => {
       expect((result as PromiseRejectedResult).reason.message).toBe('database down');
     }
     expect(await cache.getOrSet('k', () => 'recovered')).toBe('recovered');
-    expect(cache.stats().factory).toEqual({ runs: 2, errors: 1 });
+    expect(cache.stats().factory).toMatchObject({ runs: 2, errors: 1 });
   });
 
   it('serves the stale value within grace when the factory fails', async () => {
@@ -584,7 +584,7 @@ describe('getOrSetMany and cached', () => {
     expect(await cache.getOrSetMany(['a', 'b'], failing)).toEqual(['old a', 'old b']);
     expect(cache.stats().staleHits).toBe(2);
     await expect(cache.getOrSetMany(['a', 'never'], failing)).rejects.toThrow('batch source down');
-    expect(cache.stats().factory).toEqual({ runs: 2, errors: 2 });
+    expect(cache.stats().factory).toMatchObject({ runs: 2, errors: 2 });
     // The keys are free again.
     expect(await cache.getOrSetMany(['never'], async () => ({ never: 'now' }))).toEqual(['now']);
   });
@@ -752,6 +752,32 @@ describe('status, stats and metrics', () => {
       /fairmind_cache_bus_messages_total\{cache="metered",direction="sent"\} [1-9]/,
     );
     expect(text).toMatch(/fairmind_cache_l1_entries\{cache="metered"\} 2/);
+  });
+
+  it('adds up the time its factories ran, single and batch, failed ones too', async () => {
+    const registry = createMetricsRegistry({ defaultMetrics: false });
+    const cache = await open({ namespace: namespace(), registry, name: 'timed' });
+    const slow = <T>(value: T, ms: number) =>
+      new Promise<T>((resolve) => setTimeout(() => resolve(value), ms));
+    await cache.getOrSet('one', () => slow('v', 30));
+    await cache.getOrSetMany(['a', 'b'], async (missing) =>
+      slow(Object.fromEntries(missing.map((key) => [key, key])), 30),
+    );
+    await expect(
+      cache.getOrSet('broken', () =>
+        slow(undefined, 30).then(() => Promise.reject(new Error('x'))),
+      ),
+    ).rejects.toThrow('x');
+    const { factory } = cache.stats();
+    expect(factory).toMatchObject({ runs: 3, errors: 1 });
+    // Timers never fire early, so three runs of 30 ms took 90 ms or more; a hit adds nothing.
+    expect(factory.seconds).toBeGreaterThanOrEqual(0.09);
+    await cache.getOrSet('one', () => slow('again', 30));
+    expect(cache.stats().factory.seconds).toBe(factory.seconds);
+    const text = await registry.metrics();
+    expect(text).toContain(
+      `fairmind_cache_factory_seconds_total{cache="timed"} ${factory.seconds}`,
+    );
   });
 
   it('reports the Redis mode, health and readiness', async () => {

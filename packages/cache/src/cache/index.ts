@@ -209,7 +209,8 @@ export interface CacheStats {
   readonly hits: { readonly l1: number; readonly l2: number };
   readonly misses: { readonly l1: number; readonly l2: number };
   readonly staleHits: number;
-  readonly factory: { readonly runs: number; readonly errors: number };
+  /** Factory runs, failed ones, and the seconds they ran all together. */
+  readonly factory: { readonly runs: number; readonly errors: number; readonly seconds: number };
   /**
    * Reads that missed and waited for a load of the same key already running instead of
    * starting one: under writes that keep invalidating a hot key, most reads are these.
@@ -550,12 +551,15 @@ class CacheView implements Cache {
     const { key, full, factory, resolved } = job;
     const startedAt = core.tick();
     core.counters.factoryRuns++;
+    const began = performance.now();
     let value: T;
     try {
       value = await factory({ key });
     } catch (error) {
       core.counters.factoryErrors++;
       throw error;
+    } finally {
+      core.counters.factoryMs += performance.now() - began;
     }
     const prepared = core.prepare(full, value, resolved, startedAt);
     if (!flight.superseded && !core.closed) {
@@ -666,8 +670,18 @@ class CacheView implements Cache {
     const names = batch.missing.map((full) => full.slice(this.#prefix.length));
     batch.startedAt = core.tick();
     core.counters.factoryRuns++;
+    const began = performance.now();
+    let result: BatchResult<T>;
     try {
-      this.#settleBatch(batch, await factory(names), resolved);
+      result = await factory(names);
+    } catch (error) {
+      this.#failBatch(batch, error);
+      return;
+    } finally {
+      core.counters.factoryMs += performance.now() - began;
+    }
+    try {
+      this.#settleBatch(batch, result, resolved);
     } catch (error) {
       this.#failBatch(batch, error);
     }
@@ -779,7 +793,7 @@ class CacheView implements Cache {
       hits: { l1: c.l1Hits, l2: c.l2Hits },
       misses: { l1: c.l1Misses, l2: c.l2Misses },
       staleHits: c.staleHits,
-      factory: { runs: c.factoryRuns, errors: c.factoryErrors },
+      factory: { runs: c.factoryRuns, errors: c.factoryErrors, seconds: c.factoryMs / 1000 },
       coalesced: c.coalesced,
       errors: c.errors,
       bus: { sent: c.busSent, received: c.busReceived },

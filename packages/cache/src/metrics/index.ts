@@ -11,6 +11,8 @@ export interface CacheCounters {
   staleHits: number;
   factoryRuns: number;
   factoryErrors: number;
+  /** Milliseconds the factories ran, all runs together. */
+  factoryMs: number;
   /** Calls that found a load of their key already running and waited for it. */
   coalesced: number;
   /** Redis commands that failed or timed out, and undecodable entries. */
@@ -30,6 +32,7 @@ export function newCounters(): CacheCounters {
     staleHits: 0,
     factoryRuns: 0,
     factoryErrors: 0,
+    factoryMs: 0,
     coalesced: 0,
     errors: 0,
     busSent: 0,
@@ -93,6 +96,12 @@ const SPECS: readonly Spec[] = [
       ok: (s) => s.counters.factoryRuns - s.counters.factoryErrors,
       error: (s) => s.counters.factoryErrors,
     },
+  },
+  {
+    name: 'fairmind_cache_factory_seconds_total',
+    help: 'Seconds the factories ran, all runs together: over fairmind_cache_factory_runs_total, the mean load time, the time a hot key stays a miss after each invalidation.',
+    kind: 'counter',
+    series: { '': (s) => s.counters.factoryMs / 1000 },
   },
   {
     name: 'fairmind_cache_coalesced_total',
