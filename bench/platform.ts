@@ -64,6 +64,13 @@ export interface PlatformRow {
   coalescedRate: number | null;
   /** Factory runs (database loads) per cache read: what the cache spares the database. */
   loadsPerRead: number | null;
+  /** The mean time of one load, from fairmind_cache_factory_seconds_total. */
+  meanLoadMs: number | null;
+  /**
+   * On the mix, the most reads any cache could serve from a tier: a write every W ms leaves
+   * the list a miss for a load's time L after each, so at most 1 - L/W of reads can hit.
+   */
+  hitRateCeiling: number | null;
   poolWaitsOver1ms: number;
   eventLoopP99Ms: number;
   rssMb: number;
@@ -206,6 +213,7 @@ async function measureRun(
   // Reads that waited for a load already running are neither hits nor misses of a tier.
   const coalesced = delta('fairmind_cache_coalesced_total');
   const loads = delta('fairmind_cache_factory_runs_total');
+  const loadSeconds = delta('fairmind_cache_factory_seconds_total');
   const reads = hits + misses + coalesced;
   const acquires = delta('fairmind_db_pool_acquire_seconds_count');
   const fast = delta('fairmind_db_pool_acquire_seconds_bucket', (labels) =>
@@ -214,6 +222,9 @@ async function measureRun(
   const rate = summary.requests / (summary.durationUs / 1e6);
   const errors = wrkErrors(summary);
   const p99Ms = summary.p99 / 1000;
+  const meanLoadMs = loads > 0 ? (loadSeconds / loads) * 1000 : null;
+  // One request in ten is a write (see wrkScript).
+  const writeIntervalMs = 1000 / (rate / 10);
   return {
     server,
     workload,
@@ -228,6 +239,11 @@ async function measureRun(
     cacheHitRate: reads > 0 ? hits / reads : null,
     coalescedRate: reads > 0 ? coalesced / reads : null,
     loadsPerRead: reads > 0 ? loads / reads : null,
+    meanLoadMs,
+    hitRateCeiling:
+      workload === 'mix' && meanLoadMs !== null
+        ? Math.max(0, 1 - meanLoadMs / writeIntervalMs)
+        : null,
     poolWaitsOver1ms: acquires - fast,
     eventLoopP99Ms: sum(after, 'nodejs_eventloop_lag_p99_seconds') * 1000,
     rssMb: usageAfter.peakRssMb,
@@ -239,12 +255,12 @@ const percent = (rate: number | null) => (rate === null ? '-' : `${(rate * 100).
 
 function table(rows: readonly PlatformRow[]): string {
   const lines = [
-    '| server | workload | connections | req/s | p50 ms | p99 ms | p99.9 ms | p99 / floor | errors | bytes/resp | cache hits | coalesced | loads/read | pool waits >1 ms | loop p99 ms | peak RSS MB | CPU µs/req |',
-    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '| server | workload | connections | req/s | p50 ms | p99 ms | p99.9 ms | p99 / floor | errors | bytes/resp | cache hits | hit ceiling | coalesced | loads/read | load ms | pool waits >1 ms | loop p99 ms | peak RSS MB | CPU µs/req |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const row of rows) {
     lines.push(
-      `| ${row.server} | ${row.workload} | ${row.connections} | ${Math.round(row.requestsPerSecond).toLocaleString('en-US')} | ${row.p50Ms.toFixed(1)} | ${row.p99Ms.toFixed(1)} | ${row.p999Ms.toFixed(1)} | ${row.p99OverFloor.toFixed(2)} | ${row.errors} | ${Math.round(row.bytesPerResponse)} | ${percent(row.cacheHitRate)} | ${percent(row.coalescedRate)} | ${percent(row.loadsPerRead)} | ${row.poolWaitsOver1ms} | ${row.eventLoopP99Ms.toFixed(1)} | ${Math.round(row.rssMb)} | ${Math.round(row.cpuUsPerRequest)} |`,
+      `| ${row.server} | ${row.workload} | ${row.connections} | ${Math.round(row.requestsPerSecond).toLocaleString('en-US')} | ${row.p50Ms.toFixed(1)} | ${row.p99Ms.toFixed(1)} | ${row.p999Ms.toFixed(1)} | ${row.p99OverFloor.toFixed(2)} | ${row.errors} | ${Math.round(row.bytesPerResponse)} | ${percent(row.cacheHitRate)} | ${percent(row.hitRateCeiling)} | ${percent(row.coalescedRate)} | ${percent(row.loadsPerRead)} | ${row.meanLoadMs === null ? '-' : row.meanLoadMs.toFixed(1)} | ${row.poolWaitsOver1ms} | ${row.eventLoopP99Ms.toFixed(1)} | ${Math.round(row.rssMb)} | ${Math.round(row.cpuUsPerRequest)} |`,
     );
   }
   return lines.join('\n');
