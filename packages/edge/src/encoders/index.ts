@@ -224,12 +224,12 @@ function fingerprint(body: string | Buffer): number {
     for (let index = 0; index < length; index += step) {
       hash = Math.imul(hash ^ body.charCodeAt(index), 16777619);
     }
-    return hash >>> 0;
+    return (hash & ~1) >>> 0;
   }
   for (let index = 0; index < length; index += step) {
     hash = Math.imul(hash ^ (body[index] as number), 16777619);
   }
-  // A string and a Buffer never match each other: they are told apart by the lowest bit.
+  // A string and a Buffer never match each other: the lowest bit keeps them apart.
   return (hash | 1) >>> 0;
 }
 
