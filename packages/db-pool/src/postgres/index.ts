@@ -1,10 +1,10 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import type { ConnectionOptions } from 'node:tls';
 import type { Logger } from '@fairmind/core';
 import type { Registry } from 'prom-client';
 import type { Database } from '../database/index.js';
 import { poolMetrics } from '../metrics/index.js';
 import { ConnectionPool, type ConnectionPoolSettings } from '../pool/index.js';
+import { ScopeStorage } from '../scope-storage/index.js';
 import { type SqlStatement, sql } from '../sql/index.js';
 import { probeHealth } from './health.js';
 import { openReplicas, readerOn, routedReader } from './reads.js';
@@ -174,7 +174,7 @@ function openContext(
   const pool = openPool(poolSettings, settings.registry, name);
   return {
     pool,
-    storage: new AsyncLocalStorage<Scope>(),
+    storage: new ScopeStorage<Scope>(),
     statements: createStatements(pool, { prepare: settings.prepare, logger: poolSettings.logger }),
   };
 }

@@ -1,7 +1,7 @@
-import type { AsyncLocalStorage } from 'node:async_hooks';
 import type { Queryable } from '../database/index.js';
 import { rowCountError } from '../errors/index.js';
 import type { ConnectionPool, PooledConnection } from '../pool/index.js';
+import type { ScopeStorage } from '../scope-storage/index.js';
 import type { SqlStatement } from '../sql/index.js';
 import type { Statements } from './statements.js';
 
@@ -18,7 +18,7 @@ export interface Scope {
 /** What the parts of one PostgreSQL database share. */
 export interface PostgresContext {
   readonly pool: ConnectionPool;
-  readonly storage: AsyncLocalStorage<Scope>;
+  readonly storage: ScopeStorage<Scope>;
   readonly statements: Statements;
 }
 

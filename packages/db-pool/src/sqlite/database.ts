@@ -1,4 +1,3 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { FairmindError, type Logger, wholeNumberRule } from '@fairmind/core';
 import type {
   Database,
@@ -17,6 +16,7 @@ import type {
 import { DatabaseError, poolClosedError, rowCountError } from '../errors/index.js';
 import { invalidUse } from '../errors/options.js';
 import { type PoolMetrics, poolMetrics } from '../metrics/index.js';
+import { ScopeStorage } from '../scope-storage/index.js';
 import { compile, type SqlStatement, sql } from '../sql/index.js';
 import { bindValue } from './bind.js';
 import type { SqliteConnection, SqliteStatement } from './driver.js';
@@ -96,7 +96,7 @@ export class SqliteDatabase implements Database {
   readonly #logger: Logger;
   readonly #metrics: PoolMetrics | undefined;
   readonly #mutex = new Mutex();
-  readonly #als = new AsyncLocalStorage<Scope>();
+  readonly #als = new ScopeStorage<Scope>();
   readonly #statements = new Map<string, Statement>();
   #savepoints = 0;
   #errors = 0;
