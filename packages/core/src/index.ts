@@ -22,6 +22,7 @@ export {
   type HeaderRecord,
   invalidOptions,
   isAuthGuard,
+  JSON_CONTENT_TYPE,
   jsonReply,
   type Middleware,
   type MiddlewareResult,

@@ -211,6 +211,9 @@ export function mergeHeaders(target: HeaderRecord, source: Readonly<HeaderRecord
   return target;
 }
 
+/** The `Content-Type` of every JSON reply, {@link jsonReply}'s and a pre-serialized body's. */
+export const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';
+
 /** A JSON reply with `application/json; charset=utf-8`. */
 export function jsonReply(
   status: number,
@@ -219,7 +222,7 @@ export function jsonReply(
 ): Reply {
   return {
     status,
-    headers: { ...headers, 'content-type': 'application/json; charset=utf-8' },
+    headers: { ...headers, 'content-type': JSON_CONTENT_TYPE },
     body: JSON.stringify(body),
   };
 }

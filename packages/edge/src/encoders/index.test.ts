@@ -37,6 +37,18 @@ describe.each<ContentCoding>(['br', 'gzip', 'deflate'])('%s', (encoding) => {
     expect(decode[encoding](later).equals(body)).toBe(true);
   });
 
+  it('takes a string as UTF-8, on the event loop and in the thread pool', async () => {
+    const text = `${body.toString()} é ✓`;
+    const utf8 = Buffer.from(text);
+    expect(decode[encoding](encoders.compressSync(encoding, text)).equals(utf8)).toBe(true);
+    const later = await new Promise<Buffer>((resolve, reject) =>
+      encoders.compress(encoding, text, (error, result) =>
+        error ? reject(error) : resolve(result),
+      ),
+    );
+    expect(decode[encoding](later).equals(utf8)).toBe(true);
+  });
+
   it('streams, and a flush makes what was written decodable before the end', async () => {
     const stream = encoders.createStream(encoding);
     const chunks: Buffer[] = [];

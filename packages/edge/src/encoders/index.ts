@@ -58,10 +58,10 @@ export interface NodeEncoders {
    * Buffer made from it, lets a body sent again skip that copy as well as the compression.
    */
   compressSync(encoding: ContentCoding, body: Buffer | string): Buffer;
-  /** Compresses one body in the thread pool, leaving the event loop free. */
+  /** Compresses one body in the thread pool, leaving the event loop free; a string as UTF-8. */
   compress(
     encoding: ContentCoding,
-    body: Buffer,
+    body: Buffer | string,
     done: (error: Error | null, result: Buffer) => void,
   ): void;
   /**
@@ -97,6 +97,55 @@ export function createNodeEncoders(
   factory = 'createNodeEncoders',
 ): NodeEncoders {
   const opts = optionsObject(factory, options);
+  const { chunkSize, brotli, gzip, deflate } = zlibSettings(factory, opts);
+  const brotliFor = brotliSizer(brotli, chunkSize);
+  const gzipFor = zlibSizer(gzip, chunkSize);
+  const deflateFor = zlibSizer(deflate, chunkSize);
+  const encodeNow = (encoding: ContentCoding, body: Buffer): Buffer => {
+    if (encoding === 'br') return zlib.brotliCompressSync(body, brotliFor(body.length));
+    return encoding === 'gzip'
+      ? zlib.gzipSync(body, gzipFor(body.length))
+      : zlib.deflateSync(body, deflateFor(body.length));
+  };
+
+  return {
+    compressSync: reusing(encodeNow, reuseOption(factory, opts.reuse)),
+    compress(encoding, text, done) {
+      const body = bytesOf(text);
+      if (encoding === 'br') zlib.brotliCompress(body, brotliFor(body.length), done);
+      else if (encoding === 'gzip') zlib.gzip(body, gzipFor(body.length), done);
+      else zlib.deflate(body, deflateFor(body.length), done);
+    },
+    createStream(encoding, streamOptions) {
+      const flushEach = streamOptions?.flushEachWrite === true;
+      if (encoding === 'br') {
+        return zlib.createBrotliCompress(
+          flushEach ? { ...brotli, flush: zlib.constants.BROTLI_OPERATION_FLUSH } : brotli,
+        );
+      }
+      const options = encoding === 'gzip' ? gzip : deflate;
+      const flushing = flushEach ? { ...options, flush: zlib.constants.Z_SYNC_FLUSH } : options;
+      return encoding === 'gzip' ? zlib.createGzip(flushing) : zlib.createDeflate(flushing);
+    },
+    flush(stream, encoding, callback) {
+      const kind =
+        encoding === 'br' ? zlib.constants.BROTLI_OPERATION_FLUSH : zlib.constants.Z_SYNC_FLUSH;
+      if (callback) stream.flush(kind, callback);
+      else stream.flush(kind);
+    },
+  };
+}
+
+/** The zlib and brotli options of every coding, from the encoder options, checked once. */
+function zlibSettings(
+  factory: string,
+  opts: NodeEncoderOptions,
+): {
+  chunkSize: number;
+  brotli: zlib.BrotliOptions;
+  gzip: zlib.ZlibOptions;
+  deflate: zlib.ZlibOptions;
+} {
   const chunkSize = integerOption(factory, {
     name: 'chunkSize',
     value: opts.chunkSize,
@@ -137,41 +186,7 @@ export function createNodeEncoders(
       max: 9,
     }),
   };
-  const brotliFor = brotliSizer(brotli, chunkSize);
-  const gzipFor = zlibSizer(gzip, chunkSize);
-  const deflateFor = zlibSizer(deflate, chunkSize);
-  const encodeNow = (encoding: ContentCoding, body: Buffer): Buffer => {
-    if (encoding === 'br') return zlib.brotliCompressSync(body, brotliFor(body.length));
-    return encoding === 'gzip'
-      ? zlib.gzipSync(body, gzipFor(body.length))
-      : zlib.deflateSync(body, deflateFor(body.length));
-  };
-
-  return {
-    compressSync: reusing(encodeNow, reuseOption(factory, opts.reuse)),
-    compress(encoding, body, done) {
-      if (encoding === 'br') zlib.brotliCompress(body, brotliFor(body.length), done);
-      else if (encoding === 'gzip') zlib.gzip(body, gzipFor(body.length), done);
-      else zlib.deflate(body, deflateFor(body.length), done);
-    },
-    createStream(encoding, streamOptions) {
-      const flushEach = streamOptions?.flushEachWrite === true;
-      if (encoding === 'br') {
-        return zlib.createBrotliCompress(
-          flushEach ? { ...brotli, flush: zlib.constants.BROTLI_OPERATION_FLUSH } : brotli,
-        );
-      }
-      const options = encoding === 'gzip' ? gzip : deflate;
-      const flushing = flushEach ? { ...options, flush: zlib.constants.Z_SYNC_FLUSH } : options;
-      return encoding === 'gzip' ? zlib.createGzip(flushing) : zlib.createDeflate(flushing);
-    },
-    flush(stream, encoding, callback) {
-      const kind =
-        encoding === 'br' ? zlib.constants.BROTLI_OPERATION_FLUSH : zlib.constants.Z_SYNC_FLUSH;
-      if (callback) stream.flush(kind, callback);
-      else stream.flush(kind);
-    },
-  };
+  return { chunkSize, brotli, gzip, deflate };
 }
 
 /** The bounds of the reuse memo, or undefined when it is off. */
@@ -255,7 +270,6 @@ function reusing(
   encode: (encoding: ContentCoding, body: Buffer) => Buffer,
   bounds: { maxEntries: number; maxBytes: number } | undefined,
 ): (encoding: ContentCoding, body: Buffer | string) => Buffer {
-  const bytesOf = (body: Buffer | string) => (typeof body === 'string' ? Buffer.from(body) : body);
   if (bounds === undefined) return (encoding, body) => encode(encoding, bytesOf(body));
   const memo = new LRUCache<number, Kept[]>({
     max: bounds.maxEntries,
@@ -274,8 +288,7 @@ function reusing(
     const bytes = encode(encoding, bytesOf(body));
     // Kept in a buffer of its own: the encoder's result is a slice of a larger one (or of
     // Node's pool), which the memo would otherwise hold whole while counting only the slice.
-    const own = Buffer.allocUnsafeSlow(bytes.length);
-    bytes.copy(own);
+    const own = copyOf(bytes);
     const entry: Kept = kept ?? { body: typeof body === 'string' ? body : copyOf(body), coded: {} };
     entry.coded[encoding] = own;
     const others = (chain ?? []).filter((one) => one !== entry).slice(0, CHAIN - 1);
@@ -285,8 +298,11 @@ function reusing(
   };
 }
 
-function copyOf(body: Buffer): Buffer {
-  const copy = Buffer.allocUnsafeSlow(body.length);
-  body.copy(copy);
+/** The bytes in a buffer of their own, outside Node's shared pool. */
+function copyOf(bytes: Buffer): Buffer {
+  const copy = Buffer.allocUnsafeSlow(bytes.length);
+  bytes.copy(copy);
   return copy;
 }
+
+const bytesOf = (body: Buffer | string) => (typeof body === 'string' ? Buffer.from(body) : body);

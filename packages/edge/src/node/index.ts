@@ -287,8 +287,7 @@ class ResponseCompressor {
       this.#end.call(res, compressed, undefined, callback);
       return res;
     }
-    const bytes = typeof data === 'string' ? Buffer.from(data) : data;
-    this.#settings.encoders.compress(encodingChosen, bytes, (error, compressed) => {
+    this.#settings.encoders.compress(encodingChosen, data, (error, compressed) => {
       if (error) {
         res.destroy(error);
         return;

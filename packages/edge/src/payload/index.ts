@@ -159,15 +159,11 @@ export function createPayloadCompression(
     }
     markEncoded(headers, encoding);
     // The string itself goes to the encoders: a body sent again is then found without first
-    // being copied into a Buffer.
+    // being copied into a Buffer, and one compressed in the thread pool is copied there.
     if (body.size <= syncThreshold) {
       done(null, encoders.compressSync(encoding, body.data));
       return;
     }
-    encoders.compress(
-      encoding,
-      typeof body.data === 'string' ? Buffer.from(body.data) : body.data,
-      done,
-    );
+    encoders.compress(encoding, body.data, done);
   };
 }

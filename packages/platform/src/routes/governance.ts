@@ -1,6 +1,6 @@
 import { requirePrincipal } from '@fairmind/auth/routes';
 import type { Cache } from '@fairmind/cache';
-import type { Reply } from '@fairmind/core';
+import { JSON_CONTENT_TYPE, type Reply } from '@fairmind/core';
 import type { Database, Reader } from '@fairmind/db-pool';
 import { json, listQuerySchema, noContent, queryObject, type Route } from '@fairmind/edge';
 import type { AssessmentRepository } from '../assessments/index.js';
@@ -52,11 +52,7 @@ async function cachedJson(
   const text = await cache.getOrSet(`${key}:json`, async () => JSON.stringify(await load()), {
     tags,
   });
-  return {
-    status: 200,
-    headers: { 'content-type': 'application/json; charset=utf-8' },
-    body: text,
-  };
+  return { status: 200, headers: { 'content-type': JSON_CONTENT_TYPE }, body: text };
 }
 
 /** `/api/v1/models` and `/api/v1/models/:id`: reads through the cache, writes invalidate it. */
