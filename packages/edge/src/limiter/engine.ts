@@ -6,6 +6,7 @@ import type { RateLimitStore, StoreDecision } from '../store/index.js';
 import { DeadlineQueue } from './deadlines.js';
 import { type DenyCache, rememberRefusal } from './deny-cache.js';
 import type { DecisionSource, RateLimitResult } from './index.js';
+import { LeaseBook, type LeaseSettings } from './lease.js';
 import type { Counters } from './metrics.js';
 import type { LimiterSettings, StoreHealth } from './settings.js';
 
@@ -16,6 +17,13 @@ export interface EngineParts {
   readonly health: StoreHealth;
   readonly breaker: CircuitBreaker | undefined;
   readonly denyCache: DenyCache | undefined;
+  readonly lease: LeaseSettings | undefined;
+}
+
+/** One store call: `size` units asked for, of which the request takes `cost`. */
+interface StoreCall {
+  readonly size: number;
+  readonly cost: number;
 }
 
 function isThenable<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
@@ -35,6 +43,7 @@ export class DecisionEngine {
   readonly #denyCache: DenyCache | undefined;
   readonly #local: RateLimitStore | undefined;
   readonly #deadlines: DeadlineQueue;
+  readonly #leases: LeaseBook | undefined;
 
   constructor(parts: EngineParts) {
     const { settings } = parts;
@@ -48,6 +57,11 @@ export class DecisionEngine {
         ? createMemoryStore({ algorithm: settings.store.algorithm })
         : undefined;
     this.#deadlines = new DeadlineQueue(settings.timeoutMs);
+    // The memory store answers in the process already: a lease would save nothing.
+    this.#leases =
+      parts.lease === undefined || settings.store.kind === 'memory'
+        ? undefined
+        : new LeaseBook(parts.lease);
   }
 
   /** Counts `cost` units against `key`; see `RateLimiter.consume`. */
@@ -68,6 +82,14 @@ export class DecisionEngine {
         if (wait > 0) return this.#result(false, refusal.remaining, wait, 'cache');
       }
     }
+    const leases = this.#leases;
+    if (leases !== undefined) {
+      const spent = leases.spend(storeKey, cost, performance.now());
+      if (spent !== undefined) return this.#result(true, spent.remaining, spent.retryMs, 'lease');
+      // A reservation for this key is on its way: wait for it rather than ask the store again.
+      const pending = leases.pending(storeKey);
+      if (pending !== undefined) return pending.then(() => this.consume(key, cost));
+    }
     if (this.#breaker !== undefined && !this.#breaker.allow()) {
       this.#metrics.error('circuit_open');
       return this.#fallback(storeKey, cost);
@@ -79,31 +101,40 @@ export class DecisionEngine {
   async reset(key: string): Promise<void> {
     const storeKey = `${this.#settings.name}:${key}`;
     this.#denyCache?.delete(storeKey);
+    this.#leases?.delete(storeKey);
     this.#local?.reset(storeKey);
     await this.#settings.store.reset(storeKey);
   }
 
   #askStore(storeKey: string, cost: number): RateLimitResult | Promise<RateLimitResult> {
     const { store, limit, windowMs } = this.#settings;
+    const leases = this.#leases;
+    const call: StoreCall = {
+      size: leases === undefined ? cost : leases.size(storeKey, cost, performance.now()),
+      cost,
+    };
     let answer: StoreDecision | Promise<StoreDecision>;
     try {
-      answer = store.consume(storeKey, { limit, windowMs, cost });
+      answer = store.consume(storeKey, { limit, windowMs, cost: call.size });
     } catch (error) {
       return this.#failed(storeKey, cost, error, 'error');
     }
     if (!isThenable(answer)) {
       this.#breaker?.success();
-      return this.#fromStore(storeKey, cost, answer);
+      return this.#fromStore(storeKey, call, answer);
     }
-    return this.#awaitStore(storeKey, cost, answer);
+    const result = this.#awaitStore(storeKey, call, answer);
+    leases?.asking(storeKey, result);
+    return result;
   }
 
   /** Waits for the store's answer, or for the deadline and then the failure policy. */
   #awaitStore(
     storeKey: string,
-    cost: number,
+    call: StoreCall,
     pending: PromiseLike<StoreDecision>,
   ): Promise<RateLimitResult> {
+    const { cost } = call;
     return new Promise<RateLimitResult>((resolve) => {
       const waiter = this.#deadlines.add(() => {
         const { timeoutMs } = this.#settings;
@@ -121,7 +152,7 @@ export class DecisionEngine {
           if (waiter.settled) return;
           waiter.settled = true;
           this.#breaker?.success();
-          resolve(this.#fromStore(storeKey, cost, decision));
+          resolve(this.#fromStore(storeKey, call, decision));
         },
         (error: unknown) => {
           if (waiter.settled) return;
@@ -152,11 +183,22 @@ export class DecisionEngine {
     };
   }
 
-  #fromStore(key: string, cost: number, decision: StoreDecision): RateLimitResult {
+  #fromStore(
+    key: string,
+    call: StoreCall,
+    decision: StoreDecision,
+  ): RateLimitResult | Promise<RateLimitResult> {
+    const { cost } = call;
+    let { remaining } = decision;
+    if (this.#leases !== undefined) {
+      remaining = this.#leases.granted(key, call, decision);
+      // A reservation larger than the request did not fit: ask for the request alone.
+      if (!decision.allowed && call.size > cost) return this.#askStore(key, cost);
+    }
     if (!decision.allowed && this.#denyCache !== undefined) {
       rememberRefusal(this.#denyCache, key, cost, decision);
     }
-    return this.#result(decision.allowed, decision.remaining, decision.retryMs, 'store');
+    return this.#result(decision.allowed, remaining, decision.retryMs, 'store');
   }
 
   #fallback(key: string, cost: number): RateLimitResult {
@@ -179,6 +221,7 @@ export class DecisionEngine {
       `[${PKG}] rate-limit store call failed (${reason})`,
     );
     this.#breaker?.failure();
+    this.#leases?.failed(key);
     return this.#fallback(key, cost);
   }
 }

@@ -5,6 +5,7 @@ import { optionsObject } from '../options/index.js';
 import type { RateLimitStore } from '../store/index.js';
 import { createDenyCache } from './deny-cache.js';
 import { DecisionEngine } from './engine.js';
+import { leaseSettings } from './lease.js';
 import { counters } from './metrics.js';
 import { resolveBreaker, resolveSettings, type StoreHealth } from './settings.js';
 /**
@@ -17,7 +18,7 @@ import { resolveBreaker, resolveSettings, type StoreHealth } from './settings.js
 export type FailurePolicy = 'open' | 'closed' | 'local';
 
 /** Where a decision came from. */
-export type DecisionSource = 'store' | 'cache' | 'local' | 'open' | 'closed';
+export type DecisionSource = 'store' | 'lease' | 'cache' | 'local' | 'open' | 'closed';
 
 /** One rate-limit decision. */
 export interface RateLimitResult {
@@ -34,7 +35,8 @@ export interface RateLimitResult {
    */
   readonly resetSeconds: number;
   /**
-   * `store`: the store decided. `cache`: refused from the local cache of keys known to be
+   * `store`: the store decided. `lease`: allowed from units this instance had reserved in the
+   * store already (see the `lease` option). `cache`: refused from the local cache of keys known to be
    * over their limit, without asking the store. `local`, `open`, `closed`: the store failed
    * and the failure policy decided.
    */
@@ -91,6 +93,36 @@ export interface RateLimiterOptions {
    * @default { maxKeys: 10000 }
    */
   denyCache?: { maxKeys?: number } | false | undefined;
+  /**
+   * Reserve units of a busy key in the store ahead of its requests and spend them here, so
+   * a key sending many requests costs a store round trip per reservation rather than per
+   * request. A reservation starts at one request's cost, doubles while the key's traffic
+   * uses each up within `maxMs`, and shrinks to what was spent when one expires; it never
+   * exceeds `maxUnits` nor an eighth of what the store says is left, so near the limit every
+   * request asks the store again and the count is exact.
+   *
+   * The shared count stays the one limit of every instance: units are counted when
+   * reserved, so the instances together never admit more than `limit` per window. What
+   * changes: units reserved and not spent within `maxMs` are lost, so a key may be refused
+   * slightly before its limit, and `remaining` is what this instance knows. Off by default;
+   * the memory store answers in the process and never leases.
+   * @default false
+   * @example
+   * ```ts
+   * createRateLimiter({ store: createRedisStore({ client }), limit: 6000, lease: { maxUnits: 100 } });
+   * ```
+   */
+  lease?:
+    | {
+        /** @default 100 */
+        maxUnits?: number | undefined;
+        /** How long reserved units may be spent, in ms. @default 1000 */
+        maxMs?: number | undefined;
+        /** Keys with a reservation held at once (least recently used first out). @default 10000 */
+        maxKeys?: number | undefined;
+      }
+    | boolean
+    | undefined;
   /** @default silentLogger */
   logger?: Logger | undefined;
   /**
@@ -149,7 +181,8 @@ export function createRateLimiter(options?: RateLimiterOptions): RateLimiter {
   const health: StoreHealth = { lastError: undefined };
   const breaker = resolveBreaker(factory, opts.breaker, { settings, health });
   const denyCache = createDenyCache(factory, opts.denyCache);
-  const engine = new DecisionEngine({ settings, metrics, health, breaker, denyCache });
+  const lease = leaseSettings(factory, opts.lease);
+  const engine = new DecisionEngine({ settings, metrics, health, breaker, denyCache, lease });
   return {
     name: settings.name,
     limit: settings.limit,

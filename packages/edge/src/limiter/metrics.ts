@@ -12,7 +12,7 @@ export interface Counters {
   error(reason: StoreErrorReason): void;
 }
 
-const SOURCES: readonly DecisionSource[] = ['store', 'cache', 'local', 'open', 'closed'];
+const SOURCES: readonly DecisionSource[] = ['store', 'lease', 'cache', 'local', 'open', 'closed'];
 
 export function counters(registry: Registry | undefined, policy: string): Counters {
   if (registry === undefined) return { allowed() {}, denied() {}, error() {} };

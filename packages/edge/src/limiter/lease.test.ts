@@ -1,0 +1,179 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createMetricsRegistry } from '@fairmind/core/metrics';
+import { describe, expect, it } from 'vitest';
+import { createMemoryStore } from '../memory-store/index.js';
+import { createRedisStore } from '../redis/index.js';
+import type { RateLimitStore, StoreRequest } from '../store/index.js';
+import { HEALTHY_STORE_TIMEOUT_MS, useSharedRedis } from '../test-support/index.js';
+import { createRateLimiter, type RateLimiterOptions, type RateLimitResult } from './index.js';
+
+const redis = useSharedRedis();
+
+let unique = 0;
+const key = () => `leased${++unique}`;
+
+/** The Redis store, with the units of every call that reached it. */
+function counted(): RateLimitStore & { asked: number[] } {
+  const store = createRedisStore({ client: redis.client, prefix: redis.prefix });
+  const wrapper = {
+    kind: store.kind,
+    algorithm: store.algorithm,
+    asked: [] as number[],
+    consume(k: string, request: StoreRequest) {
+      wrapper.asked.push(request.cost);
+      return store.consume(k, request);
+    },
+    reset: (k: string) => store.reset(k),
+  };
+  return wrapper;
+}
+
+function leased(store: RateLimitStore, options: RateLimiterOptions = {}) {
+  return createRateLimiter({
+    store,
+    limit: 10_000,
+    windowSeconds: 60,
+    timeoutMs: HEALTHY_STORE_TIMEOUT_MS,
+    lease: { maxUnits: 50, maxMs: 60_000 },
+    ...options,
+  });
+}
+
+async function consumeInTurn(
+  limiter: ReturnType<typeof createRateLimiter>,
+  id: string,
+  count: number,
+): Promise<RateLimitResult[]> {
+  const results: RateLimitResult[] = [];
+  for (let index = 0; index < count; index++) results.push(await limiter.consume(id));
+  return results;
+}
+
+describe('leases', () => {
+  it('asks the store once per reservation, doubling while the key keeps using them up', async () => {
+    const store = counted();
+    const registry = createMetricsRegistry();
+    const limiter = leased(store, { registry });
+    const results = await consumeInTurn(limiter, key(), 200);
+    expect(results.every((result) => result.allowed)).toBe(true);
+    // 1 + 2 + 4 + 8 + 16 + 32 = 63, then reservations of maxUnits.
+    expect(store.asked).toEqual([1, 2, 4, 8, 16, 32, 50, 50, 50]);
+    // What the key has left counts down by one per request, reserved units included.
+    expect(results.map((result) => result.remaining)).toEqual(
+      Array.from({ length: 200 }, (_, index) => 10_000 - 1 - index),
+    );
+    expect(results.filter((result) => result.source === 'lease')).toHaveLength(200 - 9);
+    const metrics = await registry.metrics();
+    expect(metrics).toContain(
+      'fairmind_rate_limit_decisions_total{policy="default",result="allowed",source="lease"} 191',
+    );
+  });
+
+  it('never lets instances sharing a count admit more than the limit, and reaches it', async () => {
+    const store = counted();
+    const instances = [leased(store, { limit: 100 }), leased(store, { limit: 100 })];
+    const id = key();
+    let allowed = 0;
+    for (let index = 0; index < 300; index++) {
+      const result = await (instances[index % 2] as (typeof instances)[0]).consume(id);
+      if (result.allowed) allowed++;
+    }
+    // Each reservation takes at most an eighth of what is left, and both instances spend
+    // what they hold, so no unit is stranded.
+    expect(allowed).toBe(100);
+  });
+
+  it('asks for a single unit near the limit, so the count there is exact', async () => {
+    const store = counted();
+    const limiter = leased(store, { limit: 10 });
+    const results = await consumeInTurn(limiter, key(), 12);
+    expect(results.map((result) => result.allowed)).toEqual([
+      ...Array.from({ length: 10 }, () => true),
+      false,
+      false,
+    ]);
+    expect(results.slice(0, 10).map((result) => result.remaining)).toEqual([
+      9, 8, 7, 6, 5, 4, 3, 2, 1, 0,
+    ]);
+    // remaining / 8 is below 2 from the start: every call asks for one unit.
+    expect(store.asked.every((units) => units === 1)).toBe(true);
+  });
+
+  it('makes concurrent requests of one key wait for the reservation in flight', async () => {
+    const store = counted();
+    const limiter = leased(store);
+    const results = await Promise.all(Array.from({ length: 31 }, () => limiter.consume(key())));
+    expect(results.every((result) => result.allowed)).toBe(true);
+    const id = key();
+    store.asked.length = 0;
+    const burst = await Promise.all(Array.from({ length: 31 }, () => limiter.consume(id)));
+    expect(burst.every((result) => result.allowed)).toBe(true);
+    // 1 + 2 + 4 + 8 + 16 = 31: each waiter wakes to the reservation the one before asked for.
+    expect(store.asked).toEqual([1, 2, 4, 8, 16]);
+    expect(new Set(burst.map((result) => result.remaining)).size).toBe(31);
+  });
+
+  it('stops spending units past maxMs, and sizes the next reservation to what was spent', async () => {
+    const store = counted();
+    const limiter = leased(store, { lease: { maxUnits: 50, maxMs: 30 } });
+    const id = key();
+    await consumeInTurn(limiter, id, 4);
+    expect(store.asked).toEqual([1, 2, 4]);
+    await sleep(60);
+    const after = await limiter.consume(id);
+    // The 3 units reserved with the last call and not spent are lost, not handed out late.
+    expect(after).toMatchObject({ allowed: true, source: 'store', remaining: 10_000 - 8 });
+    expect(store.asked).toEqual([1, 2, 4, 1]);
+  });
+
+  it('forgets the reservation on reset', async () => {
+    const store = counted();
+    const limiter = leased(store);
+    const id = key();
+    await consumeInTurn(limiter, id, 5);
+    await limiter.reset(id);
+    const result = await limiter.consume(id);
+    expect(result).toMatchObject({ source: 'store', remaining: 10_000 - 1 });
+  });
+
+  it('lets waiters through the failure policy when the reservation fails', async () => {
+    const failing: RateLimitStore = {
+      kind: 'failing',
+      algorithm: 'sliding-window',
+      consume: () =>
+        sleep(5).then(() => {
+          throw new Error('store down');
+        }),
+      reset: () => undefined,
+    };
+    const limiter = createRateLimiter({
+      store: failing,
+      failure: 'open',
+      breaker: false,
+      lease: true,
+    });
+    const results = await Promise.all(Array.from({ length: 5 }, () => limiter.consume('k')));
+    expect(results.map((result) => result.source)).toEqual(Array(5).fill('open'));
+  });
+
+  it('never leases from the memory store, which answers in the process', () => {
+    const limiter = createRateLimiter({ store: createMemoryStore(), limit: 3, lease: true });
+    const id = key();
+    const results = [1, 2, 3, 4].map(() => limiter.consume(id) as RateLimitResult);
+    expect(results.map((result) => [result.allowed, result.source])).toEqual([
+      [true, 'store'],
+      [true, 'store'],
+      [true, 'store'],
+      [false, 'store'],
+    ]);
+  });
+
+  it('refuses bad lease options by name', () => {
+    expect(() => createRateLimiter({ lease: 'yes' as never })).toThrow(
+      /lease must be true, false or \{ maxUnits, maxMs, maxKeys \}/,
+    );
+    expect(() => createRateLimiter({ lease: { maxUnits: 0 } })).toThrow(/lease\.maxUnits/);
+    expect(() => createRateLimiter({ lease: { maxMs: 0 } })).toThrow(/lease\.maxMs/);
+    expect(() => createRateLimiter({ lease: { maxKeys: 1.5 } })).toThrow(/lease\.maxKeys/);
+  });
+});
