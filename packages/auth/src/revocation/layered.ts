@@ -135,24 +135,52 @@ async function write(layers: Layers, { what, toDurable, toFast }: LayeredWrite):
   }
 }
 
-async function check(layers: Layers, query: RevocationQuery): Promise<RevocationReason | null> {
-  const { fast, durable, fastTimeoutMs } = layers;
-  const before = await layers.mark.read();
-  let reason: RevocationReason | null;
+type Answer = RevocationReason | null | Promise<RevocationReason | null>;
+
+const isPromise = (value: unknown): value is Promise<unknown> =>
+  typeof (value as { then?: unknown } | null)?.then === 'function';
+
+// Synchronous when the mark is known and the fast store answers from memory (its `local`
+// option): a token checked again then costs no promise here.
+function check(layers: Layers, query: RevocationQuery): Answer {
+  const before = layers.mark.read();
+  if (typeof before !== 'number') return before.then((mark) => checkFast(layers, query, mark));
+  return checkFast(layers, query, before);
+}
+
+function checkFast(layers: Layers, query: RevocationQuery, before: number): Answer {
+  const { fast, fastTimeoutMs } = layers;
+  let answer: ReturnType<RevocationStore['check']>;
   try {
-    const answer = Promise.resolve(fast.check(query));
-    reason = await (fastTimeoutMs === 0
-      ? answer
-      : withDeadline(answer, fastTimeoutMs, 'the fast revocation store'));
-    layers.health.answered();
+    answer = fast.check(query);
   } catch (error) {
-    layers.health.failed(error, 'check');
-    return durable.check(query);
+    return fastFailed(layers, query, error);
   }
+  if (!isPromise(answer)) return settle(layers, query, before, answer);
+  const bounded =
+    fastTimeoutMs === 0 ? answer : withDeadline(answer, fastTimeoutMs, 'the fast revocation store');
+  return bounded.then(
+    (reason) => settle(layers, query, before, reason),
+    (error: unknown) => fastFailed(layers, query, error),
+  );
+}
+
+function fastFailed(layers: Layers, query: RevocationQuery, error: unknown): Answer {
+  layers.health.failed(error, 'check');
+  return layers.durable.check(query);
+}
+
+function settle(
+  layers: Layers,
+  query: RevocationQuery,
+  before: number,
+  reason: RevocationReason | null,
+): Answer {
+  layers.health.answered();
   if (reason !== null && reason !== 'reset') return reason;
   // iat is in whole seconds, at or before the real issue time: a token issued before the
   // mark has iat * 1000 below it.
-  if (reason === 'reset' || query.iat * 1000 < before) return durable.check(query);
+  if (reason === 'reset' || query.iat * 1000 < before) return layers.durable.check(query);
   return null;
 }
 

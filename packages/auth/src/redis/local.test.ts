@@ -1,0 +1,158 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { useTestRedis } from '@fairmind/testing';
+import type { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import {
+  createMemoryRevocationStore,
+  type DurableRevocationStore,
+  type RevocationQuery,
+  type RevocationStore,
+} from '../revocation/index.js';
+import { createLayeredRevocationStore } from '../revocation/layered.js';
+import { createRedisRevocationStore } from './index.js';
+
+const redis = useTestRedis();
+let client: Redis;
+
+beforeAll(() => {
+  client = redis.connect() as Redis;
+});
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+afterAll(() => {
+  client.disconnect();
+});
+
+const STALE_MS = 40;
+let unique = 0;
+
+function query(): RevocationQuery {
+  unique++;
+  return { jti: `jti-${unique}`, sub: `user-${unique}`, iat: Math.floor(Date.now() / 1000) };
+}
+
+/**
+ * One instance's store, with its own prefix per test so counters never meet. A test that
+ * must not see the counter read again mid-way gives it a long staleMs.
+ */
+function instance(prefix: string, staleMs = STALE_MS): RevocationStore {
+  return createRedisRevocationStore({ client, prefix, local: { staleMs } });
+}
+
+const isPromise = (value: unknown) =>
+  typeof (value as { then?: unknown } | null)?.then === 'function';
+
+/**
+ * Checks until the store answers from memory (synchronously): the first check starts the
+ * counter's read, and an answer is kept once it is known. Bounded.
+ */
+async function kept(store: RevocationStore, q: RevocationQuery): Promise<unknown> {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const answer = store.check(q);
+    if (!isPromise(answer)) return answer;
+    await answer;
+    await sleep(2);
+  }
+  throw new Error('the answer was never kept');
+}
+
+/** Checks every 5 ms, at most 200 times, until `expected` is the answer. */
+async function eventually(store: RevocationStore, q: RevocationQuery, expected: unknown) {
+  let answer: unknown;
+  for (let attempt = 0; attempt < 200; attempt++) {
+    answer = await store.check(q);
+    if (answer === expected) return;
+    await sleep(5);
+  }
+  expect(answer).toBe(expected);
+}
+
+describe('Redis revocation store with local answers', () => {
+  it('answers a token checked again from memory, with no round trip', async () => {
+    const store = instance(`${redis.prefix}a:`, 60_000);
+    const q = query();
+    expect(await kept(store, q)).toBeNull();
+    const mget = vi.spyOn(client, 'mget');
+    for (let index = 0; index < 10; index++) expect(store.check(q)).toBeNull();
+    expect(mget).not.toHaveBeenCalled();
+  });
+
+  it('sees a revocation made on this instance at once', async () => {
+    const store = instance(`${redis.prefix}b:`, 60_000);
+    const q = query();
+    expect(await kept(store, q)).toBeNull();
+    await store.revokeToken(q.jti, q.sub, q.iat + 600);
+    expect(await store.check(q)).toBe('token');
+    expect(await client.get(`${redis.prefix}b:{epoch}:version`)).toBe('1');
+  });
+
+  it('sees a revocation made on another instance once it reads the counter', async () => {
+    const prefix = `${redis.prefix}c:`;
+    const [here, there] = [instance(prefix), instance(prefix)];
+    const q = query();
+    expect(await kept(here, q)).toBeNull();
+    await there.revokeSubject(q.sub, q.iat, q.iat + 600);
+    await eventually(here, q, 'subject');
+  });
+
+  it('stops answering from memory once the counter has not been read for staleMs', async () => {
+    const prefix = `${redis.prefix}d:`;
+    const [here, there] = [instance(prefix), instance(prefix)];
+    const q = query();
+    expect(await kept(here, q)).toBeNull();
+    await there.revokeToken(q.jti, q.sub, q.iat + 600);
+    // No check came meanwhile, so nothing read the counter: the kept answer is not trusted.
+    await sleep(STALE_MS);
+    expect(await here.check(q)).toBe('token');
+  });
+
+  it('asks Redis, not its memory, when the counter cannot be read', async () => {
+    const store = instance(`${redis.prefix}e:`);
+    const q = query();
+    expect(await kept(store, q)).toBeNull();
+    vi.spyOn(client, 'mget').mockRejectedValue(new Error('connection lost'));
+    await sleep(STALE_MS);
+    await expect(Promise.resolve(store.check(q))).rejects.toThrow('connection lost');
+  });
+
+  it('drops what it kept when Redis loses its data, and answers reset for older tokens', async () => {
+    const prefix = `${redis.prefix}f:`;
+    const store = instance(prefix);
+    // A list that began two minutes ago, and a token issued a minute ago.
+    await client.set(`${prefix}{epoch}`, String(Date.now() - 120_000));
+    const q = { ...query(), iat: Math.floor(Date.now() / 1000) - 60 };
+    expect(await kept(store, q)).toBeNull();
+    // What a restart without persistence leaves: no epoch, no counter.
+    await client.del(`${prefix}{epoch}`, `${prefix}{epoch}:version`);
+    await eventually(store, q, 'reset');
+  });
+
+  it('lets a layered store answer synchronously from it', async () => {
+    const inner = createMemoryRevocationStore();
+    const durable: DurableRevocationStore = {
+      ...inner,
+      markUnreplicated: async () => undefined,
+      unreplicatedBefore: async () => 0,
+    };
+    const layered = createLayeredRevocationStore({
+      fast: instance(`${redis.prefix}g:`),
+      durable,
+      fastTimeoutMs: 0,
+    });
+    const q = query();
+    expect(await kept(layered, q)).toBeNull();
+  });
+
+  it('refuses bad local options by name', () => {
+    expect(() => createRedisRevocationStore({ client, local: 'yes' as never })).toThrow(
+      /local must be true, false or \{ staleMs, maxTokens \}/,
+    );
+    expect(() => createRedisRevocationStore({ client, local: { staleMs: 0 } })).toThrow(
+      /local\.staleMs/,
+    );
+    expect(() => createRedisRevocationStore({ client, local: { maxTokens: 0 } })).toThrow(
+      /local\.maxTokens/,
+    );
+  });
+});

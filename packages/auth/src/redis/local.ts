@@ -1,0 +1,118 @@
+import { LRUCache } from 'lru-cache';
+import { invalid } from '../errors/index.js';
+import type { RevocationQuery, RevocationReason } from '../revocation/index.js';
+
+/** The `local` option of `createRedisRevocationStore`. */
+export interface LocalRevocationOptions {
+  /**
+   * How long a revocation made on another instance may go unseen here, in ms. Answers are
+   * trusted while the revocation counter was read within this long; it is read again, in
+   * the background, once half of it has passed.
+   * @default 100
+   */
+  staleMs?: number | undefined;
+  /**
+   * Tokens whose answers are kept (least recently used first out).
+   * @default 10000
+   */
+  maxTokens?: number | undefined;
+}
+
+/** A token's answer as kept: `null` (not revoked) cannot be an LRU value. */
+type Kept = RevocationReason | 'none';
+
+/** The revocation counter and the epoch, as one MGET reads them. */
+export type Watermark = readonly [version: string | null, epoch: string | null];
+
+/**
+ * Revocation answers kept in this process, so that a token presented again costs no round
+ * trip. Written by hand: what makes them safe to keep is the store's own revocation counter.
+ * Every revocation raises the counter after writing; this instance reads the counter (with
+ * the epoch, which changes when Redis loses its data) every `staleMs / 2` while checks come,
+ * drops every answer when either changed, and stops trusting them when it could not read
+ * them for `staleMs`. A revocation made here drops them at once.
+ */
+export class LocalAnswers {
+  readonly #staleMs: number;
+  readonly #answers: LRUCache<string, Kept>;
+  readonly #read: () => Promise<Watermark>;
+  /** The counter and epoch the kept answers hold under; `undefined` until first read. */
+  #watermark: string | undefined;
+  /** When the last read that found the watermark unchanged started (performance.now()). */
+  #confirmedAt = Number.NEGATIVE_INFINITY;
+  #reading = false;
+  /** Raised on every drop: an answer asked for before it is not kept after it. */
+  #generation = 0;
+
+  constructor(options: LocalRevocationOptions, read: () => Promise<Watermark>) {
+    const staleMs = options.staleMs ?? 100;
+    const maxTokens = options.maxTokens ?? 10_000;
+    if (!Number.isInteger(staleMs) || staleMs < 1 || staleMs > 60_000) {
+      throw invalid(
+        'createRedisRevocationStore local.staleMs',
+        'must be a whole number of ms from 1 to 60000',
+      );
+    }
+    if (!Number.isInteger(maxTokens) || maxTokens < 1) {
+      throw invalid(
+        'createRedisRevocationStore local.maxTokens',
+        'must be a whole number, 1 or more',
+      );
+    }
+    this.#staleMs = staleMs;
+    this.#answers = new LRUCache<string, Kept>({ max: maxTokens });
+    this.#read = read;
+  }
+
+  /** The key of a query's answer: every claim the answer depends on. */
+  static key(query: RevocationQuery): string {
+    return `${query.sub}\n${query.jti}\n${query.fam ?? ''}\n${query.iat}`;
+  }
+
+  /** The answer kept for `key`, or `undefined` when the store must be asked. */
+  get(key: string): RevocationReason | null | undefined {
+    const age = performance.now() - this.#confirmedAt;
+    if (age >= this.#staleMs / 2) this.#refresh();
+    if (age >= this.#staleMs) return undefined;
+    const kept = this.#answers.get(key);
+    return kept === 'none' ? null : kept;
+  }
+
+  /** Taken before asking the store; {@link set} keeps the answer only if nothing was dropped since. */
+  get generation(): number {
+    return this.#generation;
+  }
+
+  set(key: string, reason: RevocationReason | null, generation: number): void {
+    if (generation !== this.#generation || this.#watermark === undefined) return;
+    this.#answers.set(key, reason ?? 'none');
+  }
+
+  /** Drops every answer: a revocation was made here, or the watermark moved. */
+  drop(): void {
+    this.#answers.clear();
+    this.#generation++;
+  }
+
+  #refresh(): void {
+    if (this.#reading) return;
+    this.#reading = true;
+    const startedAt = performance.now();
+    this.#read().then(
+      ([version, epoch]) => {
+        this.#reading = false;
+        // No epoch: Redis lost its data and no check has begun a new list yet.
+        const watermark = epoch === null ? undefined : `${version ?? '0'}:${epoch}`;
+        if (watermark !== this.#watermark) {
+          this.drop();
+          this.#watermark = watermark;
+        }
+        if (watermark !== undefined) this.#confirmedAt = startedAt;
+      },
+      () => {
+        // Unread, the answers age out of trust on their own after staleMs.
+        this.#reading = false;
+      },
+    );
+  }
+}
