@@ -363,6 +363,8 @@ const shape = {
   RATE_LIMIT_REQUESTS: variable(1000, integer(1, Number.MAX_SAFE_INTEGER)),
   RATE_LIMIT_WINDOW: variable(60, integer(1, Number.MAX_SAFE_INTEGER, ' of seconds')),
   RATE_LIMIT_BY: variable('ip' as RateLimitBy, oneOf(RATE_LIMIT_BY)),
+  RATE_LIMIT_LEASE: variable(100, integer(0, 1_000_000)),
+  REVOCATION_STALE_MS: variable(100, integer(0, 60_000, ' of ms')),
   CORS_ORIGINS: variable([] as readonly string[], corsOrigins),
   TRUSTED_PROXIES: variable([] as readonly string[], trustedProxies),
   FAIRMIND_ADMIN_EMAIL: variable(undefined, adminEmail),
@@ -650,6 +652,12 @@ export interface FairmindConfig {
      * @default false
      */
     secretGenerated: boolean;
+    /**
+     * `REVOCATION_STALE_MS`: with Redis, how long a revocation made on another instance may
+     * go unseen here while token answers are kept in memory; `0` asks Redis on every request.
+     * @default 100
+     */
+    revocationStaleMs: number;
   };
   rateLimit: {
     /**
@@ -668,6 +676,12 @@ export interface FairmindConfig {
      * @default 'ip'
      */
     by: 'ip' | 'principal';
+    /**
+     * `RATE_LIMIT_LEASE`: with Redis, the most units one instance reserves for a busy client
+     * in one round trip and hands out itself; `0` asks Redis on every request.
+     * @default 100
+     */
+    lease: number;
   };
   cors: {
     /**
@@ -828,11 +842,13 @@ export function loadConfig(options: LoadConfigOptions = {}): FairmindConfig {
       algorithm: env.JWT_ALGORITHM,
       expireMinutes: env.JWT_EXPIRE_MINUTES,
       secretGenerated,
+      revocationStaleMs: env.REVOCATION_STALE_MS,
     },
     rateLimit: {
       requests: env.RATE_LIMIT_REQUESTS,
       windowSeconds: env.RATE_LIMIT_WINDOW,
       by: env.RATE_LIMIT_BY,
+      lease: env.RATE_LIMIT_LEASE,
     },
     cors: { origins: env.CORS_ORIGINS },
     trustedProxies: env.TRUSTED_PROXIES,

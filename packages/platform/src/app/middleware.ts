@@ -72,6 +72,9 @@ function platformRateLimit(
     store: redis
       ? createRedisStore({ client: redis, prefix: 'fairmind:rl:', logger })
       : createMemoryStore(),
+    // A busy client costs a Redis round trip per reservation, not per request; the limit
+    // stays shared (see the lease option in @fairmind/edge). RATE_LIMIT_LEASE=0 turns it off.
+    lease: config.rateLimit.lease > 0 && { maxUnits: config.rateLimit.lease },
     clientIp,
     key,
     registry,

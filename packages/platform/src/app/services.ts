@@ -125,7 +125,14 @@ function createPlatformAuth({
     refreshFamilies: createSqlRefreshFamilyStore(db),
     revocation: redisStores
       ? createLayeredRevocationStore({
-          fast: createRedisRevocationStore({ ...redisStores, waitForReplicas }),
+          // A token presented again is answered from memory; a logout on another instance
+          // is seen here within REVOCATION_STALE_MS (the store's revocation counter, read in
+          // the background), and at once on this one.
+          fast: createRedisRevocationStore({
+            ...redisStores,
+            waitForReplicas,
+            local: config.jwt.revocationStaleMs > 0 && { staleMs: config.jwt.revocationStaleMs },
+          }),
           durable: durableRevocations,
           // The Redis store's own 250 ms deadline bounds the fast path.
           fastTimeoutMs: 0,
