@@ -202,6 +202,7 @@ function ratios(rows: readonly HttpRow[]): string {
     ['(d)/(a)', '@fairmind on Express', 'bare Express'],
     ['(d)/(a)', '@fairmind on Fastify', 'bare Fastify'],
     ['(d)/(a)', '@fairmind on Fastify (response cache)', 'bare Fastify'],
+    ['(d)/(a)', '@fairmind on Fastify (rate-limit leases)', 'bare Fastify'],
     ['(d)/(a)', '@fairmind on Hono', 'bare Hono'],
     ['(d)/(a)', '@fairmind on node:http', 'bare node:http'],
   ];
