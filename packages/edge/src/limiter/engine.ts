@@ -6,7 +6,12 @@ import type { RateLimitStore, StoreDecision } from '../store/index.js';
 import { DeadlineQueue } from './deadlines.js';
 import { type DenyCache, rememberRefusal } from './deny-cache.js';
 import type { DecisionSource, RateLimitResult } from './index.js';
-import { LeaseBook, type LeaseSettings } from './lease.js';
+import {
+  LeaseBook,
+  type LeaseSettings,
+  type Reservation,
+  type ReservationOutcome,
+} from './lease.js';
 import type { Counters } from './metrics.js';
 import type { LimiterSettings, StoreHealth } from './settings.js';
 
@@ -20,7 +25,10 @@ export interface EngineParts {
   readonly lease: LeaseSettings | undefined;
 }
 
-/** One store call: `size` units asked for, of which the request takes `cost`. */
+/**
+ * One store call: `size` units asked for, of which the request takes `cost`. With leases
+ * every call is a {@link Reservation}.
+ */
 interface StoreCall {
   readonly size: number;
   readonly cost: number;
@@ -57,9 +65,12 @@ export class DecisionEngine {
         ? createMemoryStore({ algorithm: settings.store.algorithm })
         : undefined;
     this.#deadlines = new DeadlineQueue(settings.timeoutMs);
-    // The memory store answers in the process already: a lease would save nothing.
+    // The memory store answers in the process already: a lease would save nothing. The
+    // sliding log stamps each unit with the time it is counted, and a reserved unit spent
+    // later would be stamped too early, letting the window admit more than the limit.
+    const { store } = settings;
     this.#leases =
-      parts.lease === undefined || settings.store.kind === 'memory'
+      parts.lease === undefined || store.kind === 'memory' || store.algorithm === 'sliding-log'
         ? undefined
         : new LeaseBook(parts.lease);
   }
@@ -86,9 +97,10 @@ export class DecisionEngine {
     if (leases !== undefined) {
       const spent = leases.spend(storeKey, cost, performance.now());
       if (spent !== undefined) return this.#result(true, spent.remaining, spent.retryMs, 'lease');
-      // A reservation for this key is on its way: wait for it rather than ask the store again.
-      const pending = leases.pending(storeKey);
-      if (pending !== undefined) return pending.then(() => this.consume(key, cost));
+      // A reservation with units to spare for this request is on its way: wait for it.
+      const joined = leases.join(storeKey, cost);
+      if (joined !== undefined)
+        return joined.then((outcome) => this.#joined(storeKey, cost, outcome));
     }
     if (this.#breaker !== undefined && !this.#breaker.allow()) {
       this.#metrics.error('circuit_open');
@@ -106,26 +118,40 @@ export class DecisionEngine {
     await this.#settings.store.reset(storeKey);
   }
 
+  /** A request that waited on another's reservation: its units, or its own way on. */
+  #joined(
+    storeKey: string,
+    cost: number,
+    outcome: ReservationOutcome,
+  ): RateLimitResult | Promise<RateLimitResult> {
+    if (outcome === 'granted') {
+      const spent = this.#leases?.spend(storeKey, cost, performance.now());
+      if (spent !== undefined) return this.#result(true, spent.remaining, spent.retryMs, 'lease');
+    }
+    // The store just failed (and was counted once): the failure policy, with no second wait.
+    if (outcome === 'failed') return this.#fallback(storeKey, cost);
+    // Refused as a whole, reset meanwhile, or its units gone: this request alone may fit.
+    return this.#askStore(storeKey, cost);
+  }
+
   #askStore(storeKey: string, cost: number): RateLimitResult | Promise<RateLimitResult> {
     const { store, limit, windowMs } = this.#settings;
-    const leases = this.#leases;
-    const call: StoreCall = {
-      size: leases === undefined ? cost : leases.size(storeKey, cost, performance.now()),
+    // Begun before the store is asked, so an answer that comes back at once finds it.
+    const call: StoreCall = this.#leases?.begin(storeKey, cost, performance.now()) ?? {
+      size: cost,
       cost,
     };
     let answer: StoreDecision | Promise<StoreDecision>;
     try {
       answer = store.consume(storeKey, { limit, windowMs, cost: call.size });
     } catch (error) {
-      return this.#failed(storeKey, cost, error, 'error');
+      return this.#failed(storeKey, call, error, 'error');
     }
     if (!isThenable(answer)) {
       this.#breaker?.success();
       return this.#fromStore(storeKey, call, answer);
     }
-    const result = this.#awaitStore(storeKey, call, answer);
-    leases?.asking(storeKey, result);
-    return result;
+    return this.#awaitStore(storeKey, call, answer);
   }
 
   /** Waits for the store's answer, or for the deadline and then the failure policy. */
@@ -134,14 +160,13 @@ export class DecisionEngine {
     call: StoreCall,
     pending: PromiseLike<StoreDecision>,
   ): Promise<RateLimitResult> {
-    const { cost } = call;
     return new Promise<RateLimitResult>((resolve) => {
       const waiter = this.#deadlines.add(() => {
         const { timeoutMs } = this.#settings;
         resolve(
           this.#failed(
             storeKey,
-            cost,
+            call,
             new Error(`[${PKG}] the rate-limit store did not answer within ${timeoutMs} ms`),
             'timeout',
           ),
@@ -157,7 +182,7 @@ export class DecisionEngine {
         (error: unknown) => {
           if (waiter.settled) return;
           waiter.settled = true;
-          resolve(this.#failed(storeKey, cost, error, 'error'));
+          resolve(this.#failed(storeKey, call, error, 'error'));
         },
       );
     });
@@ -191,7 +216,7 @@ export class DecisionEngine {
     const { cost } = call;
     let { remaining } = decision;
     if (this.#leases !== undefined) {
-      remaining = this.#leases.granted(key, call, decision);
+      remaining = this.#leases.granted(key, call as Reservation, decision);
       // A reservation larger than the request did not fit: ask for the request alone.
       if (!decision.allowed && call.size > cost) return this.#askStore(key, cost);
     }
@@ -213,7 +238,12 @@ export class DecisionEngine {
     return this.#result(decision.allowed, decision.remaining, decision.retryMs, 'local');
   }
 
-  #failed(key: string, cost: number, error: unknown, reason: 'timeout' | 'error'): RateLimitResult {
+  #failed(
+    key: string,
+    call: StoreCall,
+    error: unknown,
+    reason: 'timeout' | 'error',
+  ): RateLimitResult {
     this.#health.lastError = error;
     this.#metrics.error(reason);
     this.#settings.logger.debug(
@@ -221,7 +251,7 @@ export class DecisionEngine {
       `[${PKG}] rate-limit store call failed (${reason})`,
     );
     this.#breaker?.failure();
-    this.#leases?.failed(key);
-    return this.#fallback(key, cost);
+    if (this.#leases !== undefined) this.#leases.failed(call as Reservation);
+    return this.#fallback(key, call.cost);
   }
 }

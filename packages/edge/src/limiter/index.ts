@@ -105,7 +105,8 @@ export interface RateLimiterOptions {
    * reserved, so the instances together never admit more than `limit` per window. What
    * changes: units reserved and not spent within `maxMs` are lost, so a key may be refused
    * slightly before its limit, and `remaining` is what this instance knows. Off by default;
-   * the memory store answers in the process and never leases.
+   * the memory store (which answers in the process) and the `sliding-log` algorithm (which
+   * stamps each unit when counted) never lease.
    * @default false
    * @example
    * ```ts

@@ -99,18 +99,91 @@ describe('leases', () => {
     expect(store.asked.every((units) => units === 1)).toBe(true);
   });
 
-  it('makes concurrent requests of one key wait for the reservation in flight', async () => {
+  it('makes concurrent requests of one key wait for a reservation with room for them', async () => {
     const store = counted();
     const limiter = leased(store);
-    const results = await Promise.all(Array.from({ length: 31 }, () => limiter.consume(key())));
-    expect(results.every((result) => result.allowed)).toBe(true);
     const id = key();
-    store.asked.length = 0;
-    const burst = await Promise.all(Array.from({ length: 31 }, () => limiter.consume(id)));
+    // Reservations of 1 and 2: the third request spends the last unit, the next asks for 4.
+    await consumeInTurn(limiter, id, 3);
+    const burst = await Promise.all(Array.from({ length: 20 }, () => limiter.consume(id)));
     expect(burst.every((result) => result.allowed)).toBe(true);
-    // 1 + 2 + 4 + 8 + 16 = 31: each waiter wakes to the reservation the one before asked for.
+    // 4 (3 join it), then 8 while it is out (7 join), then 16 (5 join): 20 in three calls.
     expect(store.asked).toEqual([1, 2, 4, 8, 16]);
-    expect(new Set(burst.map((result) => result.remaining)).size).toBe(31);
+    expect(new Set(burst.map((result) => result.remaining)).size).toBe(20);
+  });
+
+  it('never queues a request behind a reservation that has no room for it', async () => {
+    let calls = 0;
+    const hanging: RateLimitStore = {
+      kind: 'hanging',
+      algorithm: 'sliding-window',
+      consume: () => {
+        calls++;
+        return new Promise<never>(() => {});
+      },
+      reset: () => undefined,
+    };
+    const limiter = createRateLimiter({
+      store: hanging,
+      failure: 'open',
+      breaker: false,
+      timeoutMs: 30,
+      lease: true,
+    });
+    const pending = Array.from({ length: 10 }, () => limiter.consume('k'));
+    // Every request that could not join asked at once; those that joined wait for one call.
+    const askedAtOnce = calls;
+    const results = await Promise.all(pending);
+    expect(results.map((result) => result.source)).toEqual(Array(10).fill('open'));
+    expect(calls).toBe(askedAtOnce);
+  });
+
+  it('adds nothing to a key reset while its reservation was in flight', async () => {
+    const store = counted();
+    const limiter = leased(store, { limit: 40 });
+    const id = key();
+    await consumeInTurn(limiter, id, 7);
+    // In flight: a reservation of 8. Then the key is reset and asked for again at once.
+    const before = limiter.consume(id);
+    const reset = limiter.reset(id);
+    const after = limiter.consume(id);
+    await Promise.all([before, reset]);
+    const results = [await after, ...(await consumeInTurn(limiter, id, 60))];
+    // The reset emptied the count after the reservation was made: 40 is all it has.
+    expect(results.filter((result) => result.allowed)).toHaveLength(40);
+  });
+
+  it('copes with a store whose answer calls back at once', async () => {
+    const asked: number[] = [];
+    let used = 0;
+    const eager: RateLimitStore = {
+      kind: 'eager',
+      algorithm: 'sliding-window',
+      consume: (_key, request) => {
+        asked.push(request.cost);
+        used += request.cost;
+        const decision = { allowed: true, remaining: 10_000 - used, retryMs: 60_000 };
+        // A thenable on purpose: it calls back inside then(), before the call returns.
+        // biome-ignore lint/suspicious/noThenProperty: the store under test is such a thenable
+        return { then: (resolve: (value: typeof decision) => void) => resolve(decision) } as never;
+      },
+      reset: () => undefined,
+    };
+    const limiter = leased(eager);
+    const results = await consumeInTurn(limiter, key(), 15);
+    expect(results.every((result) => result.allowed)).toBe(true);
+    expect(asked).toEqual([1, 2, 4, 8]);
+  });
+
+  it('does not lease with the sliding log, which stamps each unit when counted', async () => {
+    const store = createRedisStore({
+      client: redis.client,
+      prefix: redis.prefix,
+      algorithm: 'sliding-log',
+    });
+    const limiter = leased(store, { limit: 100 });
+    const results = await consumeInTurn(limiter, key(), 5);
+    expect(results.map((result) => result.source)).toEqual(Array(5).fill('store'));
   });
 
   it('stops spending units past maxMs, and sizes the next reservation to what was spent', async () => {

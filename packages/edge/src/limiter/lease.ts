@@ -13,10 +13,53 @@ export interface LeaseSettings {
 }
 
 /**
- * A key's reservation: units the store has already counted, which this instance hands out
- * without asking it again until they run out or `until` passes.
+ * How a reservation ended, for the requests that waited on it: `granted` (their units are
+ * there), `retry` (refused as a whole, or the key was reset meanwhile: ask for your own
+ * cost), `failed` (the store failed or timed out).
  */
-interface Lease {
+export type ReservationOutcome = 'granted' | 'retry' | 'failed';
+
+/**
+ * One store call of a leasing key: `size` units asked for, `cost` of them the request's own.
+ * Requests of the key that find no units meanwhile claim part of the rest and wait for it;
+ * one that would not fit asks the store itself rather than queue behind it.
+ */
+export class Reservation {
+  readonly size: number;
+  readonly cost: number;
+  /** The lease it fills: a reset or an eviction replaces the key's lease, never this one. */
+  readonly lease: Lease;
+  /** Resolves once the store answered or failed; never rejects. */
+  readonly settled: Promise<ReservationOutcome>;
+  #claimed = 0;
+  #settle: (outcome: ReservationOutcome) => void = () => {};
+
+  constructor(size: number, cost: number, lease: Lease) {
+    this.size = size;
+    this.cost = cost;
+    this.lease = lease;
+    this.settled = new Promise((resolve) => {
+      this.#settle = resolve;
+    });
+  }
+
+  /** Claims `cost` of the units beyond the request's own; false when not that many are left. */
+  claim(cost: number): boolean {
+    if (this.size - this.cost - this.#claimed < cost) return false;
+    this.#claimed += cost;
+    return true;
+  }
+
+  settle(outcome: ReservationOutcome): void {
+    this.#settle(outcome);
+  }
+}
+
+/**
+ * A key's lease: units the store has already counted, which this instance hands out without
+ * asking it again until they run out or `until` passes.
+ */
+export interface Lease {
   /** Counted by the store and not handed out yet. */
   units: number;
   /** performance.now() after which the units are not spent any more. */
@@ -25,12 +68,12 @@ interface Lease {
   remaining: number;
   /** performance.now() at which the store said its window moves on. */
   resetAt: number;
-  /** Units the next store call asks for. */
+  /** Units the last store call asked for. */
   size: number;
   /** Units handed out since the last reservation, to size the next one on expiry. */
   spent: number;
-  /** The store call in flight for this key: requests that find no units wait for it. */
-  pending: Promise<unknown> | undefined;
+  /** The latest store call in flight for this key, which later requests may join. */
+  pending: Reservation | undefined;
 }
 
 /** What a request spent from a lease, for its result. */
@@ -105,71 +148,83 @@ export class LeaseBook {
     return { remaining: lease.remaining + lease.units, retryMs: lease.resetAt - now };
   }
 
-  /** The store call in flight for `key`, which a request short of units waits for. */
-  pending(key: string): Promise<unknown> | undefined {
-    return this.#leases.get(key)?.pending;
+  /**
+   * The outcome of `key`'s reservation in flight, when it has `cost` units to spare for
+   * this request (which it then holds for it); `undefined` when the request must ask itself.
+   */
+  join(key: string, cost: number): Promise<ReservationOutcome> | undefined {
+    const pending = this.#leases.get(key)?.pending;
+    return pending?.claim(cost) === true ? pending.settled : undefined;
   }
 
-  /** How many units the store call for a request of `cost` against `key` asks for. */
-  size(key: string, cost: number, now: number): number {
-    const lease = this.#leases.get(key);
-    if (lease === undefined) return cost;
-    const { maxUnits } = this.#settings;
-    // Used up in time: the traffic outruns the reservation. Expired: size it to the traffic.
-    const wanted = now < lease.until ? lease.size * 2 : lease.spent;
-    const share = Math.floor(lease.remaining / SHARE_OF_REMAINING);
-    return Math.max(cost, Math.min(wanted, maxUnits, share));
-  }
-
-  /** Marks `key`'s store call in flight, creating its entry on its first call. */
-  asking(key: string, call: Promise<unknown>): void {
-    const lease = this.#leases.get(key);
-    if (lease !== undefined) {
-      lease.pending = call;
-      return;
+  /** Starts the store call of a request of `cost` against `key`: how many units it asks. */
+  begin(key: string, cost: number, now: number): Reservation {
+    let lease = this.#leases.get(key);
+    const size = lease === undefined ? cost : this.#size(lease, cost, now);
+    if (lease === undefined) {
+      lease = {
+        units: 0,
+        until: 0,
+        remaining: 0,
+        resetAt: 0,
+        size: 0,
+        spent: 0,
+        pending: undefined,
+      };
+      this.#leases.set(key, lease);
     }
-    this.#leases.set(key, {
-      units: 0,
-      until: 0,
-      remaining: 0,
-      resetAt: 0,
-      size: 0,
-      spent: 0,
-      pending: call,
-    });
+    const reservation = new Reservation(size, cost, lease);
+    lease.pending = reservation;
+    return reservation;
+  }
+
+  #size(lease: Lease, cost: number, now: number): number {
+    // Used up in time, or a reservation still on its way is full: the traffic outruns the
+    // reservations, so double the latest. Expired: size it to the traffic it saw.
+    const latest = Math.max(lease.size, lease.pending?.size ?? 0);
+    const wanted = now < lease.until || lease.pending !== undefined ? latest * 2 : lease.spent;
+    const share = Math.floor(lease.remaining / SHARE_OF_REMAINING);
+    return Math.max(cost, Math.min(wanted, this.#settings.maxUnits, share));
   }
 
   /**
-   * Records the store's answer to a call for `size` units of which the request took `cost`,
-   * and returns what the request's result reports as remaining.
+   * Records the store's answer to `reservation` and returns what the request's result
+   * reports as remaining. An answer to a reservation the key no longer waits for (reset or
+   * evicted meanwhile) adds nothing: its units are lost rather than risk a count past reset.
    */
-  granted(key: string, call: { size: number; cost: number }, decision: StoreDecision): number {
-    const lease = this.#leases.get(key);
-    if (lease === undefined) return decision.remaining;
-    const now = performance.now();
-    lease.pending = undefined;
+  granted(key: string, reservation: Reservation, decision: StoreDecision): number {
+    const { lease } = reservation;
+    if (lease.pending === reservation) lease.pending = undefined;
+    if (this.#leases.get(key) !== lease) {
+      reservation.settle('retry');
+      return decision.remaining;
+    }
     if (!decision.allowed) {
       // Refused: the key is at its limit, so the next call asks for its own cost alone.
       lease.units = 0;
       lease.until = 0;
       lease.spent = 0;
+      reservation.settle('retry');
       return decision.remaining;
     }
+    const now = performance.now();
     // Units left from an earlier reservation are counted already: keep them.
     const carried = now < lease.until ? lease.units : 0;
-    lease.units = carried + call.size - call.cost;
+    lease.units = carried + reservation.size - reservation.cost;
     lease.until = now + Math.min(this.#settings.maxMs, decision.retryMs);
     lease.remaining = decision.remaining;
     lease.resetAt = now + decision.retryMs;
-    lease.size = call.size;
-    lease.spent = call.cost;
+    lease.size = reservation.size;
+    lease.spent = reservation.cost;
+    reservation.settle('granted');
     return decision.remaining + lease.units;
   }
 
-  /** The store call for `key` failed: nothing was reserved. */
-  failed(key: string): void {
-    const lease = this.#leases.get(key);
-    if (lease !== undefined) lease.pending = undefined;
+  /** The store call of `reservation` failed or timed out: nothing was reserved. */
+  failed(reservation: Reservation): void {
+    const { lease } = reservation;
+    if (lease.pending === reservation) lease.pending = undefined;
+    reservation.settle('failed');
   }
 
   /** Forgets `key`'s lease. */
