@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import {
   checkOption,
   durationMsRule,
@@ -235,41 +235,38 @@ export function createRedisRevocationStore(options: RedisRevocationStoreOptions)
   const epochKey = `${prefix}{epoch}`;
   // Beside the epoch, in its slot, so that one MGET reads both on a Cluster too.
   const versionKey = `${prefix}{epoch}:version`;
-  const local = localAnswers(options.local, () =>
-    run((client) => client.mget(versionKey, epochKey) as Promise<[string | null, string | null]>),
-  );
   const ttlMs = (expiresAt: number) => expiresAt * 1000 - now();
-  // Written, then counted, then dropped here: another instance's kept answers go once it
-  // reads the counter; a check here asked before the drop keeps nothing.
+  // Written, dropped here, then a new counter value: another instance's kept answers go once
+  // it reads the counter. A value never used before, not INCR: a failover that loses one
+  // raise cannot bring back a value an instance has seen. Dropped again after, so that a
+  // check here asked meanwhile keeps nothing.
   const revoked = async (write: (client: RedisClient) => Promise<unknown>, key: string) => {
     await run(write);
-    await replicated(key);
-    if (local === undefined) return;
-    await run((client) => client.incr(versionKey));
-    await replicated(versionKey);
-    local.drop();
+    local?.drop();
+    try {
+      await replicated(key);
+      if (local === undefined) return;
+      await run((client) => client.set(versionKey, randomUUID()));
+      await replicated(versionKey);
+    } finally {
+      local?.drop();
+    }
   };
   const put = async (key: string, expiresAt: number) => {
     const ttl = Math.ceil(ttlMs(expiresAt));
     if (ttl > 0) await revoked((client) => client.set(key, '1', 'PX', ttl), key);
   };
-  // The epoch as last read (epoch ms), when it was read, and the read under way: a burst of
-  // checks when it is due shares one round trip.
-  let since = 0;
-  let sinceReadAt = Number.NEGATIVE_INFINITY;
-  let reading: Promise<number> | undefined;
-  const readEpoch = (at: number): Promise<number> => {
-    reading ??= run((client) => EPOCH(client, [epochKey], [at]))
-      .then((value) => {
-        since = Number(value);
-        sinceReadAt = at;
-        return since;
-      })
-      .finally(() => {
-        reading = undefined;
-      });
-    return reading;
-  };
+  const epoch = epochReader(run, epochKey);
+  // The watermark read brings the epoch too: the checks use it at once, so no answer is
+  // decided under the epoch of a list Redis has lost.
+  const local = localAnswers(options.local, async () => {
+    const at = now();
+    const [version, since] = await run(
+      (client) => client.mget(versionKey, epochKey) as Promise<[string | null, string | null]>,
+    );
+    if (since !== null) epoch.learned(Number(since), at);
+    return [version, since];
+  });
   return {
     revokeToken: (jti, sub, expiresAt) => put(`${base(sub)}t:${jti}`, expiresAt),
     revokeFamily: (fam, sub, expiresAt) => put(`${base(sub)}f:${fam}`, expiresAt),
@@ -286,17 +283,17 @@ export function createRedisRevocationStore(options: RedisRevocationStoreOptions)
       const kept = local.get(key);
       if (kept !== undefined) return kept;
       const generation = local.generation;
-      return ask(query).then((reason) => {
-        local.set(key, reason, generation);
-        return reason;
-      });
+      return ask(query, (reason, epoch) => local.set(key, reason, { generation, epoch }));
     },
   };
 
-  async function ask(query: RevocationQuery): Promise<RevocationReason | null> {
+  async function ask(
+    query: RevocationQuery,
+    keep?: (reason: RevocationReason | null, epoch: number) => void,
+  ): Promise<RevocationReason | null> {
     const keyBase = base(query.sub);
     const at = now();
-    const [[token, family, cutoff], epoch] = await Promise.all([
+    const [[token, family, cutoff], since] = await Promise.all([
       run((client) =>
         client.mget(
           `${keyBase}t:${query.jti}`,
@@ -304,17 +301,58 @@ export function createRedisRevocationStore(options: RedisRevocationStoreOptions)
           `${keyBase}cut`,
         ),
       ),
-      at - sinceReadAt >= EPOCH_CHECK_MS ? readEpoch(at) : since,
+      epoch.at(at),
     ]);
-    if (token !== null && token !== undefined) return 'token';
-    if (query.fam !== undefined && family !== null && family !== undefined) return 'family';
-    if (cutoff !== null && cutoff !== undefined && query.iat <= Number(cutoff)) return 'subject';
-    // Issued before the list began: its revocation may have been lost. One second of
-    // slack, because iat is whole seconds and a token's issuer creates the epoch (through
-    // the check it makes before signing) a moment after taking its iat.
-    if (query.iat < Math.floor(epoch / 1000) - 1) return 'reset';
-    return null;
+    const reason = reasonOf(query, [token, family, cutoff], since);
+    keep?.(reason, since);
+    return reason;
   }
+}
+
+/**
+ * The epoch as last read (epoch ms) and when, read again with a check at most once per
+ * EPOCH_CHECK_MS; a burst of checks when it is due shares one round trip.
+ */
+function epochReader(run: Resolved['run'], epochKey: string) {
+  let since = 0;
+  let sinceReadAt = Number.NEGATIVE_INFINITY;
+  let reading: Promise<number> | undefined;
+  const learned = (value: number, at: number) => {
+    since = value;
+    sinceReadAt = at;
+  };
+  return {
+    learned,
+    /** The epoch for a check made at `at` (the store's clock). */
+    at(at: number): number | Promise<number> {
+      if (at - sinceReadAt < EPOCH_CHECK_MS) return since;
+      reading ??= run((client) => EPOCH(client, [epochKey], [at]))
+        .then((value) => {
+          learned(Number(value), at);
+          return since;
+        })
+        .finally(() => {
+          reading = undefined;
+        });
+      return reading;
+    },
+  };
+}
+
+/** The answer of one check, from its MGET and the epoch. */
+function reasonOf(
+  query: RevocationQuery,
+  [token, family, cutoff]: readonly (string | null | undefined)[],
+  epoch: number,
+): RevocationReason | null {
+  if (token !== null && token !== undefined) return 'token';
+  if (query.fam !== undefined && family !== null && family !== undefined) return 'family';
+  if (cutoff !== null && cutoff !== undefined && query.iat <= Number(cutoff)) return 'subject';
+  // Issued before the list began: its revocation may have been lost. One second of slack,
+  // because iat is whole seconds and a token's issuer creates the epoch (through the check
+  // it makes before signing) a moment after taking its iat.
+  if (query.iat < Math.floor(epoch / 1000) - 1) return 'reset';
+  return null;
 }
 
 function localAnswers(
@@ -325,7 +363,7 @@ function localAnswers(
   if (option !== true && (typeof option !== 'object' || option === null)) {
     throw invalid(
       'createRedisRevocationStore local',
-      'must be true, false or { staleMs, maxTokens }',
+      'must be true, false or { staleMs, maxAgeMs, maxTokens }',
     );
   }
   return new LocalAnswers(option === true ? {} : option, read);

@@ -36,8 +36,8 @@ function query(): RevocationQuery {
  * One instance's store, with its own prefix per test so counters never meet. A test that
  * must not see the counter read again mid-way gives it a long staleMs.
  */
-function instance(prefix: string, staleMs = STALE_MS): RevocationStore {
-  return createRedisRevocationStore({ client, prefix, local: { staleMs } });
+function instance(prefix: string, staleMs = STALE_MS, maxAgeMs = 60_000): RevocationStore {
+  return createRedisRevocationStore({ client, prefix, local: { staleMs, maxAgeMs } });
 }
 
 const isPromise = (value: unknown) =>
@@ -84,7 +84,29 @@ describe('Redis revocation store with local answers', () => {
     expect(await kept(store, q)).toBeNull();
     await store.revokeToken(q.jti, q.sub, q.iat + 600);
     expect(await store.check(q)).toBe('token');
-    expect(await client.get(`${redis.prefix}b:{epoch}:version`)).toBe('1');
+    const first = await client.get(`${redis.prefix}b:{epoch}:version`);
+    await store.revokeToken(`${q.jti}-other`, q.sub, q.iat + 600);
+    const second = await client.get(`${redis.prefix}b:{epoch}:version`);
+    // A new value per revocation, never a count a failover could bring back.
+    expect(first).toMatch(/^[0-9a-f-]{36}$/);
+    expect(second).not.toBe(first);
+  });
+
+  it('sees a revocation within maxAgeMs even when the counter could not be set', async () => {
+    const prefix = `${redis.prefix}h:`;
+    const [here, there] = [instance(prefix, STALE_MS, 80), instance(prefix, STALE_MS, 80)];
+    const q = query();
+    expect(await kept(here, q)).toBeNull();
+    const set = client.set.bind(client);
+    vi.spyOn(client, 'set').mockImplementation(((...args: Parameters<typeof client.set>) =>
+      String(args[0]).endsWith(':version')
+        ? Promise.reject(new Error('connection lost'))
+        : set(...args)) as typeof client.set);
+    await expect(there.revokeToken(q.jti, q.sub, q.iat + 600)).rejects.toThrow('connection lost');
+    // Written, though: the instance that wrote it refuses the token at once.
+    expect(await there.check(q)).toBe('token');
+    vi.restoreAllMocks();
+    await eventually(here, q, 'token');
   });
 
   it('sees a revocation made on another instance once it reads the counter', async () => {
@@ -123,9 +145,16 @@ describe('Redis revocation store with local answers', () => {
     await client.set(`${prefix}{epoch}`, String(Date.now() - 120_000));
     const q = { ...query(), iat: Math.floor(Date.now() / 1000) - 60 };
     expect(await kept(store, q)).toBeNull();
-    // What a restart without persistence leaves: no epoch, no counter.
+    // What a restart without persistence leaves: no epoch, no counter. Another instance
+    // begins the new list.
     await client.del(`${prefix}{epoch}`, `${prefix}{epoch}:version`);
+    expect(await instance(prefix).check(q)).toBe('reset');
     await eventually(store, q, 'reset');
+    // And it stays so: nothing decided under the lost list's epoch is kept.
+    for (let index = 0; index < 20; index++) {
+      expect(await store.check(q)).toBe('reset');
+      await sleep(5);
+    }
   });
 
   it('lets a layered store answer synchronously from it', async () => {
@@ -146,7 +175,7 @@ describe('Redis revocation store with local answers', () => {
 
   it('refuses bad local options by name', () => {
     expect(() => createRedisRevocationStore({ client, local: 'yes' as never })).toThrow(
-      /local must be true, false or \{ staleMs, maxTokens \}/,
+      /local must be true, false or \{ staleMs, maxAgeMs, maxTokens \}/,
     );
     expect(() => createRedisRevocationStore({ client, local: { staleMs: 0 } })).toThrow(
       /local\.staleMs/,
@@ -154,5 +183,8 @@ describe('Redis revocation store with local answers', () => {
     expect(() => createRedisRevocationStore({ client, local: { maxTokens: 0 } })).toThrow(
       /local\.maxTokens/,
     );
+    expect(() =>
+      createRedisRevocationStore({ client, local: { staleMs: 500, maxAgeMs: 100 } }),
+    ).toThrow(/local\.maxAgeMs must be a whole number of ms from 500/);
   });
 });

@@ -16,6 +16,13 @@ export interface LocalRevocationOptions {
    * @default 10000
    */
   maxTokens?: number | undefined;
+  /**
+   * The longest any answer is kept, in ms, whatever the counter says: the bound on how long a
+   * revocation whose counter raise failed (Redis lost in between) can go unseen elsewhere.
+   * At least `staleMs`.
+   * @default 1000
+   */
+  maxAgeMs?: number | undefined;
 }
 
 /** A token's answer as kept: `null` (not revoked) cannot be an LRU value. */
@@ -24,13 +31,24 @@ type Kept = RevocationReason | 'none';
 /** The revocation counter and the epoch, as one MGET reads them. */
 export type Watermark = readonly [version: string | null, epoch: string | null];
 
+function wholeMs(name: string, value: number, min: number, max: number): number {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw invalid(
+      `createRedisRevocationStore local.${name}`,
+      `must be a whole number of ms from ${min} to ${max}`,
+    );
+  }
+  return value;
+}
+
 /**
  * Revocation answers kept in this process, so that a token presented again costs no round
  * trip. Written by hand: what makes them safe to keep is the store's own revocation counter.
- * Every revocation raises the counter after writing; this instance reads the counter (with
- * the epoch, which changes when Redis loses its data) every `staleMs / 2` while checks come,
- * drops every answer when either changed, and stops trusting them when it could not read
- * them for `staleMs`. A revocation made here drops them at once.
+ * Every revocation sets the counter to a new value after writing; this instance reads the
+ * counter (with the epoch, which changes when Redis loses its data) every `staleMs / 2` while
+ * checks come, drops every answer when either changed, and stops trusting them when it could
+ * not read them for `staleMs`. A revocation made here drops them at once, and no answer is
+ * kept longer than `maxAgeMs`, the bound when a counter raise is lost.
  */
 export class LocalAnswers {
   readonly #staleMs: number;
@@ -38,6 +56,8 @@ export class LocalAnswers {
   readonly #read: () => Promise<Watermark>;
   /** The counter and epoch the kept answers hold under; `undefined` until first read. */
   #watermark: string | undefined;
+  /** The epoch of that watermark: an answer decided under another epoch is not kept. */
+  #epoch: number | undefined;
   /** When the last read that found the watermark unchanged started (performance.now()). */
   #confirmedAt = Number.NEGATIVE_INFINITY;
   #reading = false;
@@ -45,28 +65,26 @@ export class LocalAnswers {
   #generation = 0;
 
   constructor(options: LocalRevocationOptions, read: () => Promise<Watermark>) {
-    const staleMs = options.staleMs ?? 100;
+    this.#staleMs = wholeMs('staleMs', options.staleMs ?? 100, 1, 60_000);
+    const maxAgeMs = wholeMs('maxAgeMs', options.maxAgeMs ?? 1000, this.#staleMs, 3_600_000);
     const maxTokens = options.maxTokens ?? 10_000;
-    if (!Number.isInteger(staleMs) || staleMs < 1 || staleMs > 60_000) {
-      throw invalid(
-        'createRedisRevocationStore local.staleMs',
-        'must be a whole number of ms from 1 to 60000',
-      );
-    }
     if (!Number.isInteger(maxTokens) || maxTokens < 1) {
       throw invalid(
         'createRedisRevocationStore local.maxTokens',
         'must be a whole number, 1 or more',
       );
     }
-    this.#staleMs = staleMs;
-    this.#answers = new LRUCache<string, Kept>({ max: maxTokens });
+    this.#answers = new LRUCache<string, Kept>({ max: maxTokens, ttl: maxAgeMs });
     this.#read = read;
   }
 
-  /** The key of a query's answer: every claim the answer depends on. */
+  /**
+   * The key of a query's answer: every claim the answer depends on, each string but the last
+   * behind its length so that no two queries share a key.
+   */
   static key(query: RevocationQuery): string {
-    return `${query.sub}\n${query.jti}\n${query.fam ?? ''}\n${query.iat}`;
+    const { sub, jti, fam = '', iat } = query;
+    return `${sub.length}:${sub}${jti.length}:${jti}${fam}|${iat}`;
   }
 
   /** The answer kept for `key`, or `undefined` when the store must be asked. */
@@ -83,8 +101,17 @@ export class LocalAnswers {
     return this.#generation;
   }
 
-  set(key: string, reason: RevocationReason | null, generation: number): void {
-    if (generation !== this.#generation || this.#watermark === undefined) return;
+  /**
+   * Keeps the store's answer for `key`, asked at `generation` and decided under `epoch`,
+   * unless an answer was dropped since or the epoch is not the watermark's (Redis lost its
+   * data and the answer came from the list before).
+   */
+  set(
+    key: string,
+    reason: RevocationReason | null,
+    asked: { generation: number; epoch: number },
+  ): void {
+    if (asked.generation !== this.#generation || asked.epoch !== this.#epoch) return;
     this.#answers.set(key, reason ?? 'none');
   }
 
@@ -102,10 +129,11 @@ export class LocalAnswers {
       ([version, epoch]) => {
         this.#reading = false;
         // No epoch: Redis lost its data and no check has begun a new list yet.
-        const watermark = epoch === null ? undefined : `${version ?? '0'}:${epoch}`;
+        const watermark = epoch === null ? undefined : `${version ?? ''}:${epoch}`;
         if (watermark !== this.#watermark) {
           this.drop();
           this.#watermark = watermark;
+          this.#epoch = epoch === null ? undefined : Number(epoch);
         }
         if (watermark !== undefined) this.#confirmedAt = startedAt;
       },
