@@ -13,7 +13,10 @@
  * Knobs: BENCH_SERVERS (express,fastify,hono), BENCH_WORKLOADS (list,dashboard,mix),
  * BENCH_CONNECTIONS (50,500,2000), BENCH_SECONDS (per run, 30), BENCH_THREADS (wrk's, 2),
  * BENCH_PROFILE_DIR (a directory: each server runs with `--cpu-prof` and writes its profile
- * there when it stops).
+ * there when it stops), BENCH_BARE (0 leaves out the bare Fastify reference).
+ * After the platform servers, bare Fastify answers the same JSON text of the list and the
+ * dashboard (bench/platform/bare.ts) at each connection count, and the last table gives each
+ * server's cached reads over it: the issue's ratio, in one run.
  * Every run gets a fresh database, created on the server of FAIRMIND_BENCH_DATABASE_URL (its
  * user must be allowed to CREATE DATABASE) and dropped after.
  */
@@ -183,6 +186,49 @@ ${request}
 ${WRK_DONE}`;
 }
 
+const pathOf = (workload: string) =>
+  workload === 'dashboard' ? '/api/v1/dashboard' : '/api/v1/models?limit=20';
+
+/** One wrk run against a server process, with the CPU it spent and its peak RSS. */
+async function loadRun(
+  target: { readonly child: ChildProcess; readonly base: string },
+  run: { workload: string; count: number; token: string },
+) {
+  const path = pathOf(run.workload);
+  // Warm the cache and the connections, so the run measures the steady state.
+  for (let index = 0; index < 20; index++) {
+    await fetch(`${target.base}${path}`, { headers: { authorization: `Bearer ${run.token}` } });
+  }
+  const usageBefore = processUsage(target.child.pid as number);
+  const summary = await runWrk({
+    url: `${target.base}${path}`,
+    script: wrkScript(run.workload, run.token),
+    connections: run.count,
+    seconds,
+    threads,
+  });
+  const usageAfter = processUsage(target.child.pid as number);
+  const rate = summary.requests / (summary.durationUs / 1e6);
+  const p99Ms = summary.p99 / 1000;
+  return {
+    summary,
+    rate,
+    head: {
+      requestsPerSecond: rate,
+      p50Ms: summary.p50 / 1000,
+      p99Ms,
+      p999Ms: summary.p999 / 1000,
+      p99OverFloor: p99Ms / ((run.count / rate) * 1000),
+      errors: wrkErrors(summary),
+      bytesPerResponse: summary.bytes / Math.max(1, summary.requests),
+    },
+    tail: {
+      rssMb: usageAfter.peakRssMb,
+      cpuUsPerRequest: (usageAfter.cpuUs - usageBefore.cpuUs) / Math.max(1, summary.requests),
+    },
+  };
+}
+
 async function measureRun(
   started: Started,
   server: string,
@@ -190,21 +236,8 @@ async function measureRun(
   count: number,
   token: string,
 ): Promise<PlatformRow> {
-  const path = workload === 'dashboard' ? '/api/v1/dashboard' : '/api/v1/models?limit=20';
-  // Warm the cache and the connections, so the run measures the steady state.
-  for (let index = 0; index < 20; index++) {
-    await fetch(`${started.base}${path}`, { headers: { authorization: `Bearer ${token}` } });
-  }
   const before = await (await fetch(`${started.base}/metrics`)).text();
-  const usageBefore = processUsage(started.child.pid as number);
-  const summary = await runWrk({
-    url: `${started.base}${path}`,
-    script: wrkScript(workload, token),
-    connections: count,
-    seconds,
-    threads,
-  });
-  const usageAfter = processUsage(started.child.pid as number);
+  const { rate, head, tail } = await loadRun(started, { workload, count, token });
   const after = await (await fetch(`${started.base}/metrics`)).text();
   const delta = (name: string, filter?: (labels: string) => boolean) =>
     sum(after, name, filter) - sum(before, name, filter);
@@ -219,9 +252,6 @@ async function measureRun(
   const fast = delta('fairmind_db_pool_acquire_seconds_bucket', (labels) =>
     labels.includes('le="0.001"'),
   );
-  const rate = summary.requests / (summary.durationUs / 1e6);
-  const errors = wrkErrors(summary);
-  const p99Ms = summary.p99 / 1000;
   const meanLoadMs = loads > 0 ? (loadSeconds / loads) * 1000 : null;
   // One request in ten is a write (see wrkScript).
   const writeIntervalMs = 1000 / (rate / 10);
@@ -229,13 +259,7 @@ async function measureRun(
     server,
     workload,
     connections: count,
-    requestsPerSecond: rate,
-    p50Ms: summary.p50 / 1000,
-    p99Ms,
-    p999Ms: summary.p999 / 1000,
-    p99OverFloor: p99Ms / ((count / rate) * 1000),
-    errors,
-    bytesPerResponse: summary.bytes / Math.max(1, summary.requests),
+    ...head,
     cacheHitRate: reads > 0 ? hits / reads : null,
     coalescedRate: reads > 0 ? coalesced / reads : null,
     loadsPerRead: reads > 0 ? loads / reads : null,
@@ -246,9 +270,95 @@ async function measureRun(
         : null,
     poolWaitsOver1ms: acquires - fast,
     eventLoopP99Ms: sum(after, 'nodejs_eventloop_lag_p99_seconds') * 1000,
-    rssMb: usageAfter.peakRssMb,
-    cpuUsPerRequest: (usageAfter.cpuUs - usageBefore.cpuUs) / Math.max(1, summary.requests),
+    ...tail,
   };
+}
+
+/**
+ * The reference of the cached reads: bare Fastify sending the same JSON text the platform
+ * sent for each path (bench/platform/bare.ts), at every connection count.
+ */
+async function measureBare(bodies: ReadonlyMap<string, string>): Promise<PlatformRow[]> {
+  const port = await freePort();
+  const child = spawn(
+    process.execPath,
+    [...profileFlags(), '--import', 'tsx', 'platform/bare.ts'],
+    {
+      cwd: here,
+      stdio: ['ignore', 'ignore', 'inherit'],
+      env: {
+        ...process.env,
+        PORT: String(port),
+        FAIRMIND_BENCH_BODIES: JSON.stringify(
+          Object.fromEntries([...bodies].map(([workload, text]) => [routeOf(workload), text])),
+        ),
+      },
+    },
+  );
+  const base = `http://127.0.0.1:${port}`;
+  const found: PlatformRow[] = [];
+  try {
+    await untilAnswers(`${base}${pathOf([...bodies.keys()][0] ?? 'list')}`);
+    for (const workload of bodies.keys()) {
+      for (const count of connections) {
+        const { head, tail } = await loadRun({ child, base }, { workload, count, token: 'none' });
+        const row: PlatformRow = {
+          server: BARE,
+          workload,
+          connections: count,
+          ...head,
+          cacheHitRate: null,
+          coalescedRate: null,
+          loadsPerRead: null,
+          meanLoadMs: null,
+          hitRateCeiling: null,
+          poolWaitsOver1ms: 0,
+          eventLoopP99Ms: 0,
+          ...tail,
+        };
+        found.push(row);
+        console.log(table([row]).split('\n')[2]);
+      }
+    }
+  } finally {
+    child.kill('SIGTERM');
+    await new Promise((resolve) => child.once('exit', resolve));
+  }
+  return found;
+}
+
+const BARE = 'bare Fastify';
+const routeOf = (workload: string) => pathOf(workload).split('?')[0] as string;
+
+async function untilAnswers(url: string): Promise<void> {
+  for (let attempt = 0; attempt < 300; attempt++) {
+    const answer = await fetch(url).catch(() => undefined);
+    if (answer?.status === 200) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`[bench] ${url} never answered 200`);
+}
+
+/** Each platform server's cached reads over bare Fastify's at the same connection count. */
+function ratioTable(rows: readonly PlatformRow[]): string {
+  const lines = [
+    '| server | workload | connections | req/s | bare Fastify req/s | ratio | CPU µs/req, ours / bare |',
+    '|---|---|---:|---:|---:|---:|---:|',
+  ];
+  for (const row of rows) {
+    if (row.server === BARE) continue;
+    const bare = rows.find(
+      (other) =>
+        other.server === BARE &&
+        other.workload === row.workload &&
+        other.connections === row.connections,
+    );
+    if (bare === undefined) continue;
+    lines.push(
+      `| ${row.server} | ${row.workload} | ${row.connections} | ${Math.round(row.requestsPerSecond).toLocaleString('en-US')} | ${Math.round(bare.requestsPerSecond).toLocaleString('en-US')} | ${(row.requestsPerSecond / bare.requestsPerSecond).toFixed(2)}x | ${Math.round(row.cpuUsPerRequest)} / ${Math.round(bare.cpuUsPerRequest)} |`,
+    );
+  }
+  return lines.join('\n');
 }
 
 const percent = (rate: number | null) => (rate === null ? '-' : `${(rate * 100).toFixed(1)}%`);
@@ -267,6 +377,8 @@ function table(rows: readonly PlatformRow[]): string {
 }
 
 const rows: PlatformRow[] = [];
+/** The JSON text of each cached read, as the platform sent it, for the bare reference. */
+const bodies = new Map<string, string>();
 console.log(
   `platform benchmark: node ${process.version}, wrk -t${threads}, ${seconds}s per run, servers ${servers.join(', ')}, workloads ${workloads.join(', ')}, connections ${connections.join(', ')}`,
 );
@@ -284,6 +396,12 @@ for (const server of servers) {
           body: JSON.stringify({ name: `model-${index}`, version: '1', riskLevel: 'medium' }),
         });
       }
+      if (workload !== 'mix' && !bodies.has(workload)) {
+        const answer = await fetch(`${started.base}${pathOf(workload)}`, {
+          headers: { authorization: `Bearer ${token}`, 'accept-encoding': 'identity' },
+        });
+        bodies.set(workload, await answer.text());
+      }
       for (const count of connections) {
         const row = await measureRun(started, server, workload, count, token);
         rows.push(row);
@@ -294,7 +412,9 @@ for (const server of servers) {
     }
   }
 }
+if (bodies.size > 0 && process.env['BENCH_BARE'] !== '0') rows.push(...(await measureBare(bodies)));
 console.log(`\n${table(rows)}`);
+console.log(`\nThe cached reads over bare Fastify sending the same JSON\n${ratioTable(rows)}`);
 const out = join(here, 'results');
 mkdirSync(out, { recursive: true });
 writeFileSync(join(out, 'platform.json'), `${JSON.stringify(rows, null, 2)}\n`);
