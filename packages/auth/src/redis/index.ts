@@ -65,11 +65,11 @@ export interface RedisAuthStoreOptions {
 export interface RedisRevocationStoreOptions extends RedisAuthStoreOptions {
   /**
    * Keep each token's answer in this process, so a token presented again is checked with no
-   * round trip. A revocation made on this instance is seen here at once; one made on
-   * another instance within `staleMs` (100 ms unless set). Every revocation also raises a
-   * counter in Redis, which each instance reads in the background while checks come; an
-   * instance that cannot read it stops answering from memory. Off by default: every check
-   * asks Redis.
+   * round trip. Every revocation also sets a counter in Redis, which each instance reads in
+   * the background while checks come (at least every `staleMs`, 100 ms unless set); an
+   * instance that cannot read it stops answering from memory. A revocation call resolves
+   * `staleMs` after the counter changed, when every instance refuses the token. Off by
+   * default: every check asks Redis.
    * @default false
    * @example
    * ```ts
@@ -239,7 +239,9 @@ export function createRedisRevocationStore(options: RedisRevocationStoreOptions)
   // Written, dropped here, then a new counter value: another instance's kept answers go once
   // it reads the counter. A value never used before, not INCR: a failover that loses one
   // raise cannot bring back a value an instance has seen. Dropped again after, so that a
-  // check here asked meanwhile keeps nothing.
+  // check here asked meanwhile keeps nothing. The call resolves only once no instance can
+  // still trust an answer from before the change (staleMs later): when a logout answers,
+  // the token is refused on every instance, as if nothing were kept.
   const revoked = async (write: (client: RedisClient) => Promise<unknown>, key: string) => {
     await run(write);
     local?.drop();
@@ -251,6 +253,7 @@ export function createRedisRevocationStore(options: RedisRevocationStoreOptions)
     } finally {
       local?.drop();
     }
+    await local.outlived();
   };
   const put = async (key: string, expiresAt: number) => {
     const ttl = Math.ceil(ttlMs(expiresAt));

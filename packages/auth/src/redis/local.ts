@@ -115,6 +115,15 @@ export class LocalAnswers {
     this.#answers.set(key, reason ?? 'none');
   }
 
+  /**
+   * Resolves `staleMs` after it is called: by then no instance trusts an answer unless a
+   * read of the counter began after this call, so a revocation whose counter changed
+   * before it is refused everywhere once this resolves.
+   */
+  outlived(): Promise<void> {
+    return new Promise((resolve) => setTimeout(resolve, this.#staleMs));
+  }
+
   /** Drops every answer: a revocation was made here, or the watermark moved. */
   drop(): void {
     this.#answers.clear();

@@ -653,8 +653,10 @@ export interface FairmindConfig {
      */
     secretGenerated: boolean;
     /**
-     * `REVOCATION_STALE_MS`: with Redis, how long a revocation made on another instance may
-     * go unseen here while token answers are kept in memory; `0` asks Redis on every request.
+     * `REVOCATION_STALE_MS`: with Redis, token answers are kept in memory and each
+     * instance reads the revocation counter at least this often while requests come; a
+     * revocation answers this long after it is written, once every instance refuses the
+     * token. `0` asks Redis on every request.
      * @default 100
      */
     revocationStaleMs: number;
