@@ -50,7 +50,10 @@ function open(extra: { maxReplicaLagMs?: number; registry?: Registry } = {}) {
   const db = createPostgresDatabase({
     url: primary.url,
     replicas: [replica.url],
-    replicaCheckIntervalMs: 100,
+    // The probes' deadline is twice this (at least 200 ms): at 100 a loaded CI machine, with
+    // PgBouncer in between, timed a probe out and the replica was dropped for that instead of
+    // for its lag.
+    replicaCheckIntervalMs: 250,
     poolSize: 2,
     logger,
     ...extra,
