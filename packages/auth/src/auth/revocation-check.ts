@@ -1,7 +1,12 @@
 import type { FairmindError } from '@fairmind/core';
 import { withDeadline } from '../deadline/index.js';
 import { describe, PREFIX, storeUnavailable, tokenRevoked } from '../errors/index.js';
-import type { RevocationQuery, RevocationReason, RevocationStore } from '../revocation/index.js';
+import {
+  isPromise,
+  type RevocationQuery,
+  type RevocationReason,
+  type RevocationStore,
+} from '../revocation/index.js';
 import type { AuthContext } from './context.js';
 
 // What TOKEN_REVOKED names for each reason (the message ends "has been revoked: sign in again").
@@ -12,10 +17,6 @@ const REVOKED_WHAT: Readonly<Record<RevocationReason, string>> = {
   // The store lost its list after the token was issued: it may have been revoked since.
   reset: 'every session older than the revocation list (it was reset)',
 };
-
-export function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
-  return typeof (value as { then?: unknown } | null)?.then === 'function';
-}
 
 export function revokedError(reason: RevocationReason): FairmindError {
   return tokenRevoked(REVOKED_WHAT[reason]);

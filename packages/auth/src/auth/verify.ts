@@ -3,10 +3,11 @@ import { tokenInvalid } from '../errors/index.js';
 import type { JwtClaims, VerifiedJwt } from '../jwt/index.js';
 import type { Principal } from '../rbac/index.js';
 import type { RevocationReason } from '../revocation/index.js';
+import { isPromise } from '../revocation/index.js';
 import type { AuthContext } from './context.js';
 import type { Auth } from './index.js';
 import { ACCESS_OK, CACHE_HIT, CACHE_MISS, type Counted, outcomeOf } from './metrics.js';
-import { isPromise, type RevocationCheck, revokedError } from './revocation-check.js';
+import { type RevocationCheck, revokedError } from './revocation-check.js';
 
 /** A claim that must be a non-empty string of at most 256 characters, else TOKEN_INVALID. */
 export function stringClaim(payload: JwtClaims, name: string): string {

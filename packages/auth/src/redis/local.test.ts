@@ -5,6 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import {
   createMemoryRevocationStore,
   type DurableRevocationStore,
+  isPromise,
   type RevocationQuery,
   type RevocationStore,
 } from '../revocation/index.js';
@@ -39,9 +40,6 @@ function query(): RevocationQuery {
 function instance(prefix: string, staleMs = STALE_MS, maxAgeMs = 60_000): RevocationStore {
   return createRedisRevocationStore({ client, prefix, local: { staleMs, maxAgeMs } });
 }
-
-const isPromise = (value: unknown) =>
-  typeof (value as { then?: unknown } | null)?.then === 'function';
 
 /**
  * Checks until the store answers from memory (synchronously): the first check starts the

@@ -1,5 +1,6 @@
+import { checkOption, durationMsRule, wholeNumberRule } from '@fairmind/core';
 import { LRUCache } from 'lru-cache';
-import { invalid } from '../errors/index.js';
+import { OPTIONS } from '../errors/options.js';
 import type { RevocationQuery, RevocationReason } from '../revocation/index.js';
 
 /** The `local` option of `createRedisRevocationStore`. */
@@ -31,16 +32,6 @@ type Kept = RevocationReason | 'none';
 /** The revocation counter and the epoch, as one MGET reads them. */
 export type Watermark = readonly [version: string | null, epoch: string | null];
 
-function wholeMs(name: string, value: number, min: number, max: number): number {
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw invalid(
-      `createRedisRevocationStore local.${name}`,
-      `must be a whole number of ms from ${min} to ${max}`,
-    );
-  }
-  return value;
-}
-
 /**
  * Revocation answers kept in this process, so that a token presented again costs no round
  * trip. Written by hand: what makes them safe to keep is the store's own revocation counter.
@@ -65,15 +56,25 @@ export class LocalAnswers {
   #generation = 0;
 
   constructor(options: LocalRevocationOptions, read: () => Promise<Watermark>) {
-    this.#staleMs = wholeMs('staleMs', options.staleMs ?? 100, 1, 60_000);
-    const maxAgeMs = wholeMs('maxAgeMs', options.maxAgeMs ?? 1000, this.#staleMs, 3_600_000);
-    const maxTokens = options.maxTokens ?? 10_000;
-    if (!Number.isInteger(maxTokens) || maxTokens < 1) {
-      throw invalid(
-        'createRedisRevocationStore local.maxTokens',
-        'must be a whole number, 1 or more',
-      );
-    }
+    const name = (option: string) => `createRedisRevocationStore local.${option}`;
+    this.#staleMs = checkOption(
+      OPTIONS,
+      name('staleMs'),
+      options.staleMs ?? 100,
+      durationMsRule({ max: 60_000, unit: ' of ms' }),
+    );
+    const maxAgeMs = checkOption(
+      OPTIONS,
+      name('maxAgeMs'),
+      options.maxAgeMs ?? 1000,
+      durationMsRule({ min: this.#staleMs, max: 3_600_000, unit: ' of ms' }),
+    );
+    const maxTokens = checkOption(
+      OPTIONS,
+      name('maxTokens'),
+      options.maxTokens ?? 10_000,
+      wholeNumberRule({ min: 1 }),
+    );
     this.#answers = new LRUCache<string, Kept>({ max: maxTokens, ttl: maxAgeMs });
     this.#read = read;
   }

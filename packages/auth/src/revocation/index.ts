@@ -5,6 +5,11 @@
  */
 export type RevocationReason = 'token' | 'family' | 'subject' | 'reset';
 
+/** Whether a store's answer is a promise, rather than given at once (a memory store's). */
+export function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
+  return typeof (value as { then?: unknown } | null)?.then === 'function';
+}
+
 /** What a revocation check needs to know about a verified token. */
 export interface RevocationQuery {
   /** The token's `jti`: revocation is by id, never by the token's text. */

@@ -2,11 +2,12 @@ import { checkOption, type Logger, silentLogger, wholeNumberRule } from '@fairmi
 import { withDeadline } from '../deadline/index.js';
 import { describe, invalid, PREFIX } from '../errors/index.js';
 import { OPTIONS } from '../errors/options.js';
-import type {
-  DurableRevocationStore,
-  RevocationQuery,
-  RevocationReason,
-  RevocationStore,
+import {
+  type DurableRevocationStore,
+  isPromise,
+  type RevocationQuery,
+  type RevocationReason,
+  type RevocationStore,
 } from './index.js';
 
 /** Options of {@link createLayeredRevocationStore}. */
@@ -136,9 +137,6 @@ async function write(layers: Layers, { what, toDurable, toFast }: LayeredWrite):
 }
 
 type Answer = RevocationReason | null | Promise<RevocationReason | null>;
-
-const isPromise = (value: unknown): value is Promise<unknown> =>
-  typeof (value as { then?: unknown } | null)?.then === 'function';
 
 // Synchronous when the mark is known and the fast store answers from memory (its `local`
 // option): a token checked again then costs no promise here.
