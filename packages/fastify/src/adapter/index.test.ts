@@ -239,6 +239,10 @@ const application: Handler<IncomingMessage> = async (exchange, body) => {
     return jsonReply(201, { input, auth: (exchange.state as { auth?: unknown }).auth ?? null });
   }
   if (path === '/big') return jsonReply(200, { text: 'lorem ipsum '.repeat(400) });
+  if (path.startsWith('/typed')) {
+    const type = new URLSearchParams(path.split('?')[1]).get('type');
+    return { status: 200, headers: type === null ? {} : { 'content-type': type }, body: 'é,1' };
+  }
   throw new FairmindError('NOT_FOUND', 404, `No route for ${path}.`);
 };
 
@@ -295,6 +299,26 @@ describe('mount', () => {
     expect(head.statusCode).toBe(200);
     expect(head.body).toBe('');
     expect(head.headers['content-type']).toBe('application/json; charset=utf-8');
+  });
+
+  it('sends every reply with the content type and bytes the application gave', async () => {
+    const server = fastify();
+    mount(server, { middleware: [], handler: application });
+    const sent = async (type: string | null) => {
+      const query = type === null ? '' : `?type=${encodeURIComponent(type)}`;
+      const response = await server.inject({ method: 'GET', url: `/typed${query}` });
+      expect(response.body).toBe('é,1');
+      expect(response.headers['content-length']).toBe('4');
+      return response.headers['content-type'];
+    };
+    expect(await sent('text/csv')).toBe('text/csv');
+    expect(await sent('text/plain; charset=utf-8')).toBe('text/plain; charset=utf-8');
+    expect(await sent('application/json; charset=utf-8')).toBe('application/json; charset=utf-8');
+    // Fastify would add a charset to a JSON type sent as a string, and call an untyped string
+    // text/plain: these go as bytes, exactly as given.
+    expect(await sent('application/problem+json')).toBe('application/problem+json');
+    expect(await sent('application/json')).toBe('application/json');
+    expect(await sent(null)).toBe('application/octet-stream');
   });
 
   it('keeps routes declared beside the mount and their JSON parsing', async () => {

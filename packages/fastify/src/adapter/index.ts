@@ -82,14 +82,27 @@ function expose(request: FastifyRequest, exchange: Exchange): Exchange {
   return exchange;
 }
 
-// The body goes as a Buffer: Fastify appends `; charset=utf-8` to a JSON media type sent as a
-// string, and the problem media type is exactly `application/problem+json`. A reply that
-// closes the connection (a 413) lets the client finish sending first.
+// Fastify sends a string as it is when its Content-Type names a charset or is not JSON: then
+// the body goes as the string, so a cached body, the same string on every request, is neither
+// copied nor compared byte by byte by the compression memo (2% of a cached list's time).
+// Otherwise it goes as a Buffer: Fastify appends `; charset=utf-8` to a JSON media type sent
+// as a string (the problem media type is exactly `application/problem+json`) and gives a
+// string with no Content-Type `text/plain`.
+const SENT_AS_IS = /charset=|^(?:(?!json).)*$/i;
+
+function payloadOf(result: Reply): string | Buffer | undefined {
+  if (result.body === null) return undefined;
+  // Names are lower-case by the contract; one written otherwise just goes as a Buffer.
+  const type = result.headers['content-type'];
+  return type !== undefined && SENT_AS_IS.test(type) ? result.body : Buffer.from(result.body);
+}
+
+// A reply that closes the connection (a 413) lets the client finish sending first.
 function sendReply(reply: FastifyReply, result: Reply): FastifyReply {
   reply.code(result.status);
   applyHeaders(replyHeaders(reply), result.headers);
   if (result.headers['connection']?.toLowerCase() === 'close') lingerBeforeClose(reply.request.raw);
-  return reply.send(result.body === null ? undefined : Buffer.from(result.body));
+  return reply.send(payloadOf(result));
 }
 
 /**
