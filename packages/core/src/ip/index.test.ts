@@ -249,6 +249,29 @@ describe('createClientIpResolver', () => {
     expect(reads).toBe(0);
   });
 
+  it('answers a peer seen before the same way, and a trusted proxy by its header each time', () => {
+    const resolve = createClientIpResolver({ trustedProxies: '10.0.0.0/8' });
+    // More peers than the memo keeps, twice over, each answered as a first-seen peer would be.
+    for (let round = 0; round < 2; round++) {
+      for (let index = 0; index < 5000; index++) {
+        const peer = `::ffff:198.18.${index >> 8}.${index & 255}`;
+        const ip = `198.18.${index >> 8}.${index & 255}`;
+        expect(resolve(source(peer))).toEqual({ ip, key: ip, forwarded: false });
+      }
+    }
+    const first = resolve(source('2001:DB8::1'));
+    expect(resolve(source('2001:DB8::1'))).toEqual(first);
+    expect(Object.isFrozen(first)).toBe(true);
+    const via = (client: string) => resolve(source('10.0.0.1', { 'x-forwarded-for': client })).ip;
+    expect(via('203.0.113.7')).toBe('203.0.113.7');
+    expect(via('203.0.113.8')).toBe('203.0.113.8');
+    expect(resolve(source('/run/app.sock'))).toEqual({
+      ip: '/run/app.sock',
+      key: '/run/app.sock',
+      forwarded: false,
+    });
+  });
+
   it('ignores the header when the peer is not a trusted proxy', () => {
     const resolve = createClientIpResolver({ trustedProxies: '10.0.0.0/8' });
     const result = resolve(source('203.0.113.7', { 'x-forwarded-for': '10.0.0.2, 1.1.1.1' }));
