@@ -7,7 +7,7 @@
  *
  * Knobs: BENCH_SECONDS and BENCH_ROUNDS are passed on (each benchmark's own defaults when
  * unset); BENCH_SKIP, a comma-separated list of benchmarks to leave out (db-pool, cache, auth,
- * edge, stack, http, platform); the platform benchmark runs at BENCH_PLATFORM_SECONDS (10) per run
+ * edge, logger, stack, http, platform); the platform benchmark runs at BENCH_PLATFORM_SECONDS (10) per run
  * unless BENCH_SECONDS is set. The benchmarks need the PostgreSQL and Redis their own headers
  * name (FAIRMIND_BENCH_DATABASE_URL, FAIRMIND_BENCH_REDIS_URL).
  */
@@ -16,7 +16,16 @@ import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const BENCHMARKS = ['db-pool', 'cache', 'auth', 'edge', 'stack', 'http', 'platform'] as const;
+const BENCHMARKS = [
+  'db-pool',
+  'cache',
+  'auth',
+  'edge',
+  'logger',
+  'stack',
+  'http',
+  'platform',
+] as const;
 /** Where each benchmark starts: its own file, or its folder's index. */
 const entry = (name: string) => (name === 'http' ? 'http/index.ts' : `${name}.ts`);
 const skip = new Set((process.env['BENCH_SKIP'] ?? '').split(',').filter(Boolean));

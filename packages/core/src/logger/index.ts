@@ -1,5 +1,6 @@
 import { type DestinationStream, type LoggerOptions, type Logger as PinoLogger, pino } from 'pino';
 import { attachLineWriter, type LineWriter } from '../log/index.js';
+import { batchedStdout } from './stdout.js';
 
 /**
  * Paths pino blanks in every line. Credentials live in these places in request logs and in
@@ -45,7 +46,9 @@ export interface CreateLoggerOptions {
    */
   redact?: readonly string[] | undefined;
   /**
-   * Where lines go; tests pass a stream to read them back.
+   * Where lines go; tests pass a stream to read them back. Without one (and without a pino
+   * `transport`), the lines of each turn of the event loop go to stdout in one synchronous
+   * write at its end, and those of the last turn when the process exits.
    * @default stdout
    */
   destination?: DestinationStream | undefined;
@@ -72,7 +75,11 @@ export function createLogger(options: CreateLoggerOptions = {}): PinoLogger {
     timestamp: pino.stdTimeFunctions.isoTime,
     ...options.pino,
   };
-  const logger = options.destination ? pino(config, options.destination) : pino(config);
+  // Without a destination or a transport, stdout as pino would write it, batched per turn
+  // of the event loop (see batchedStdout).
+  const destination =
+    options.destination ?? (config.transport === undefined ? batchedStdout() : undefined);
+  const logger = destination ? pino(config, destination) : pino(config);
   if (plainLines(options)) attachLineWriter(logger, pinoLineWriter(logger));
   return logger;
 }
