@@ -13,7 +13,11 @@
  * Knobs: BENCH_SERVERS (express,fastify,hono), BENCH_WORKLOADS (list,dashboard,mix),
  * BENCH_CONNECTIONS (50,500,2000), BENCH_SECONDS (per run, 30), BENCH_THREADS (wrk's, 2),
  * BENCH_PROFILE_DIR (a directory: each server runs with `--cpu-prof` and writes its profile
- * there when it stops), BENCH_BARE (0 leaves out the bare Fastify reference).
+ * there when it stops), BENCH_BARE (0 leaves out the bare Fastify reference), BENCH_FROM
+ * (`source` runs the examples on the packages' TypeScript through tsx, as `pnpm start` does;
+ * by default they run on the built packages, as an application that installed them does).
+ * tsx keeps function names by wrapping every closure made per request in a call (`__name`,
+ * 2-4% of the busy time in a profile), which a built package does not pay.
  * After the platform servers, bare Fastify answers the same JSON text of the list and the
  * dashboard (bench/platform/bare.ts) at each connection count, and the last table gives each
  * server's cached reads over it: the issue's ratio, in one run.
@@ -47,6 +51,7 @@ const threads = numberFromEnv('BENCH_THREADS', 2);
 const servers = listFromEnv('BENCH_SERVERS', ['express', 'fastify', 'hono']);
 const workloads = listFromEnv('BENCH_WORKLOADS', ['list', 'dashboard', 'mix']);
 const connections = listFromEnv('BENCH_CONNECTIONS', ['50', '500', '2000']).map(Number);
+const sourceFlags = process.env['BENCH_FROM'] === 'source' ? ['--conditions=@fairmind/source'] : [];
 const ADMIN = { email: 'admin@example.com', password: 'bench-password-1' };
 
 export interface PlatformRow {
@@ -119,7 +124,7 @@ async function startPlatform(server: string): Promise<Started> {
   const port = await freePort();
   const child = spawn(
     process.execPath,
-    [...profileFlags(), '--conditions=@fairmind/source', '--import', 'tsx', 'src/main.ts'],
+    [...profileFlags(), ...sourceFlags, '--import', 'tsx', 'src/main.ts'],
     {
       cwd: join(root, 'examples', server),
       // The request log at info, as in production; its lines go nowhere.
