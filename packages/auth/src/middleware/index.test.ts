@@ -176,6 +176,21 @@ describe('guards on their own', () => {
     );
   });
 
+  it('answer at once when the principal is known, and refuse through a rejection', async () => {
+    const { auth } = await setup();
+    const known = exchange();
+    known.state.auth = { type: 'user', id: 'u', role: 'viewer' };
+    expect(auth.requireAuth()(known)).toBeUndefined();
+    expect(auth.requirePermission('models:read')(known)).toBeUndefined();
+    expect(auth.requireRole('viewer')(known)).toBeUndefined();
+    await expect(auth.requirePermission('models:write')(known)).rejects.toMatchObject({
+      status: 403,
+    });
+    await expect(auth.requireRole('admin')(known)).rejects.toMatchObject({ status: 403 });
+    // Unknown, the principal is looked for first: a promise, rejected with 401 here.
+    await expect(auth.requireAuth()(exchange())).rejects.toMatchObject({ status: 401 });
+  });
+
   it('requireAuth({ apiKeys: false }) refuses API keys with 403', async () => {
     const { auth, analyst } = await setup();
     const key = await auth.createApiKey(
