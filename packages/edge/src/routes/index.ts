@@ -62,10 +62,15 @@ export function createRouteContext(input: {
 }): RouteContext {
   const { exchange, params, source } = input;
   const limit = input.bodyLimit ?? DEFAULT_BODY_LIMIT;
+  let query: URLSearchParams | undefined;
   return {
     exchange,
     params,
-    query: new URLSearchParams(requestSearch(exchange.request.url)),
+    // Parsed on first use: most routes never read it.
+    get query() {
+      query ??= new URLSearchParams(requestSearch(exchange.request.url));
+      return query;
+    },
     body: (schema) => readJsonBody(source, schema, { limit }),
   };
 }
@@ -169,7 +174,11 @@ export function createRouteHandler<R extends Route>(
     }
     const { route, params } = match;
     exchange.state.route = route.pattern;
-    if (route.permission !== null) await authorize(route, exchange);
+    if (route.permission !== null) {
+      // A check answered synchronously (the principal already known) costs no extra turn.
+      const authorized = authorize(route, exchange);
+      if (authorized !== undefined) await authorized;
+    }
     return route.handle(createRouteContext({ exchange, params, source, bodyLimit }));
   };
 }
