@@ -60,10 +60,12 @@ export function createDispatcher({ router, auth }: DispatcherContext): Handler<B
     router,
     bodyLimit: BODY_LIMIT,
     notFoundHint: 'see docs/http-api.md.',
-    async authorize(route, exchange) {
+    authorize(route, exchange) {
       requirePrincipal(exchange);
-      if (route.permission !== 'authenticated')
-        await requirePermission(route.permission ?? '')(exchange);
+      if (route.permission === 'authenticated') return undefined;
+      // Synchronous once authenticate() found the principal, as it has on these routes.
+      const checked = requirePermission(route.permission ?? '')(exchange);
+      return checked instanceof Promise ? checked.then(() => undefined) : undefined;
     },
   });
 

@@ -2,13 +2,13 @@ import { requirePrincipal } from '@fairmind/auth/routes';
 import type { Cache } from '@fairmind/cache';
 import { JSON_CONTENT_TYPE, type Reply } from '@fairmind/core';
 import type { Database, Reader } from '@fairmind/db-pool';
-import { json, listQuerySchema, noContent, queryObject, type Route } from '@fairmind/edge';
+import { json, noContent, type Route } from '@fairmind/edge';
 import type { AssessmentRepository } from '../assessments/index.js';
 import { createAssessmentSchema } from '../assessments/index.js';
 import { computeDashboard } from '../dashboard/index.js';
 import { createModelSchema, type ModelRepository, updateModelSchema } from '../models/index.js';
 import { auditRoute } from './audit.js';
-import { parseWith } from './index.js';
+import { listQuery } from './index.js';
 
 interface Deps {
   db: Database;
@@ -66,8 +66,8 @@ function modelRoutes(
       '/api/v1/models',
       {
         permission: 'models:read',
-        async handle({ query }) {
-          const { limit, cursor } = parseWith(listQuerySchema, queryObject(query), 'query');
+        async handle(context) {
+          const { limit, cursor } = listQuery(context);
           return cachedJson(
             cache,
             `models:list:${limit}:${cursor ?? ''}`,
@@ -155,9 +155,9 @@ function assessmentRoutes(
       '/api/v1/models/:id/assessments',
       {
         permission: 'assessments:read',
-        async handle({ params, query }) {
-          const id = params['id'] as string;
-          const { limit, cursor } = parseWith(listQuerySchema, queryObject(query), 'query');
+        async handle(context) {
+          const id = context.params['id'] as string;
+          const { limit, cursor } = listQuery(context);
           return cachedJson(
             cache,
             `assessments:list:${id}:${limit}:${cursor ?? ''}`,
