@@ -1,5 +1,10 @@
 import { createMetricsRegistry } from '@fairmind/core/metrics';
-import { type RedisServer, startRedisServer, undefinedOptions } from '@fairmind/testing';
+import {
+  type RedisServer,
+  recordingLogger,
+  startRedisServer,
+  undefinedOptions,
+} from '@fairmind/testing';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { complexSample } from '../codec/fixtures.js';
@@ -531,6 +536,161 @@ describe('getOrSet', () => {
   });
 });
 
+describe('refreshOnInvalidate', () => {
+  /** A factory whose runs can be held at a gate, returning what `value` is when each starts. */
+  function gatedFactory(first: string) {
+    const state = {
+      value: first,
+      runs: 0,
+      gate: undefined as Promise<void> | undefined,
+      open: () => {},
+    };
+    const hold = () => {
+      state.gate = new Promise<void>((resolve) => {
+        state.open = resolve;
+      });
+    };
+    const factory = async () => {
+      state.runs++;
+      const value = state.value;
+      await state.gate;
+      return value;
+    };
+    return { state, hold, factory };
+  }
+
+  const sticky = { tags: ['models'], refreshOnInvalidate: true } as const;
+
+  it.each([
+    ['with Redis', {}],
+    ['on L1 alone', { redis: undefined }],
+  ])('answers the refreshed value as a hit after invalidateTags, %s', async (_name, extra) => {
+    const cache = await open({ namespace: namespace(), ...extra });
+    const { state, factory } = gatedFactory('v0');
+    expect(await cache.getOrSet('list', factory, sticky)).toBe('v0');
+    state.value = 'v1';
+    await cache.invalidateTags(['models']);
+    // Computed again by the invalidation itself, not by the next read.
+    expect(state.runs).toBe(2);
+    const hits = cache.stats().hits.l1;
+    expect(await cache.getOrSet('list', factory, sticky)).toBe('v1');
+    expect(state.runs).toBe(2);
+    expect(cache.stats().hits.l1).toBe(hits + 1);
+  });
+
+  it('answers the previous value while the refresh runs, the new one once it resolves', async () => {
+    const cache = await open({ namespace: namespace() });
+    const { state, hold, factory } = gatedFactory('old');
+    expect(await cache.getOrSet('list', factory, sticky)).toBe('old');
+    state.value = 'new';
+    hold();
+    let invalidated = false;
+    const invalidation = cache.invalidateTags(['models']).then(() => {
+      invalidated = true;
+    });
+    await sleep(20);
+    expect(state.runs).toBe(2);
+    expect(await cache.getOrSet('list', factory, sticky)).toBe('old');
+    expect(invalidated).toBe(false);
+    state.open();
+    await invalidation;
+    expect(await cache.getOrSet('list', factory, sticky)).toBe('new');
+    expect(state.runs).toBe(2);
+  });
+
+  it('runs once more for all the invalidations that come during a refresh, each waiting for a run that started after it', async () => {
+    const cache = await open({ namespace: namespace() });
+    const { state, hold, factory } = gatedFactory('v0');
+    await cache.getOrSet('list', factory, sticky);
+    state.value = 'v1';
+    hold();
+    const first = cache.invalidateTags(['models']);
+    await sleep(10);
+    const release = state.open;
+    state.value = 'v2';
+    const second = cache.invalidateTags(['models']);
+    state.value = 'v3';
+    const third = cache.invalidateTags(['models']);
+    let later = false;
+    void Promise.all([second, third]).then(() => {
+      later = true;
+    });
+    // The queued run starts when the first ends; hold it too, to look between the two.
+    hold();
+    release();
+    await first;
+    expect(await cache.getOrSet('list', factory, sticky)).toBe('v1');
+    expect(later).toBe(false);
+    state.open();
+    await Promise.all([second, third]);
+    expect(await cache.getOrSet('list', factory, sticky)).toBe('v3');
+    // The first load, the first refresh, and one refresh for the two that came during it.
+    expect(state.runs).toBe(3);
+  });
+
+  it('gives up a refresh that fails: invalidateTags resolves, logs it, and the next read loads', async () => {
+    const logger = recordingLogger();
+    const cache = await open({ namespace: namespace(), logger });
+    let fail = false;
+    let value = 'v0';
+    const factory = async () => {
+      if (fail) throw new Error('database away');
+      return value;
+    };
+    await cache.getOrSet('list', factory, sticky);
+    fail = true;
+    value = 'v1';
+    await cache.invalidateTags(['models']);
+    expect(logger.warns).toContainEqual(expect.objectContaining({ key: 'list' }));
+    fail = false;
+    expect(await cache.getOrSet('list', factory, sticky)).toBe('v1');
+    expect(cache.stats().misses.l1).toBeGreaterThan(0);
+  });
+
+  it('stops answering the previous value when the key is deleted during the refresh, and stores nothing from it', async () => {
+    const cache = await open({ namespace: namespace() });
+    const { state, hold, factory } = gatedFactory('v0');
+    await cache.getOrSet('list', factory, sticky);
+    state.value = 'v1';
+    hold();
+    const invalidation = cache.invalidateTags(['models']);
+    await sleep(10);
+    await cache.delete('list');
+    const release = state.open;
+    state.gate = undefined;
+    state.value = 'v2';
+    // A load of its own, not the value held before the delete.
+    expect(await cache.getOrSet('list', factory, sticky)).toBe('v2');
+    release();
+    await invalidation;
+    expect(await cache.get('list')).toBe('v2');
+  });
+
+  it('lets another instance read the refreshed value from Redis without running its factory', async () => {
+    const [a, b] = await pair();
+    const { state, factory } = gatedFactory('v0');
+    await a.getOrSet('list', factory, sticky);
+    expect(await b.getOrSet('list', factory, sticky)).toBe('v0');
+    expect(state.runs).toBe(1);
+    state.value = 'v1';
+    await a.invalidateTags(['models']);
+    expect(await eventually(() => b.getOrSet('list', factory, sticky), 'v1')).toBe('v1');
+    expect(state.runs).toBe(2);
+    expect(b.stats().hits.l2).toBeGreaterThanOrEqual(2);
+  });
+
+  it('leaves keys stored without it to their next read', async () => {
+    const cache = await open({ namespace: namespace() });
+    const { state, factory } = gatedFactory('v0');
+    await cache.getOrSet('list', factory, { tags: ['models'] });
+    state.value = 'v1';
+    await cache.invalidateTags(['models']);
+    expect(state.runs).toBe(1);
+    expect(await cache.getOrSet('list', factory, { tags: ['models'] })).toBe('v1');
+    expect(state.runs).toBe(2);
+  });
+});
+
 describe('getOrSetMany and cached', () => {
   it('asks the batch factory only for the missing keys', async () => {
     const [a, b] = await pair();
@@ -886,6 +1046,9 @@ describe('validation', () => {
     await expect(cache.getOrSet(42 as never, () => 1)).rejects.toThrow(/non-empty string/);
     await expect(cache.set('k', 1, { tags: [''] })).rejects.toThrow(/tags must be/);
     await expect(cache.set('k', 1, { ttl: 0 })).rejects.toThrow(/ttl must be/);
+    await expect(
+      cache.getOrSet('k', () => 1, { tags: ['t'], refreshOnInvalidate: 'yes' as never }),
+    ).rejects.toThrow(/refreshOnInvalidate must be true or false/);
     expect(() => cache.namespace('a:b')).toThrow(/namespace must be/);
   });
 });

@@ -13,6 +13,7 @@ import {
   checkTags,
   type Flight,
   NAME,
+  type Prepared,
   type Read,
   type Resolved,
   readValue,
@@ -148,6 +149,29 @@ export interface GetOrSetOptions extends EntryOptions {
   softTimeout?: Duration | undefined;
   /** @default the cache's `earlyRefresh` */
   earlyRefresh?: number | undefined;
+  /**
+   * When `invalidateTags` on this instance hides the entry, run the factory again before that
+   * call resolves, and keep answering the previous value to the `getOrSet` calls that come
+   * meanwhile, as hits. Reads that overlap the write which invalidated may see either side of
+   * it (that write has not been answered yet); every read after `invalidateTags` resolves sees
+   * the new value. So a key read far more often than written stays a hit across writes, and
+   * its factory runs once per invalidation, or once for all that arrive during one run.
+   * Needs `tags`. The factory must depend on nothing but the key (it runs outside any
+   * request). A refresh that fails or takes over 10 s is given up, logged, and the key is
+   * loaded on its next read as without this option. Only the instance that invalidates
+   * refreshes; the others drop their copy and read what it stored in Redis.
+   * @default false
+   * @example
+   * ```ts
+   * const list = await cache.getOrSet('models:list', () => db.listModels(), {
+   *   tags: ['models'],
+   *   refreshOnInvalidate: true,
+   * });
+   * // after a write: refreshes 'models:list' while reads go on answering the old list
+   * await cache.invalidateTags(['models']);
+   * ```
+   */
+  refreshOnInvalidate?: boolean | undefined;
 }
 
 /** One item of {@link Cache.setMany}. */
@@ -271,7 +295,8 @@ export interface Cache {
   ): (...args: A) => Promise<Awaited<R>>;
   /**
    * Hides every entry carrying one of `tags`, on every instance, in work proportional to
-   * the number of tags (a time per tag in Redis, checked on read).
+   * the number of tags (a time per tag in Redis, checked on read). Resolves once the entries
+   * of this instance stored with `refreshOnInvalidate` are computed again.
    */
   invalidateTags(tags: readonly string[]): Promise<void>;
   /** Deletes every entry of this cache (or of the namespace `name` under it). */
@@ -473,10 +498,20 @@ class CacheView implements Cache {
     if (typeof factory !== 'function') throw invalidArgument('getOrSet() needs a factory function');
     const core = this.#core;
     const resolved = core.resolve(options);
+    // Being computed again after an invalidation on this instance: the previous value.
+    const held = core.held(full);
+    if (held !== undefined) {
+      core.counters.l1Hits++;
+      return readValue(held) as T;
+    }
     const joined = core.flight(full);
     if (joined !== undefined) {
       core.counters.coalesced++;
       return joined.promise as Promise<T>;
+    }
+    if (resolved.refreshOnInvalidate && resolved.tags !== undefined) {
+      const job = { key, full, factory, resolved };
+      core.renewable(full, { tags: resolved.tags, run: () => this.#produce(job) });
     }
     return core.fly(full, resolved.tags, async (flight, done) => {
       let read: Read;
@@ -545,26 +580,31 @@ class CacheView implements Cache {
     }
   }
 
-  /** Runs the factory once and stores its value (unless superseded meanwhile). */
-  async #run<T>(job: FactoryJob<T>, flight: Flight): Promise<T> {
+  /** Runs the factory once and encodes its value, its creation time taken before it ran. */
+  async #produce<T>(job: FactoryJob<T>): Promise<Prepared> {
     const core = this.#core;
-    const { key, full, factory, resolved } = job;
     const startedAt = core.tick();
     core.counters.factoryRuns++;
     const began = performance.now();
     let value: T;
     try {
-      value = await factory({ key });
+      value = await job.factory({ key: job.key });
     } catch (error) {
       core.counters.factoryErrors++;
       throw error;
     } finally {
       core.counters.factoryMs += performance.now() - began;
     }
-    const prepared = core.prepare(full, value, resolved, startedAt);
+    return core.prepare(job.full, value, job.resolved, startedAt);
+  }
+
+  /** Runs the factory once and stores its value (unless superseded meanwhile). */
+  async #run<T>(job: FactoryJob<T>, flight: Flight): Promise<T> {
+    const core = this.#core;
+    const prepared = await this.#produce(job);
     if (!flight.superseded && !core.closed) {
       // The caller does not wait for Redis: L1 has the value, L2 follows.
-      void core.write([full], [prepared]);
+      void core.write([job.full], [prepared]);
     }
     return prepared.value as T;
   }

@@ -30,6 +30,31 @@ export interface Resolved {
   tags: readonly string[] | undefined;
   softTimeoutMs: number | undefined;
   earlyRefresh: number | undefined;
+  refreshOnInvalidate: boolean;
+}
+
+/** A value encoded for both tiers by {@link CacheTiers.prepare}. */
+export interface Prepared {
+  entry: MemoryEntry;
+  item: StoreItem;
+  value: unknown;
+}
+
+/** A key stored with `refreshOnInvalidate`: its tags and how to compute it again. */
+export interface Renewal {
+  readonly tags: readonly string[];
+  readonly run: () => Promise<Prepared>;
+}
+
+/** The value a key answers while its factory runs again after an invalidation. */
+interface Held {
+  entry: MemoryEntry;
+  readonly tags: readonly string[];
+  /** Past this (ms since the epoch) the value is no longer answered. */
+  until: number;
+  /** The run in progress; one more is queued at most, for invalidations that came during it. */
+  running: Promise<void> | undefined;
+  queued: Promise<void> | undefined;
 }
 
 /** A computation in progress for one key. */
@@ -56,6 +81,13 @@ const TAG_CLOCK_SIZE = 10_000;
 const OUTBOX_LIMIT = 10_000;
 // The step of the write clock within one millisecond (see CacheTiers#tick).
 const CLOCK_TICK_MS = 2 ** -10;
+// Keys remembered with their factory for refreshOnInvalidate; the oldest go first past this.
+const RENEWALS_LIMIT = 1_024;
+// The longest an invalidation waits for a refresh, and a previous value is answered meanwhile.
+export const REFRESH_HOLD_MS = 10_000;
+
+const sharesTag = (tags: readonly string[], with_: readonly string[]) =>
+  tags.some((tag) => with_.includes(tag));
 
 export function checkKey(key: unknown): asserts key is string {
   if (typeof key !== 'string' || key.length === 0) {
@@ -160,6 +192,10 @@ export class CacheTiers {
   // Bumped whenever the tag clock forgets a tag, which voids every entry's trust.
   #tagEvictions = 0;
   readonly #inflight = new Map<string, Flight>();
+  // Key -> how to compute it again, for the keys stored with refreshOnInvalidate.
+  readonly #renewals = new Map<string, Renewal>();
+  // Key -> the value it answers while it is computed again.
+  readonly #held = new Map<string, Held>();
   readonly #outbox = {
     keys: new Set<string>(),
     tags: new Map<string, number>(),
@@ -247,9 +283,16 @@ export class CacheTiers {
         tags: undefined,
         softTimeoutMs: s.softTimeoutMs,
         earlyRefresh: s.earlyRefresh,
+        refreshOnInvalidate: false,
       };
     }
     if (options.tags !== undefined) checkTags(options.tags);
+    const refresh = options.refreshOnInvalidate;
+    if (refresh !== undefined && typeof refresh !== 'boolean') {
+      throw invalidArgument(
+        `refreshOnInvalidate must be true or false, got ${JSON.stringify(refresh)}`,
+      );
+    }
     return {
       ttlMs: options.ttl === undefined ? s.ttlMs : toMs('ttl', options.ttl, 1),
       graceMs: options.grace === undefined ? s.graceMs : toMs('grace', options.grace),
@@ -262,6 +305,7 @@ export class CacheTiers {
         options.earlyRefresh === undefined
           ? s.earlyRefresh
           : fraction('earlyRefresh', options.earlyRefresh, false),
+      refreshOnInvalidate: refresh === true,
     };
   }
 
@@ -510,12 +554,7 @@ export class CacheTiers {
   // ---- writes -----------------------------------------------------------------------------
 
   /** Encodes a value into its L1 entry and L2 item; throws before anything is written. */
-  prepare(
-    key: string,
-    value: unknown,
-    options: Resolved,
-    createdAt: number,
-  ): { entry: MemoryEntry; item: StoreItem; value: unknown } {
+  prepare(key: string, value: unknown, options: Resolved, createdAt: number): Prepared {
     const { node, tagged } = encode(value);
     const json = JSON.stringify(node);
     const now = Date.now();
@@ -545,8 +584,19 @@ export class CacheTiers {
     return { entry, item: { key: this.redisKey(key), text, px }, value: readValue(entry) };
   }
 
-  /** Puts prepared entries in L1 and writes them to L2 with one bus message. */
-  async write(
+  /**
+   * Puts prepared entries in L1 and writes them to L2 with one bus message. A value held
+   * during a refresh (see {@link held}) gives way to it, and that refresh stores nothing.
+   */
+  write(
+    keys: readonly string[],
+    prepared: ReadonlyArray<{ entry: MemoryEntry; item: StoreItem }>,
+  ): Promise<void> {
+    if (this.#held.size > 0) for (const key of keys) this.#held.delete(key);
+    return this.#put(keys, prepared);
+  }
+
+  async #put(
     keys: readonly string[],
     prepared: ReadonlyArray<{ entry: MemoryEntry; item: StoreItem }>,
   ): Promise<void> {
@@ -570,6 +620,7 @@ export class CacheTiers {
     for (const key of keys) {
       this.supersede(key);
       this.memory?.delete(key);
+      this.#held.delete(key);
     }
     if (this.store !== undefined && keys.length > 0) await this.#sendKeys(keys);
   }
@@ -609,17 +660,142 @@ export class CacheTiers {
     this.#sent(done, 'clear', [prefix]);
   }
 
+  /**
+   * Hides the tags' entries here and on every instance. Entries of this instance stored with
+   * `refreshOnInvalidate` are computed again before this resolves, their previous value
+   * answered meanwhile (see {@link held}).
+   */
   async invalidateTags(tags: readonly string[]): Promise<void> {
+    const renewing = this.#renewable(tags);
     const at = this.tick();
     for (const tag of tags) this.#noteTag(tag, at);
     this.#supersedeTagged(tags);
-    if (this.store !== undefined && tags.length > 0) await this.#sendTags(tags, at);
+    const sent = this.store !== undefined && tags.length > 0 ? this.#sendTags(tags, at) : undefined;
+    if (renewing.length === 0) return sent;
+    // The refreshes start after the tag time, so what they store is newer than it.
+    await Promise.all([
+      sent,
+      ...renewing.map(([key, entry, renewal]) => this.#renew(key, entry, renewal)),
+    ]);
   }
 
   async clear(prefix: string): Promise<void> {
     this.memory?.clear(prefix);
     this.#supersedeWhere((key) => key.startsWith(prefix));
+    this.#release((key) => key.startsWith(prefix));
     if (this.store !== undefined) await this.#sendClear(prefix);
+  }
+
+  // ---- refresh on invalidation ------------------------------------------------------------
+
+  /** Remembers how to compute `key` again when one of its tags is invalidated here. */
+  renewable(key: string, renewal: Renewal): void {
+    this.#renewals.delete(key);
+    this.#renewals.set(key, renewal);
+    if (this.#renewals.size > RENEWALS_LIMIT) {
+      this.#renewals.delete(this.#renewals.keys().next().value as string);
+    }
+  }
+
+  /**
+   * The value `key` answers while an invalidation of this instance computes it again: the
+   * last one stored before it. A read that comes during the refresh is concurrent with the
+   * write that invalidated (that write has not been answered yet), so it may see either side.
+   */
+  held(key: string): MemoryEntry | undefined {
+    const held = this.#held.get(key);
+    if (held === undefined) return undefined;
+    if (Date.now() < held.until) return held.entry;
+    this.#held.delete(key);
+    return undefined;
+  }
+
+  /** The keys to refresh for an invalidation of `tags`, with the entry each answers meanwhile. */
+  #renewable(tags: readonly string[]): Array<[string, MemoryEntry, Renewal]> {
+    const found: Array<[string, MemoryEntry, Renewal]> = [];
+    if (this.#renewals.size === 0) return found;
+    const now = Date.now();
+    for (const [key, renewal] of this.#renewals) {
+      if (!sharesTag(renewal.tags, tags)) continue;
+      // One already being refreshed keeps answering what it answers; otherwise only a value
+      // still fresh and valid before this invalidation may be answered during the refresh.
+      const held = this.held(key);
+      if (held !== undefined) {
+        found.push([key, held, renewal]);
+        continue;
+      }
+      const entry = this.memory?.get(key);
+      if (
+        entry !== undefined &&
+        now < entry.expiresAt &&
+        this.tagsValid(entry.tags, entry.createdAt, entry.trust) === true
+      ) {
+        found.push([key, entry, renewal]);
+      }
+    }
+    return found;
+  }
+
+  /**
+   * Computes `key` again after an invalidation, at most one run at a time and one more queued
+   * for the invalidations that come during it (the queued run starts after them, so it sees
+   * their writes). Never rejects: a failed or slow refresh stops answering the old value, and
+   * the next read loads the key as after any invalidation.
+   */
+  #renew(key: string, entry: MemoryEntry, renewal: Renewal): Promise<void> {
+    let held = this.#held.get(key);
+    if (held === undefined) {
+      held = { entry, tags: renewal.tags, until: 0, running: undefined, queued: undefined };
+      this.#held.set(key, held);
+    }
+    held.until = Date.now() + REFRESH_HOLD_MS;
+    const one = held;
+    let wait: Promise<void>;
+    if (one.queued !== undefined) wait = one.queued;
+    else if (one.running === undefined) wait = one.running = this.#renewOnce(key, one, renewal);
+    else {
+      wait = one.queued = one.running.then(() => {
+        one.queued = undefined;
+        one.running = this.#renewOnce(key, one, renewal);
+        return one.running;
+      });
+    }
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<void>((resolve) => {
+      timer = setTimeout(() => {
+        if (this.#held.get(key) === one) this.#held.delete(key);
+        this.settings.logger.warn(
+          { key, ms: REFRESH_HOLD_MS },
+          `${PKG} a refresh after invalidateTags took over ${REFRESH_HOLD_MS} ms: the next read loads the key`,
+        );
+        resolve();
+      }, REFRESH_HOLD_MS);
+    });
+    return Promise.race([wait, late]).finally(() => clearTimeout(timer));
+  }
+
+  async #renewOnce(key: string, held: Held, renewal: Renewal): Promise<void> {
+    try {
+      const prepared = await renewal.run();
+      // A write, delete or clear of the key meanwhile released it: what it stored stays.
+      if (this.#closed || this.#held.get(key) !== held) return;
+      held.entry = prepared.entry;
+      await this.#put([key], [prepared]);
+    } catch (error) {
+      if (this.#held.get(key) === held) this.#held.delete(key);
+      this.settings.logger.warn(
+        { key, err: error },
+        `${PKG} a refresh after invalidateTags failed: the next read loads the key`,
+      );
+    } finally {
+      held.running = undefined;
+      if (held.queued === undefined && this.#held.get(key) === held) this.#held.delete(key);
+    }
+  }
+
+  /** Stops answering held values that a delete, a clear or another instance's write voids. */
+  #release(test: (key: string, held: Held) => boolean): void {
+    for (const [key, held] of this.#held) if (test(key, held)) this.#held.delete(key);
   }
 
   supersede(key: string): void {
@@ -677,15 +853,19 @@ export class CacheTiers {
         for (const key of message.keys) {
           this.memory?.delete(key);
           this.supersede(key);
+          this.#held.delete(key);
         }
         return;
       case 'tags':
         for (const tag of message.tags) this.#noteTag(tag, message.at);
         this.#supersedeTagged(message.tags);
+        // Another instance's write, answered once its invalidation was sent: no older value.
+        this.#release((_key, held) => sharesTag(held.tags, message.tags));
         return;
       case 'clear':
         this.memory?.clear(message.prefix);
         this.#supersedeWhere((key) => key.startsWith(message.prefix));
+        this.#release((key) => key.startsWith(message.prefix));
         return;
     }
   }
@@ -693,6 +873,7 @@ export class CacheTiers {
   /** Forgets everything local: messages may have been lost while the bus was away. */
   flushLocal(): void {
     this.memory?.clear();
+    this.#held.clear();
     this.#tagClock.clear();
     this.#tagEvictions++;
     this.#supersedeWhere(() => true);
