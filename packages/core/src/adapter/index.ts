@@ -70,6 +70,9 @@ export function applyHeaders(
       target.setHeader(name, value);
       continue;
     }
+    // Already so (Vary: Accept-Encoding set by the reply and again by compression): merging
+    // could only give it back, and it is the common case.
+    if (existing === value) continue;
     const current = Array.isArray(existing) ? existing.join(', ') : String(existing);
     const merged: HeaderRecord = { [name]: wins === 'incoming' ? current : value };
     mergeHeader(merged, name, wins === 'incoming' ? value : current);

@@ -190,6 +190,7 @@ export function mergeHeader(target: HeaderRecord, name: string, value: string): 
     target[name] = value;
     return;
   }
+  if (current === value) return;
   const tokens = current.split(',').map((token) => token.trim());
   const seen = new Set(tokens.map((token) => token.toLowerCase()));
   for (const raw of value.split(',')) {

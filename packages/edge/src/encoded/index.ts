@@ -1,6 +1,8 @@
 import { applyHeaders, type HeaderTarget } from '@fairmind/core/adapter';
 import { type ContentCoding, weakenEtag } from '../compression/index.js';
 
+const VARY = Object.freeze({ vary: 'Accept-Encoding' });
+
 /**
  * Marks a response's headers for a compression decision, the same way on every backend:
  * `Vary: Accept-Encoding` always (call it with `null` for a response that depends on
@@ -15,7 +17,7 @@ import { type ContentCoding, weakenEtag } from '../compression/index.js';
  * ```
  */
 export function markEncoded(target: HeaderTarget, encoding: ContentCoding | null): void {
-  applyHeaders(target, { vary: 'Accept-Encoding' });
+  applyHeaders(target, VARY);
   if (encoding === null) return;
   target.setHeader('content-encoding', encoding);
   const etag = target.getHeader('etag');

@@ -7,14 +7,17 @@ import {
   type PatternRoute,
   type Router,
 } from '@fairmind/edge';
+import { PRIVATE } from '../routes/governance.js';
 import { BODY_LIMIT } from '../routes/index.js';
 
-const PRIVATE = 'private, no-cache';
-
+// Once per answer: a loop over the names, with no array or closure made for it.
 function hasCacheControl(headers: Readonly<Record<string, string>> | undefined): boolean {
-  return (
-    headers !== undefined && Object.keys(headers).some((n) => n.toLowerCase() === 'cache-control')
-  );
+  if (headers === undefined) return false;
+  for (const name in headers) {
+    if (name === 'cache-control' || (name.length === 13 && name.toLowerCase() === 'cache-control'))
+      return true;
+  }
+  return false;
 }
 
 /**

@@ -17,6 +17,9 @@ interface Deps {
   assessments: AssessmentRepository;
 }
 
+/** HTTP-API.md's `Cache-Control` of an answer to an authenticated request. */
+export const PRIVATE = 'private, no-cache';
+
 // Cache tags: a write invalidates exactly what it can change, on every instance (the cache's
 // bus), before the write's response goes out, so the writer's next read is fresh. The cached
 // reads are stored with refreshOnInvalidate: the write's invalidateTags loads them again
@@ -57,8 +60,15 @@ async function cachedJson(
     tags,
     refreshOnInvalidate: true,
   });
-  return { status: 200, headers: { 'content-type': JSON_CONTENT_TYPE }, body: text };
+  return { status: 200, headers: CACHED_JSON_HEADERS, body: text };
 }
+
+// Every cached read is an authenticated one: its Cache-Control is set here, once, so the
+// dispatcher does not copy the reply to add it.
+const CACHED_JSON_HEADERS: Readonly<Record<string, string>> = Object.freeze({
+  'content-type': JSON_CONTENT_TYPE,
+  'cache-control': PRIVATE,
+});
 
 /** `/api/v1/models` and `/api/v1/models/:id`: reads through the cache, writes invalidate it. */
 function modelRoutes(
