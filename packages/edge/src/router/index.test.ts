@@ -42,4 +42,33 @@ describe('Router', () => {
     expect(router.match('GET', `/api/v1/models/${'x'.repeat(129)}`)).toEqual({ kind: 'not-found' });
     expect(router.match('GET', '/api/v1/models//assessments')).toEqual({ kind: 'not-found' });
   });
+  it('answers a path without parameters from its kept match, and every other path afresh', () => {
+    const router = new Router<string>()
+      .add('GET', '/notes/:id', 'note')
+      .add('GET', '/notes', 'list')
+      .add('POST', '/notes', 'create');
+    const first = router.match('GET', '/notes');
+    expect(first).toEqual({ kind: 'found', route: 'list', params: {} });
+    expect(Object.isFrozen(first)).toBe(true);
+    expect(router.match('GET', '/notes')).toBe(first);
+    expect(router.match('POST', '/notes')).toMatchObject({ route: 'create' });
+    expect(router.match('HEAD', '/notes/')).toMatchObject({ route: 'list' });
+    // Parameters are the client's: each match gets its own.
+    const one = router.match('GET', '/notes/1');
+    expect(one).toEqual({ kind: 'found', route: 'note', params: { id: '1' } });
+    expect(router.match('GET', '/notes/1')).not.toBe(one);
+    expect(router.match('DELETE', '/notes')).toEqual({
+      kind: 'method-not-allowed',
+      allow: ['GET', 'POST'],
+    });
+    // More distinct paths than are kept: each still matched as a first one would be.
+    const many = new Router<string>();
+    for (let index = 0; index < 3_000; index++) many.add('GET', `/p${index}`, `r${index}`);
+    for (let round = 0; round < 2; round++) {
+      for (let index = 0; index < 3_000; index += 7) {
+        expect(many.match('GET', `/p${index}`)).toMatchObject({ route: `r${index}` });
+      }
+    }
+    expect(many.match('GET', '/p3000')).toEqual({ kind: 'not-found' });
+  });
 });
