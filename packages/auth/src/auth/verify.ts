@@ -1,3 +1,4 @@
+import { counterIncrement } from '@fairmind/core/metrics';
 import { LRUCache } from 'lru-cache';
 import { tokenInvalid } from '../errors/index.js';
 import type { JwtClaims, VerifiedJwt } from '../jwt/index.js';
@@ -8,6 +9,8 @@ import type { AuthContext } from './context.js';
 import type { Auth } from './index.js';
 import { ACCESS_OK, CACHE_HIT, CACHE_MISS, type Counted, outcomeOf } from './metrics.js';
 import { type RevocationCheck, revokedError } from './revocation-check.js';
+
+const noop = () => {};
 
 /** A claim that must be a non-empty string of at most 256 characters, else TOKEN_INVALID. */
 export function stringClaim(payload: JwtClaims, name: string): string {
@@ -49,6 +52,10 @@ export function createAccessTokenVerifier(
 ): Auth['verifyAccessToken'] {
   const { settings, now, verifyAccessJwt, revocationReason } = deps;
   const { verifications, cacheLookups } = deps.metrics;
+  // The series every request bumps, counted in place (see counterIncrement).
+  const countAccessOk = verifications ? counterIncrement(verifications, ACCESS_OK) : noop;
+  const countHit = cacheLookups ? counterIncrement(cacheLookups, CACHE_HIT) : noop;
+  const countMiss = cacheLookups ? counterIncrement(cacheLookups, CACHE_MISS) : noop;
   const cache =
     settings.tokenCacheSize === 0
       ? undefined
@@ -88,7 +95,7 @@ export function createAccessTokenVerifier(
 
   function admitted(principal: Principal, reason: RevocationReason | null): Principal {
     if (reason !== null) accessFailed(revokedError(reason));
-    verifications?.inc(ACCESS_OK);
+    countAccessOk();
     return principal;
   }
 
@@ -115,10 +122,10 @@ export function createAccessTokenVerifier(
       // An entry is never used past its token's exp: expiry is checked here, on the same clock
       // as verification, rather than left to the cache's own timers.
       if (principal !== undefined && (principal.expiresAt as number) * 1000 > now()) {
-        cacheLookups?.inc(CACHE_HIT);
+        countHit();
       } else {
         if (principal !== undefined) cache?.delete(token);
-        if (cache !== undefined) cacheLookups?.inc(CACHE_MISS);
+        if (cache !== undefined) countMiss();
         principal = undefined;
       }
     } catch (error) {

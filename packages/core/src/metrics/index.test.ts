@@ -1,5 +1,6 @@
+import { Counter } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { counter, createMetricsRegistry, gauge, histogram } from './index.js';
+import { counter, counterIncrement, createMetricsRegistry, gauge, histogram } from './index.js';
 
 describe('metrics', () => {
   it('gives each registry its own series', async () => {
@@ -27,5 +28,47 @@ describe('metrics', () => {
   it('collects process metrics by default', async () => {
     const registry = createMetricsRegistry();
     expect(await registry.metrics()).toContain('process_cpu_user_seconds_total');
+  });
+  it('adds counterIncrement calls to their series whenever the counter is read', async () => {
+    const registry = createMetricsRegistry({ defaultMetrics: false });
+    const requests = counter(registry, {
+      name: 'app_requests_total',
+      help: 'Requests.',
+      labelNames: ['route'],
+    });
+    const home = counterIncrement(requests, { route: '/' });
+    // A second user of the same series (two instances of a package on one registry).
+    const homeAgain = counterIncrement(requests, { route: '/' });
+    const about = counterIncrement(requests, { route: '/about' });
+    for (let index = 0; index < 5; index++) home();
+    homeAgain();
+    about();
+    requests.inc({ route: '/about' }, 10);
+    const text = await registry.metrics();
+    expect(text).toContain('app_requests_total{route="/"} 6');
+    expect(text).toContain('app_requests_total{route="/about"} 11');
+    // Nothing counted twice: the pending counts were handed over.
+    home();
+    const values = (await requests.get()).values;
+    expect(values.find((value) => value.labels['route'] === '/')?.value).toBe(7);
+    expect(values.find((value) => value.labels['route'] === '/about')?.value).toBe(11);
+  });
+
+  it("keeps a counter's own collect hook", async () => {
+    const registry = createMetricsRegistry({ defaultMetrics: false });
+    let collected = 0;
+    const own = new Counter({
+      name: 'app_jobs_total',
+      help: 'Jobs.',
+      registers: [registry],
+      collect() {
+        collected++;
+      },
+    });
+    const job = counterIncrement(own, {});
+    job();
+    job();
+    expect(await registry.metrics()).toContain('app_jobs_total 2');
+    expect(collected).toBe(1);
   });
 });

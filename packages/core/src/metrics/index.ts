@@ -6,6 +6,7 @@ import {
   type GaugeConfiguration,
   Histogram,
   type HistogramConfiguration,
+  type LabelValues,
   Registry,
 } from 'prom-client';
 
@@ -73,6 +74,53 @@ export function histogram<T extends string>(
   const existing = registry.getSingleMetric(config.name);
   if (existing instanceof Histogram) return existing as Histogram<T>;
   return new Histogram({ ...config, registers: [registry] });
+}
+
+// Each counter's pending increments, added to it when prom-client reads it (see below).
+const pendingFlushes = new WeakMap<object, Array<() => void>>();
+
+/**
+ * A cheap increment of one series of `target`, for a path taken on every request: it bumps a
+ * number in place, and the counter gets the total each time it is read (`registry.metrics()`,
+ * `counter.get()`), through the counter's `collect` hook. prom-client's own `inc()`, a bound
+ * child's included, validates and hashes the label set on every call: 0.7% of a cached
+ * request's CPU per counter in example-fastify's profile. A `collect` the counter already had
+ * still runs, after the pending counts are added.
+ *
+ * @example
+ * ```ts
+ * const requests = counter(registry, { name: 'app_requests_total', help: 'Requests.', labelNames: ['route'] });
+ * const countHome = counterIncrement(requests, { route: '/' });
+ * countHome(); // the series shows it on the next scrape
+ * ```
+ */
+export function counterIncrement<T extends string>(
+  target: Counter<T>,
+  labels: LabelValues<T>,
+): () => void {
+  let flushes = pendingFlushes.get(target);
+  if (flushes === undefined) {
+    const all: Array<() => void> = [];
+    flushes = all;
+    pendingFlushes.set(target, all);
+    const metric = target as unknown as { collect?: (this: unknown) => unknown };
+    const own = metric.collect;
+    metric.collect = function collect(this: unknown) {
+      for (const flush of all) flush();
+      return own?.call(this);
+    };
+  }
+  const series = Object.freeze({ ...labels });
+  let pending = 0;
+  flushes.push(() => {
+    if (pending === 0) return;
+    const count = pending;
+    pending = 0;
+    target.inc(series, count);
+  });
+  return function increment() {
+    pending++;
+  };
 }
 
 export { Registry };

@@ -1,4 +1,4 @@
-import { counter } from '@fairmind/core/metrics';
+import { counter, counterIncrement } from '@fairmind/core/metrics';
 import type { Registry } from 'prom-client';
 import type { DecisionSource } from './index.js';
 
@@ -26,17 +26,22 @@ export function counters(registry: Registry | undefined, policy: string): Counte
     help: 'Rate-limit store calls that failed, timed out, or were skipped by an open circuit.',
     labelNames: ['policy', 'reason'],
   });
-  // Children bound once: labelling per decision would hash the label set every time.
-  const allowed = new Map(SOURCES.map((s) => [s, decisions.labels(policy, 'allowed', s)]));
-  const denied = new Map(SOURCES.map((s) => [s, decisions.labels(policy, 'denied', s)]));
+  // Counted in place and handed to prom-client when it is read: its inc(), a bound child's
+  // too, hashes the label set on every call, and a decision is made on every request.
+  const count = (result: string) =>
+    new Map(
+      SOURCES.map((source) => [source, counterIncrement(decisions, { policy, result, source })]),
+    );
+  const allowed = count('allowed');
+  const denied = count('denied');
   const failed = {
     timeout: errors.labels(policy, 'timeout'),
     error: errors.labels(policy, 'error'),
     circuit_open: errors.labels(policy, 'circuit_open'),
   };
   return {
-    allowed: (source) => allowed.get(source)?.inc(),
-    denied: (source) => denied.get(source)?.inc(),
+    allowed: (source) => allowed.get(source)?.(),
+    denied: (source) => denied.get(source)?.(),
     error: (reason) => failed[reason].inc(),
   };
 }
