@@ -74,11 +74,6 @@ export interface PlatformRow {
   loadsPerRead: number | null;
   /** The mean time of one load, from fairmind_cache_factory_seconds_total. */
   meanLoadMs: number | null;
-  /**
-   * On the mix, the most reads any cache could serve from a tier: a write every W ms leaves
-   * the list a miss for a load's time L after each, so at most 1 - L/W of reads can hit.
-   */
-  hitRateCeiling: number | null;
   poolWaitsOver1ms: number;
   eventLoopP99Ms: number;
   rssMb: number;
@@ -242,7 +237,7 @@ async function measureRun(
   token: string,
 ): Promise<PlatformRow> {
   const before = await (await fetch(`${started.base}/metrics`)).text();
-  const { rate, head, tail } = await loadRun(started, { workload, count, token });
+  const { head, tail } = await loadRun(started, { workload, count, token });
   const after = await (await fetch(`${started.base}/metrics`)).text();
   const delta = (name: string, filter?: (labels: string) => boolean) =>
     sum(after, name, filter) - sum(before, name, filter);
@@ -258,8 +253,6 @@ async function measureRun(
     labels.includes('le="0.001"'),
   );
   const meanLoadMs = loads > 0 ? (loadSeconds / loads) * 1000 : null;
-  // One request in ten is a write (see wrkScript).
-  const writeIntervalMs = 1000 / (rate / 10);
   return {
     server,
     workload,
@@ -269,10 +262,6 @@ async function measureRun(
     coalescedRate: reads > 0 ? coalesced / reads : null,
     loadsPerRead: reads > 0 ? loads / reads : null,
     meanLoadMs,
-    hitRateCeiling:
-      workload === 'mix' && meanLoadMs !== null
-        ? Math.max(0, 1 - meanLoadMs / writeIntervalMs)
-        : null,
     poolWaitsOver1ms: acquires - fast,
     eventLoopP99Ms: sum(after, 'nodejs_eventloop_lag_p99_seconds') * 1000,
     ...tail,
@@ -316,7 +305,6 @@ async function measureBare(bodies: ReadonlyMap<string, string>): Promise<Platfor
           coalescedRate: null,
           loadsPerRead: null,
           meanLoadMs: null,
-          hitRateCeiling: null,
           poolWaitsOver1ms: 0,
           eventLoopP99Ms: 0,
           ...tail,
@@ -370,12 +358,12 @@ const percent = (rate: number | null) => (rate === null ? '-' : `${(rate * 100).
 
 function table(rows: readonly PlatformRow[]): string {
   const lines = [
-    '| server | workload | connections | req/s | p50 ms | p99 ms | p99.9 ms | p99 / floor | errors | bytes/resp | cache hits | hit ceiling | coalesced | loads/read | load ms | pool waits >1 ms | loop p99 ms | peak RSS MB | CPU µs/req |',
-    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '| server | workload | connections | req/s | p50 ms | p99 ms | p99.9 ms | p99 / floor | errors | bytes/resp | cache hits | coalesced | loads/read | load ms | pool waits >1 ms | loop p99 ms | peak RSS MB | CPU µs/req |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const row of rows) {
     lines.push(
-      `| ${row.server} | ${row.workload} | ${row.connections} | ${Math.round(row.requestsPerSecond).toLocaleString('en-US')} | ${row.p50Ms.toFixed(1)} | ${row.p99Ms.toFixed(1)} | ${row.p999Ms.toFixed(1)} | ${row.p99OverFloor.toFixed(2)} | ${row.errors} | ${Math.round(row.bytesPerResponse)} | ${percent(row.cacheHitRate)} | ${percent(row.hitRateCeiling)} | ${percent(row.coalescedRate)} | ${percent(row.loadsPerRead)} | ${row.meanLoadMs === null ? '-' : row.meanLoadMs.toFixed(1)} | ${row.poolWaitsOver1ms} | ${row.eventLoopP99Ms.toFixed(1)} | ${Math.round(row.rssMb)} | ${Math.round(row.cpuUsPerRequest)} |`,
+      `| ${row.server} | ${row.workload} | ${row.connections} | ${Math.round(row.requestsPerSecond).toLocaleString('en-US')} | ${row.p50Ms.toFixed(1)} | ${row.p99Ms.toFixed(1)} | ${row.p999Ms.toFixed(1)} | ${row.p99OverFloor.toFixed(2)} | ${row.errors} | ${Math.round(row.bytesPerResponse)} | ${percent(row.cacheHitRate)} | ${percent(row.coalescedRate)} | ${percent(row.loadsPerRead)} | ${row.meanLoadMs === null ? '-' : row.meanLoadMs.toFixed(1)} | ${row.poolWaitsOver1ms} | ${row.eventLoopP99Ms.toFixed(1)} | ${Math.round(row.rssMb)} | ${Math.round(row.cpuUsPerRequest)} |`,
     );
   }
   return lines.join('\n');
