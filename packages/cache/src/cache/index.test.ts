@@ -679,6 +679,27 @@ describe('refreshOnInvalidate', () => {
     expect(b.stats().hits.l2).toBeGreaterThanOrEqual(2);
   });
 
+  it('refreshes only a key read since it was stored, and leaves one nobody read to drop', async () => {
+    const cache = await open({ namespace: namespace() });
+    const { state, factory } = gatedFactory('v0');
+    await cache.getOrSet('list', factory, sticky);
+    state.value = 'v1';
+    await cache.invalidateTags(['models']);
+    expect(state.runs).toBe(2);
+    // Nobody read the refreshed value: the next write does not load it again.
+    state.value = 'v2';
+    await cache.invalidateTags(['models']);
+    expect(state.runs).toBe(2);
+    expect(await cache.getOrSet('list', factory, sticky)).toBe('v2');
+    expect(state.runs).toBe(3);
+    // Read once since: refreshed again.
+    expect(await cache.getOrSet('list', factory, sticky)).toBe('v2');
+    state.value = 'v3';
+    await cache.invalidateTags(['models']);
+    expect(state.runs).toBe(4);
+    expect(await cache.getOrSet('list', factory, sticky)).toBe('v3');
+  });
+
   it('leaves keys stored without it to their next read', async () => {
     const cache = await open({ namespace: namespace() });
     const { state, factory } = gatedFactory('v0');

@@ -156,7 +156,8 @@ export interface GetOrSetOptions extends EntryOptions {
    * it (that write has not been answered yet); every read after `invalidateTags` resolves sees
    * the new value. So a key read far more often than written stays a hit across writes, and
    * its factory runs once per invalidation, or once for all that arrive during one run.
-   * Needs `tags`. The factory must depend on nothing but the key (it runs outside any
+   * Only an entry read through `getOrSet` since it was stored is refreshed; one nobody read
+   * is dropped as without this option. Needs `tags`. The factory must depend on nothing but the key (it runs outside any
    * request). A refresh that fails or takes over 10 s is given up, logged, and the key is
    * loaded on its next read as without this option. Only the instance that invalidates
    * refreshes; the others drop their copy and read what it stored in Redis.
@@ -474,6 +475,7 @@ class CacheView implements Cache {
           core.tagsValid(entry.tags, entry.createdAt, entry.trust) === true)
       ) {
         core.counters.l1Hits++;
+        entry.read = true;
         const early = options?.earlyRefresh ?? core.settings.earlyRefresh;
         if (
           early !== undefined &&
@@ -522,6 +524,7 @@ class CacheView implements Cache {
         throw error;
       }
       if (read.fresh !== undefined) {
+        read.fresh.read = true;
         done();
         return readValue(read.fresh) as T;
       }
@@ -602,6 +605,8 @@ class CacheView implements Cache {
   async #run<T>(job: FactoryJob<T>, flight: Flight): Promise<T> {
     const core = this.#core;
     const prepared = await this.#produce(job);
+    // A read asked for it (a refresh, by #produce alone, leaves it unread).
+    prepared.entry.read = true;
     if (!flight.superseded && !core.closed) {
       // The caller does not wait for Redis: L1 has the value, L2 follows.
       void core.write([job.full], [prepared]);

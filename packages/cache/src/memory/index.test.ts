@@ -11,6 +11,7 @@ function entry(size: number): MemoryEntry {
     tags: undefined,
     trust: -1,
     size,
+    read: false,
   };
 }
 

@@ -20,6 +20,11 @@ export interface MemoryEntry {
   readonly trust: number;
   /** Approximate bytes: the JSON length of the value plus the key and a fixed overhead. */
   readonly size: number;
+  /**
+   * Set when a `getOrSet` loaded or answered it. `refreshOnInvalidate` refreshes only entries
+   * read since they were stored, so a key nobody reads is not loaded again on every write.
+   */
+  read: boolean;
 }
 
 /** Settings of {@link Memory}, validated by the cache. */

@@ -548,6 +548,7 @@ export class CacheTiers {
       tags: envelope.t,
       trust: -1,
       size,
+      read: false,
     };
   }
 
@@ -578,6 +579,7 @@ export class CacheTiers {
       tags,
       trust: this.bus?.state === 'subscribed' ? this.#tagEvictions : -1,
       size: Memory.sizeOf(key, json.length),
+      read: false,
     };
     let px = staleUntil - now;
     if (tags !== undefined) px = Math.min(px, this.settings.tagRetentionMs);
@@ -718,7 +720,8 @@ export class CacheTiers {
     for (const [key, renewal] of this.#renewals) {
       if (!sharesTag(renewal.tags, tags)) continue;
       // One already being refreshed keeps answering what it answers; otherwise only a value
-      // still fresh and valid before this invalidation may be answered during the refresh.
+      // still fresh and valid before this invalidation may be answered during the refresh,
+      // and only one read since it was stored: a page nobody reads is left to drop.
       const held = this.held(key);
       if (held !== undefined) {
         found.push([key, held, renewal]);
@@ -726,7 +729,7 @@ export class CacheTiers {
       }
       const entry = this.memory?.get(key);
       if (
-        entry !== undefined &&
+        entry?.read === true &&
         now < entry.expiresAt &&
         this.tagsValid(entry.tags, entry.createdAt, entry.trust) === true
       ) {
