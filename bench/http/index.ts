@@ -261,7 +261,7 @@ try {
         connections,
         errors: all.reduce((total, one) => total + one.errors, 0),
         peakRssMb: processUsage(contender.child.pid as number).peakRssMb,
-        rounds: all.map((one) => one.requestsPerSecond),
+        rounds: all.map((one) => Math.round(one.requestsPerSecond)),
       };
       rows.push(row);
     }
@@ -273,5 +273,11 @@ console.log(`\nHTTP contenders, one authenticated, cached, gzipped GET\n${table(
 console.log(`\nHTTP ratios, the issue's pairs\n${ratios(rows)}`);
 const out = join(here, '..', 'results');
 mkdirSync(out, { recursive: true });
-writeFileSync(join(out, 'http.json'), `${JSON.stringify(rows, null, 2)}\n`);
+// Each row's rounds on one line, as the repository's formatter (biome) lays out a short array,
+// so that `pnpm lint` passes on the file the bench writes.
+const text = JSON.stringify(rows, null, 2).replace(
+  /"rounds": \[\s+([^\]]*?)\s+\]/g,
+  (_all, items: string) => `"rounds": [${items.split(/,\s+/).join(', ')}]`,
+);
+writeFileSync(join(out, 'http.json'), `${text}\n`);
 console.log('\nwrote bench/results/http.json');
