@@ -157,10 +157,11 @@ export interface GetOrSetOptions extends EntryOptions {
    * the new value. So a key read far more often than written stays a hit across writes, and
    * its factory runs once per invalidation, or once for all that arrive during one run.
    * Only an entry read through `getOrSet` since it was stored is refreshed; one nobody read
-   * is dropped as without this option. Needs `tags`. The factory must depend on nothing but the key (it runs outside any
-   * request). A refresh that fails or takes over 10 s is given up, logged, and the key is
-   * loaded on its next read as without this option. Only the instance that invalidates
-   * refreshes; the others drop their copy and read what it stored in Redis.
+   * is dropped as without this option. Needs `tags`. The factory must depend on nothing but
+   * the key (it runs outside any request). A refresh that fails or takes over 10 s is given
+   * up, logged, and the key is loaded on its next read as without this option. Only the
+   * instance that invalidates refreshes; the others drop their copy and read what it stored
+   * in Redis.
    * @default false
    * @example
    * ```ts
