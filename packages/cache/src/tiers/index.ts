@@ -773,6 +773,8 @@ export class CacheTiers {
         );
         resolve();
       }, REFRESH_HOLD_MS);
+      // A refresh stuck at shutdown must not hold the process up for its deadline.
+      timer.unref?.();
     });
     return Promise.race([wait, late]).finally(() => clearTimeout(timer));
   }
