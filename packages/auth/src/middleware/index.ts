@@ -143,8 +143,12 @@ export function createRequirePermission(
 ): AuthGuard {
   const required = names(permissions, 'requirePermission()');
   const authenticate = createAuthenticate(deps);
-  const refuse = async (principal: Principal, exchange: Exchange, permission: string) => {
-    const reason = deps.check(principal, permission).reason ?? 'denied';
+  const refuse = async (
+    principal: Principal,
+    exchange: Exchange,
+    permission: string,
+    reason: string,
+  ) => {
     await deps.denied(principal, exchange, {
       permission,
       reason,
@@ -155,8 +159,9 @@ export function createRequirePermission(
   };
   const permit = (principal: Principal, exchange: Exchange) => {
     for (const permission of required) {
-      if (!deps.check(principal, permission).allowed) {
-        return refuse(principal, exchange, permission);
+      const decision = deps.check(principal, permission);
+      if (!decision.allowed) {
+        return refuse(principal, exchange, permission, decision.reason ?? 'denied');
       }
     }
     return undefined;

@@ -824,7 +824,9 @@ export class CacheTiers {
   }
 
   #supersedeTagged(tags: readonly string[]): void {
-    this.#supersedeWhere((_key, flight) => flight.tags?.some((tag) => tags.includes(tag)) === true);
+    this.#supersedeWhere(
+      (_key, flight) => flight.tags !== undefined && sharesTag(flight.tags, tags),
+    );
   }
 
   // ---- single flight ----------------------------------------------------------------------

@@ -26,8 +26,9 @@ function hookExit(): void {
  * to 16 KB flattened and measured per line, a fifth of every byte example-fastify allocated
  * serving a cached list; and a write still in flight at exit can be cut short. Synchronous,
  * it costs a system call per line. One write per turn: 1.1 against 4.8 µs of CPU per line at
- * 50 lines a turn, 4.3x pino's default (`bench/logger.ts`). Like Node's own stdout on a pipe or a terminal, a
- * reader that falls behind slows the process down rather than growing its memory unbounded.
+ * 50 lines a turn, 4.3x pino's default (`bench/logger.ts`). Like Node's own stdout on a pipe
+ * or a terminal, a reader that falls behind slows the process down rather than growing its
+ * memory unbounded.
  */
 class TurnBatchedDestination implements DestinationStream {
   #lines: string[] = [];

@@ -7,8 +7,7 @@ import {
   type PatternRoute,
   type Router,
 } from '@fairmind/edge';
-import { PRIVATE } from '../routes/governance.js';
-import { BODY_LIMIT } from '../routes/index.js';
+import { BODY_LIMIT, PRIVATE } from '../routes/index.js';
 
 // Once per answer: a loop over the names, with no array or closure made for it.
 function hasCacheControl(headers: Readonly<Record<string, string>> | undefined): boolean {

@@ -8,7 +8,7 @@ import { createAssessmentSchema } from '../assessments/index.js';
 import { computeDashboard } from '../dashboard/index.js';
 import { createModelSchema, type ModelRepository, updateModelSchema } from '../models/index.js';
 import { auditRoute } from './audit.js';
-import { listQuery } from './index.js';
+import { listQuery, PRIVATE } from './index.js';
 
 interface Deps {
   db: Database;
@@ -16,9 +16,6 @@ interface Deps {
   models: ModelRepository;
   assessments: AssessmentRepository;
 }
-
-/** HTTP-API.md's `Cache-Control` of an answer to an authenticated request. */
-export const PRIVATE = 'private, no-cache';
 
 // Cache tags: a write invalidates exactly what it can change, on every instance (the cache's
 // bus), before the write's response goes out, so the writer's next read is fresh. The cached

@@ -19,6 +19,9 @@ export function parseWith<S extends z.ZodType>(
 /** A list's `limit` and `cursor`, as `listQuerySchema` gives them. */
 export type ListQuery = Readonly<z.infer<typeof listQuerySchema>>;
 
+/** HTTP-API.md's `Cache-Control` of an answer to an authenticated request. */
+export const PRIVATE = 'private, no-cache';
+
 // Distinct query strings kept at once; past this the memo starts again.
 const LIST_QUERIES = 1024;
 const listQueries = new Map<string, ListQuery>();
