@@ -95,8 +95,12 @@ export class DecisionEngine {
     }
     const leases = this.#leases;
     if (leases !== undefined) {
-      const spent = leases.spend(storeKey, cost, performance.now());
-      if (spent !== undefined) return this.#result(true, spent.remaining, spent.retryMs, 'lease');
+      const now = performance.now();
+      const spent = leases.spend(storeKey, cost, now);
+      if (spent !== undefined) {
+        if (spent.renew) this.#renew(leases, storeKey, now);
+        return this.#result(true, spent.remaining, spent.retryMs, 'lease');
+      }
       // A reservation with units to spare for this request is on its way: wait for it.
       const joined = leases.join(storeKey, cost);
       if (joined !== undefined)
@@ -134,6 +138,35 @@ export class DecisionEngine {
     return this.#askStore(storeKey, cost);
   }
 
+  /**
+   * Reserves `storeKey`'s next units while its lease still has some, with no request waiting
+   * on the call: the store's answer adds to the lease, a refusal leaves it to run out, and a
+   * failure counts as any store failure does (metrics, health, breaker).
+   */
+  #renew(leases: LeaseBook, storeKey: string, now: number): void {
+    if (this.#breaker !== undefined && this.#breaker.state !== 'closed') return;
+    const call = leases.renew(storeKey, now);
+    if (call === undefined) return;
+    const { store, limit, windowMs } = this.#settings;
+    const fail = (error: unknown, reason: 'timeout' | 'error') => {
+      this.#storeFailed(error, reason);
+      leases.failed(call);
+    };
+    let answer: StoreDecision | Promise<StoreDecision>;
+    try {
+      answer = store.consume(storeKey, { limit, windowMs, cost: call.size });
+    } catch (error) {
+      fail(error, 'error');
+      return;
+    }
+    const granted = (decision: StoreDecision) => {
+      this.#breaker?.success();
+      leases.granted(storeKey, call, decision);
+    };
+    if (isThenable(answer)) this.#whenAnswered(answer, granted, fail);
+    else granted(answer);
+  }
+
   #askStore(storeKey: string, cost: number): RateLimitResult | Promise<RateLimitResult> {
     const { store, limit, windowMs } = this.#settings;
     // Begun before the store is asked, so an answer that comes back at once finds it.
@@ -161,31 +194,42 @@ export class DecisionEngine {
     pending: PromiseLike<StoreDecision>,
   ): Promise<RateLimitResult> {
     return new Promise<RateLimitResult>((resolve) => {
-      const waiter = this.#deadlines.add(() => {
-        const { timeoutMs } = this.#settings;
-        resolve(
-          this.#failed(
-            storeKey,
-            call,
-            new Error(`[${PKG}] the rate-limit store did not answer within ${timeoutMs} ms`),
-            'timeout',
-          ),
-        );
-      });
-      pending.then(
+      this.#whenAnswered(
+        pending,
         (decision) => {
-          if (waiter.settled) return;
-          waiter.settled = true;
           this.#breaker?.success();
           resolve(this.#fromStore(storeKey, call, decision));
         },
-        (error: unknown) => {
-          if (waiter.settled) return;
-          waiter.settled = true;
-          resolve(this.#failed(storeKey, call, error, 'error'));
-        },
+        (error, reason) => resolve(this.#failed(storeKey, call, error, reason)),
       );
     });
+  }
+
+  /** The store's answer, or its failure: a rejection, or no answer within the timeout. */
+  #whenAnswered(
+    pending: PromiseLike<StoreDecision>,
+    answered: (decision: StoreDecision) => void,
+    failed: (error: unknown, reason: 'timeout' | 'error') => void,
+  ): void {
+    const waiter = this.#deadlines.add(() => {
+      const { timeoutMs } = this.#settings;
+      const error = new Error(
+        `[${PKG}] the rate-limit store did not answer within ${timeoutMs} ms`,
+      );
+      failed(error, 'timeout');
+    });
+    pending.then(
+      (decision) => {
+        if (waiter.settled) return;
+        waiter.settled = true;
+        answered(decision);
+      },
+      (error: unknown) => {
+        if (waiter.settled) return;
+        waiter.settled = true;
+        failed(error, 'error');
+      },
+    );
   }
 
   #result(
@@ -244,6 +288,12 @@ export class DecisionEngine {
     error: unknown,
     reason: 'timeout' | 'error',
   ): RateLimitResult {
+    this.#storeFailed(error, reason);
+    if (this.#leases !== undefined) this.#leases.failed(call as Reservation);
+    return this.#fallback(key, call.cost);
+  }
+
+  #storeFailed(error: unknown, reason: 'timeout' | 'error'): void {
     this.#health.lastError = error;
     this.#metrics.error(reason);
     this.#settings.logger.debug(
@@ -251,7 +301,5 @@ export class DecisionEngine {
       `[${PKG}] rate-limit store call failed (${reason})`,
     );
     this.#breaker?.failure();
-    if (this.#leases !== undefined) this.#leases.failed(call as Reservation);
-    return this.#fallback(key, call.cost);
   }
 }

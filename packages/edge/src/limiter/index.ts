@@ -99,7 +99,10 @@ export interface RateLimiterOptions {
    * request. A reservation starts at one request's cost, doubles while the key's traffic
    * uses each up within `maxMs`, and shrinks to what was spent when one expires; it never
    * exceeds `maxUnits` nor an eighth of what the store says is left, so near the limit every
-   * request asks the store again and the count is exact.
+   * request asks the store again and the count is exact. A busy key's next reservation is
+   * asked for while the current one still has units (once half is spent, or sooner when the
+   * store's last round trip would outlast the rest), sized to the pace since the last one,
+   * so its requests are answered without waiting for the store at all.
    *
    * The shared count stays the one limit of every instance: units are counted when
    * reserved, so the instances together never admit more than `limit` per window. What

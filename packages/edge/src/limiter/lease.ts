@@ -29,6 +29,8 @@ export class Reservation {
   readonly cost: number;
   /** The lease it fills: a reset or an eviction replaces the key's lease, never this one. */
   readonly lease: Lease;
+  /** performance.now() when the store was asked. */
+  readonly askedAt = performance.now();
   /** Resolves once the store answered or failed; never rejects. */
   readonly settled: Promise<ReservationOutcome>;
   #claimed = 0;
@@ -72,6 +74,10 @@ export interface Lease {
   size: number;
   /** Units handed out since the last reservation, to size the next one on expiry. */
   spent: number;
+  /** performance.now() at which the latest reservation was granted. */
+  grantedAt: number;
+  /** How long the store took to answer the latest reservation, in ms. */
+  roundTripMs: number;
   /** The latest store call in flight for this key, which later requests may join. */
   pending: Reservation | undefined;
 }
@@ -80,6 +86,12 @@ export interface Lease {
 export interface LeaseSpend {
   readonly remaining: number;
   readonly retryMs: number;
+  /**
+   * The lease is half spent, no reservation is on its way, and at the pace since its grant
+   * it would run out before it expires: reserve the next units now ({@link LeaseBook.begin}
+   * with cost 0), so that they are there before these are gone and no request waits for them.
+   */
+  readonly renew: boolean;
 }
 
 // A reservation takes at most this share of what the store says is left, so that as a key
@@ -126,9 +138,12 @@ export function leaseSettings(
  *
  * A reservation starts at the request's own cost, doubles each time one is used up before
  * it expires, and falls back to what was spent when one expires unused; it never exceeds
- * `maxUnits` nor an eighth of what the store said was left. Units reserved and not spent
- * are never handed out: the shared count errs towards refusing, never towards admitting
- * more than the limit.
+ * `maxUnits` nor an eighth of what the store said was left. Once half of a lease is spent
+ * and the pace since its grant would spend the rest before it expires, the next reservation
+ * is asked for while the rest is handed out (a renewal, sized to that pace), so a busy key's
+ * requests find units in the process rather than wait for the store. Units reserved and not
+ * spent are never handed out: the shared count errs towards refusing, never towards
+ * admitting more than the limit.
  */
 export class LeaseBook {
   readonly #settings: LeaseSettings;
@@ -145,7 +160,16 @@ export class LeaseBook {
     if (lease === undefined || lease.units < cost || now >= lease.until) return undefined;
     lease.units -= cost;
     lease.spent += cost;
-    return { remaining: lease.remaining + lease.units, retryMs: lease.resetAt - now };
+    // Half spent, or at the pace since the grant (spent / elapsed) gone within two of the
+    // store's round trips; and what is left and one more request's worth would be gone before
+    // the lease expires.
+    const elapsed = now - lease.grantedAt;
+    const renew =
+      lease.pending === undefined &&
+      (lease.units * 2 <= lease.size ||
+        lease.units * elapsed < 2 * lease.roundTripMs * lease.spent) &&
+      (lease.units + cost) * elapsed < (lease.until - now) * lease.spent;
+    return { remaining: lease.remaining + lease.units, retryMs: lease.resetAt - now, renew };
   }
 
   /**
@@ -155,6 +179,23 @@ export class LeaseBook {
   join(key: string, cost: number): Promise<ReservationOutcome> | undefined {
     const pending = this.#leases.get(key)?.pending;
     return pending?.claim(cost) === true ? pending.settled : undefined;
+  }
+
+  /**
+   * Starts a renewal of `key`'s lease, a store call no request waits on (cost 0), unless
+   * there is no lease or what is left in the store is too little to share.
+   */
+  renew(key: string, now: number): Reservation | undefined {
+    const lease = this.#leases.get(key);
+    if (lease === undefined || lease.pending !== undefined) return undefined;
+    // Doubling as #size does while the key outruns its leases, but never more than the pace
+    // since the grant would spend in a lease's time: units reserved and not spent are lost.
+    const pace = Math.ceil((lease.spent * this.#settings.maxMs) / (now - lease.grantedAt));
+    const size = Math.min(this.#size(lease, 0, now), Math.max(1, pace));
+    if (size < 1) return undefined;
+    const reservation = new Reservation(size, 0, lease);
+    lease.pending = reservation;
+    return reservation;
   }
 
   /** Starts the store call of a request of `cost` against `key`: how many units it asks. */
@@ -169,6 +210,8 @@ export class LeaseBook {
         resetAt: 0,
         size: 0,
         spent: 0,
+        grantedAt: 0,
+        roundTripMs: 0,
         pending: undefined,
       };
       this.#leases.set(key, lease);
@@ -199,15 +242,20 @@ export class LeaseBook {
       reservation.settle('retry');
       return decision.remaining;
     }
+    const now = performance.now();
     if (!decision.allowed) {
-      // Refused: the key is at its limit, so the next call asks for its own cost alone.
-      lease.units = 0;
-      lease.until = 0;
+      // Refused: the key is at its limit, so the next call asks for its own cost alone. A
+      // renewal (no request of its own) was asked for while units were left: they were
+      // counted, so they stay until they run out or expire.
+      if (reservation.cost > 0 || now >= lease.until) {
+        lease.units = 0;
+        lease.until = 0;
+      }
+      lease.size = 0;
       lease.spent = 0;
       reservation.settle('retry');
       return decision.remaining;
     }
-    const now = performance.now();
     // Units left from an earlier reservation are counted already: keep them.
     const carried = now < lease.until ? lease.units : 0;
     lease.units = carried + reservation.size - reservation.cost;
@@ -216,6 +264,8 @@ export class LeaseBook {
     lease.resetAt = now + decision.retryMs;
     lease.size = reservation.size;
     lease.spent = reservation.cost;
+    lease.grantedAt = now;
+    lease.roundTripMs = now - reservation.askedAt;
     reservation.settle('granted');
     return decision.remaining + lease.units;
   }
