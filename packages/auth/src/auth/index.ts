@@ -290,7 +290,10 @@ export function createAuth(options: AuthOptions): Auth {
   const { rbac, passwords, audit } = context;
   const counted = createCounted(context.metrics);
   const revocationCheck = createRevocationCheck(context);
-  const verifyAccessToken = createAccessTokenVerifier({ ...context, ...revocationCheck });
+  const { verifyAccessToken, accessTokenPrincipal } = createAccessTokenVerifier({
+    ...context,
+    ...revocationCheck,
+  });
   const verifyApiKey = createApiKeyVerifier({ ...context, counted });
   const signer = createSigner({ ...context, ...revocationCheck });
   const { issueTokens } = signer;
@@ -303,7 +306,7 @@ export function createAuth(options: AuthOptions): Auth {
   const { createApiKey, listApiKeys, revokeApiKey } = createApiKeyAdmin({ ...context, check });
 
   const deps: MiddlewareDeps = {
-    verifyAccessToken,
+    accessTokenPrincipal,
     verifyApiKey,
     check,
     hasRole: (role) => rbac.has(role),

@@ -51,6 +51,34 @@ async function setup() {
 }
 
 describe('authenticate()', () => {
+  it('answers a token it has verified before at once, so the chain goes on in the same turn', async () => {
+    const { auth, viewer, viewerToken } = await setup();
+    const authenticate = auth.authenticate();
+    // The first time, jose verifies it: a promise.
+    const first = exchange({ Authorization: `Bearer ${viewerToken}` });
+    const cold = authenticate(first);
+    expect(cold).toBeInstanceOf(Promise);
+    await cold;
+    // Then it is a cached token with a memory revocation store: no promise at all.
+    const again = exchange({ Authorization: `Bearer ${viewerToken}` });
+    expect(authenticate(again)).toBeUndefined();
+    expect(again.state.auth).toMatchObject({ id: viewer.id, role: 'viewer' });
+    expect(
+      runMiddleware([authenticate], exchange({ Authorization: `Bearer ${viewerToken}` })),
+    ).not.toBeInstanceOf(Promise);
+    // A revoked one is refused at once too, as the chain answers a rejection: 401.
+    await auth.logout(again.state.auth as NonNullable<typeof again.state.auth>);
+    const revoked = runMiddleware(
+      [authenticate],
+      exchange({ Authorization: `Bearer ${viewerToken}` }),
+    );
+    expect((await revoked).reply?.status).toBe(401);
+    // A malformed header is refused before any verification.
+    expect(() => authenticate(exchange({ Authorization: 'Basic abc' }))).toThrow(
+      expect.objectContaining({ status: 401 }),
+    );
+  });
+
   it('puts the principal of a Bearer token on state.auth', async () => {
     const { auth, viewer, viewerToken } = await setup();
     const ex = exchange({ Authorization: `Bearer ${viewerToken}` });

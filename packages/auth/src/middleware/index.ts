@@ -7,6 +7,7 @@ import {
 } from '@fairmind/core';
 import { forbidden, invalid, unauthenticated } from '../errors/index.js';
 import type { PermissionDecision, Principal } from '../rbac/index.js';
+import { isPromise } from '../revocation/index.js';
 
 declare module '@fairmind/core' {
   interface FairmindState {
@@ -17,7 +18,8 @@ declare module '@fairmind/core' {
 
 /** What the middleware needs from `createAuth()`. */
 export interface MiddlewareDeps {
-  verifyAccessToken(token: string): Promise<Principal>;
+  /** `verifyAccessToken`, answering synchronously when it can (a cached token). */
+  accessTokenPrincipal(token: string): Principal | Promise<Principal>;
   verifyApiKey(key: string): Promise<Principal>;
   check(principal: Principal, permission: string): PermissionDecision;
   hasRole(role: string): boolean;
@@ -54,21 +56,28 @@ export function createAuthenticate(
 ): Middleware {
   const optional = options.optional ?? false;
   const apiKeys = options.apiKeys ?? true;
-  return async function authenticate(exchange) {
+  // Not an async function: a cached token is answered synchronously, so the chain goes on in
+  // the same turn. A bad credential throws, which the chain answers as it answers a rejection.
+  return function authenticate(exchange) {
     const authorization = exchange.request.headers.get('authorization');
     if (authorization !== null) {
       if (!BEARER.test(authorization)) throw unauthenticated();
-      exchange.state.auth = await deps.verifyAccessToken(authorization.slice(7));
-      return undefined;
+      const found = deps.accessTokenPrincipal(authorization.slice(7));
+      if (isPromise(found)) return found.then((principal) => signedIn(exchange, principal));
+      return signedIn(exchange, found);
     }
     const key = apiKeys ? exchange.request.headers.get('x-api-key') : null;
     if (key !== null) {
-      exchange.state.auth = await deps.verifyApiKey(key);
-      return undefined;
+      return deps.verifyApiKey(key).then((principal) => signedIn(exchange, principal));
     }
     if (!optional) throw unauthenticated();
     return undefined;
   };
+}
+
+function signedIn(exchange: Exchange, principal: Principal): undefined {
+  exchange.state.auth = principal;
+  return undefined;
 }
 
 /** Options of `requireAuth()`. */
@@ -97,11 +106,17 @@ function withPrincipal(
 ): Admission {
   const known = exchange.state.auth;
   if (known !== undefined) return next(known, exchange);
-  return Promise.resolve(authenticate(exchange)).then((): Admission => {
-    const principal = exchange.state.auth;
-    if (principal === undefined) throw unauthenticated();
-    return next(principal, exchange);
-  });
+  // A guard that has to look for the principal answers with a promise, its refusals too,
+  // whether authenticate() answered at once or not.
+  try {
+    return Promise.resolve(authenticate(exchange)).then((): Admission => {
+      const principal = exchange.state.auth;
+      if (principal === undefined) throw unauthenticated();
+      return next(principal, exchange);
+    });
+  } catch (error) {
+    return Promise.reject(error);
+  }
 }
 
 /**
