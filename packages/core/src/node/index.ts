@@ -188,8 +188,10 @@ export function observeFinish(
     };
     for (const callback of callbacks) callback(info);
   };
-  res.once('finish', () => report(false));
-  res.once('close', () => report(!res.writableFinished));
+  // on(), not once(): `report` runs once by itself, and once() wraps every listener in a
+  // bound function and a state object, on every request.
+  res.on('finish', () => report(false));
+  res.on('close', () => report(!res.writableFinished));
 }
 
 /** Options of {@link answerParserErrors}. */

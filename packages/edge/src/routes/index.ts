@@ -60,19 +60,31 @@ export function createRouteContext(input: {
   /** @default 1048576 (1 MiB) */
   bodyLimit?: number | undefined;
 }): RouteContext {
-  const { exchange, params, source } = input;
-  const limit = input.bodyLimit ?? DEFAULT_BODY_LIMIT;
-  let query: URLSearchParams | undefined;
-  return {
-    exchange,
-    params,
-    // Parsed on first use: most routes never read it.
-    get query() {
-      query ??= new URLSearchParams(requestSearch(exchange.request.url));
-      return query;
-    },
-    body: (schema) => readJsonBody(source, schema, { limit }),
-  };
+  return new MatchedRoute(input.exchange, input.params, input.source, input.bodyLimit);
+}
+
+// A class rather than an object literal: a literal with a getter defines that getter at run
+// time on every request (1.7% of a cached list's time in a CPU profile), a class once.
+class MatchedRoute implements RouteContext {
+  #query: URLSearchParams | undefined;
+  /** An own function, so that `const { body } = context` works as with a plain object. */
+  readonly body: RouteContext['body'];
+
+  constructor(
+    readonly exchange: Exchange,
+    readonly params: RouteParams,
+    source: BodySource,
+    bodyLimit: number | undefined,
+  ) {
+    const limit = bodyLimit ?? DEFAULT_BODY_LIMIT;
+    this.body = (schema) => readJsonBody(source, schema, { limit });
+  }
+
+  // Parsed on first use: most routes never read it.
+  get query(): URLSearchParams {
+    this.#query ??= new URLSearchParams(requestSearch(this.exchange.request.url));
+    return this.#query;
+  }
 }
 
 /**
