@@ -18,9 +18,10 @@
  * by default they run on the built packages, as an application that installed them does).
  * tsx keeps function names by wrapping every closure made per request in a call (`__name`,
  * 2-4% of the busy time in a profile), which a built package does not pay.
- * After the platform servers, bare Fastify answers the same JSON text of the list and the
- * dashboard (bench/platform/bare.ts) at each connection count, and the last table gives each
- * server's cached reads over it: the issue's ratio, in one run.
+ * Bare Fastify answers the same JSON text of the list and the dashboard (bench/platform/bare.ts)
+ * right after each of example-fastify's runs of them, at the same connection count (after
+ * every server when example-fastify is not run), and the last table gives each server's
+ * cached reads over it: the issue's ratio, in one run.
  * Every run gets a fresh database, created on the server of FAIRMIND_BENCH_DATABASE_URL (its
  * user must be allowed to CREATE DATABASE) and dropped after.
  */
@@ -270,9 +271,9 @@ async function measureRun(
 
 /**
  * The reference of the cached reads: bare Fastify sending the same JSON text the platform
- * sent for each path (bench/platform/bare.ts), at every connection count.
+ * sent for each path (bench/platform/bare.ts).
  */
-async function measureBare(bodies: ReadonlyMap<string, string>): Promise<PlatformRow[]> {
+async function startBare(bodies: ReadonlyMap<string, string>): Promise<Started> {
   const port = await freePort();
   const child = spawn(
     process.execPath,
@@ -290,32 +291,54 @@ async function measureBare(bodies: ReadonlyMap<string, string>): Promise<Platfor
     },
   );
   const base = `http://127.0.0.1:${port}`;
-  const found: PlatformRow[] = [];
   try {
     await untilAnswers(`${base}${pathOf([...bodies.keys()][0] ?? 'list')}`);
+  } catch (error) {
+    child.kill('SIGKILL');
+    throw error;
+  }
+  return { child, base, database: '' };
+}
+
+async function stopBare({ child }: Started): Promise<void> {
+  child.kill('SIGTERM');
+  await new Promise((resolve) => child.once('exit', resolve));
+}
+
+/** One run of the bare reference, as a row of the table. */
+async function measureBareRun(
+  bare: Started,
+  workload: string,
+  count: number,
+): Promise<PlatformRow> {
+  const { head, tail } = await loadRun(bare, { workload, count, token: 'none' });
+  const row: PlatformRow = {
+    server: BARE,
+    workload,
+    connections: count,
+    ...head,
+    cacheHitRate: null,
+    coalescedRate: null,
+    loadsPerRead: null,
+    meanLoadMs: null,
+    poolWaitsOver1ms: 0,
+    eventLoopP99Ms: 0,
+    ...tail,
+  };
+  console.log(table([row]).split('\n')[2]);
+  return row;
+}
+
+/** The bare reference at every connection count, for every body: when no server is paired. */
+async function measureBare(bodies: ReadonlyMap<string, string>): Promise<PlatformRow[]> {
+  const bare = await startBare(bodies);
+  const found: PlatformRow[] = [];
+  try {
     for (const workload of bodies.keys()) {
-      for (const count of connections) {
-        const { head, tail } = await loadRun({ child, base }, { workload, count, token: 'none' });
-        const row: PlatformRow = {
-          server: BARE,
-          workload,
-          connections: count,
-          ...head,
-          cacheHitRate: null,
-          coalescedRate: null,
-          loadsPerRead: null,
-          meanLoadMs: null,
-          poolWaitsOver1ms: 0,
-          eventLoopP99Ms: 0,
-          ...tail,
-        };
-        found.push(row);
-        console.log(table([row]).split('\n')[2]);
-      }
+      for (const count of connections) found.push(await measureBareRun(bare, workload, count));
     }
   } finally {
-    child.kill('SIGTERM');
-    await new Promise((resolve) => child.once('exit', resolve));
+    await stopBare(bare);
   }
   return found;
 }
@@ -369,6 +392,12 @@ function table(rows: readonly PlatformRow[]): string {
   return lines.join('\n');
 }
 
+// Bare Fastify runs right after example-fastify at each connection count, on the JSON
+// example-fastify sent, so that the issue's ratio compares two runs a minute apart rather
+// than runs twenty minutes apart on a machine whose speed drifts. Without example-fastify in
+// BENCH_SERVERS, bare Fastify runs after every server, as before.
+const PAIRED = 'fastify';
+const withBare = process.env['BENCH_BARE'] !== '0';
 const rows: PlatformRow[] = [];
 /** The JSON text of each cached read, as the platform sent it, for the bare reference. */
 const bodies = new Map<string, string>();
@@ -389,23 +418,34 @@ for (const server of servers) {
           body: JSON.stringify({ name: `model-${index}`, version: '1', riskLevel: 'medium' }),
         });
       }
-      if (workload !== 'mix' && !bodies.has(workload)) {
+      const paired = server === PAIRED && withBare && workload !== 'mix';
+      if (workload !== 'mix' && (paired || !bodies.has(workload))) {
         const answer = await fetch(`${started.base}${pathOf(workload)}`, {
           headers: { authorization: `Bearer ${token}`, 'accept-encoding': 'identity' },
         });
         bodies.set(workload, await answer.text());
       }
-      for (const count of connections) {
-        const row = await measureRun(started, server, workload, count, token);
-        rows.push(row);
-        console.log(table([row]).split('\n')[2]);
+      const bare = paired
+        ? await startBare(new Map([[workload, bodies.get(workload) as string]]))
+        : undefined;
+      try {
+        for (const count of connections) {
+          const row = await measureRun(started, server, workload, count, token);
+          rows.push(row);
+          console.log(table([row]).split('\n')[2]);
+          if (bare !== undefined) rows.push(await measureBareRun(bare, workload, count));
+        }
+      } finally {
+        if (bare !== undefined) await stopBare(bare);
       }
     } finally {
       await stopPlatform(started);
     }
   }
 }
-if (bodies.size > 0 && process.env['BENCH_BARE'] !== '0') rows.push(...(await measureBare(bodies)));
+if (bodies.size > 0 && withBare && !servers.includes(PAIRED)) {
+  rows.push(...(await measureBare(bodies)));
+}
 console.log(`\n${table(rows)}`);
 console.log(`\nThe cached reads over bare Fastify sending the same JSON\n${ratioTable(rows)}`);
 const out = join(here, 'results');
