@@ -168,29 +168,37 @@ export function createRouteHandler<R extends Route>(
 ): Handler<BodySource> {
   const { router, authorize, bodyLimit } = options;
   const hint = options.notFoundHint ?? 'check the URL.';
-  return async function routeHandler(exchange, source) {
-    const path = requestPath(exchange.request.url);
-    const { method } = exchange.request;
-    const match = router.match(method, path);
-    if (match.kind === 'not-found') {
-      throw new FairmindError('NOT_FOUND', 404, `No route for ${method} ${path}: ${hint}`);
+  // Not an async function: the route's own promise is the answer, with no second promise
+  // around it and no turn of the microtask queue to adopt it. What throws here rejects.
+  return function routeHandler(exchange, source) {
+    try {
+      const path = requestPath(exchange.request.url);
+      const { method } = exchange.request;
+      const match = router.match(method, path);
+      if (match.kind === 'not-found') {
+        throw new FairmindError('NOT_FOUND', 404, `No route for ${method} ${path}: ${hint}`);
+      }
+      if (match.kind === 'method-not-allowed') {
+        const allow = match.allow.join(', ');
+        throw new FairmindError(
+          'METHOD_NOT_ALLOWED',
+          405,
+          `${method} is not allowed here: use ${allow}.`,
+          { headers: { Allow: allow } },
+        );
+      }
+      const { route, params } = match;
+      exchange.state.route = route.pattern;
+      const context = createRouteContext({ exchange, params, source, bodyLimit });
+      if (route.permission !== null) {
+        // A check answered synchronously (the principal already known) costs no extra turn.
+        const authorized = authorize(route, exchange);
+        if (authorized !== undefined) return authorized.then(() => route.handle(context));
+      }
+      // A route of plain JavaScript may answer without a promise; a promise is kept as it is.
+      return Promise.resolve(route.handle(context));
+    } catch (error) {
+      return Promise.reject(error);
     }
-    if (match.kind === 'method-not-allowed') {
-      const allow = match.allow.join(', ');
-      throw new FairmindError(
-        'METHOD_NOT_ALLOWED',
-        405,
-        `${method} is not allowed here: use ${allow}.`,
-        { headers: { Allow: allow } },
-      );
-    }
-    const { route, params } = match;
-    exchange.state.route = route.pattern;
-    if (route.permission !== null) {
-      // A check answered synchronously (the principal already known) costs no extra turn.
-      const authorized = authorize(route, exchange);
-      if (authorized !== undefined) await authorized;
-    }
-    return route.handle(createRouteContext({ exchange, params, source, bodyLimit }));
   };
 }

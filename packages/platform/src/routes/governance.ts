@@ -45,7 +45,9 @@ function freshReader(db: Database): () => Promise<Reader> {
  * largest cost of a cached list after the Redis round trips (5% of example-fastify's time; 9%
  * more lists per second without it). Keys end in `:json`, so an instance of an earlier
  * version, which cached the object under the same name without it, never reads text as an
- * object or the other way round.
+ * object or the other way round. An async route awaits it rather than returning it: an async
+ * function that returns a promise adopts it through a job and two more turns of the
+ * microtask queue.
  */
 async function cachedJson(
   cache: Cache,
@@ -80,7 +82,7 @@ function modelRoutes(
         permission: 'models:read',
         async handle(context) {
           const { limit, cursor } = listQuery(context);
-          return cachedJson(
+          return await cachedJson(
             cache,
             `models:list:${limit}:${cursor ?? ''}`,
             async () => models.list(limit, cursor, await fresh()),
@@ -170,7 +172,7 @@ function assessmentRoutes(
         async handle(context) {
           const id = context.params['id'] as string;
           const { limit, cursor } = listQuery(context);
-          return cachedJson(
+          return await cachedJson(
             cache,
             `assessments:list:${id}:${limit}:${cursor ?? ''}`,
             async () => assessments.list(id, limit, cursor, await fresh()),
