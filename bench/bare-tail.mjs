@@ -4,6 +4,10 @@
 //
 //   BACKLOG=511 node bench/bare-tail.mjs &
 //   wrk -t2 -c500 -d10s --timeout 10s http://127.0.0.1:19555/ --latency
+//
+// While wrk runs, `ss -ltn 'sport = :19555'` shows the connections still waiting in the accept
+// queue (Recv-Q), and `strace -p <pid> -e trace=accept4,epoll_pwait` one accept per turn of
+// the event loop: the tail is the admission of wrk's burst of connections (docs/benchmarks.md).
 import http from 'node:http';
 
 const CPU_MS = 0.3;
