@@ -16,6 +16,11 @@
  * there when it stops), BENCH_BARE (0 leaves out the bare Fastify reference), BENCH_FROM
  * (`source` runs the examples on the packages' TypeScript through tsx, as `pnpm start` does;
  * by default they run on the built packages, as an application that installed them does).
+ * BENCH_FRONT=haproxy puts HAProxy (`apt-get install haproxy`) in front of each server, with
+ * at most BENCH_FRONT_MAXCONN (64) kept-alive connections to it and the rest of the requests
+ * queued, as a production balancer does, bare Fastify included; its rows are named
+ * `<server> via haproxy`, the figures go to bench/results/platform-haproxy.*, and the CPU per
+ * request is the server's alone.
  * tsx keeps function names by wrapping every closure made per request in a call (`__name`,
  * 2-4% of the busy time in a profile), which a built package does not pay.
  * Bare Fastify answers the same JSON text of the list and the dashboard (bench/platform/bare.ts)
@@ -27,7 +32,8 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
@@ -53,6 +59,13 @@ const servers = listFromEnv('BENCH_SERVERS', ['express', 'fastify', 'hono']);
 const workloads = listFromEnv('BENCH_WORKLOADS', ['list', 'dashboard', 'mix']);
 const connections = listFromEnv('BENCH_CONNECTIONS', ['50', '500', '2000']).map(Number);
 const sourceFlags = process.env['BENCH_FROM'] === 'source' ? ['--conditions=@fairmind/source'] : [];
+const front = process.env['BENCH_FRONT'] || undefined;
+if (front !== undefined && front !== 'haproxy') {
+  throw new Error(`[bench] BENCH_FRONT must be haproxy or unset, got ${front}`);
+}
+const frontMaxConn = numberFromEnv('BENCH_FRONT_MAXCONN', 64);
+/** What the rows' server names end with: where the load went through. */
+const suffix = front === undefined ? '' : ` via ${front}`;
 const ADMIN = { email: 'admin@example.com', password: 'bench-password-1' };
 
 export interface PlatformRow {
@@ -110,6 +123,55 @@ interface Started {
   readonly child: ChildProcess;
   readonly base: string;
   readonly database: string;
+  /** Where wrk sends its requests: the server itself, or HAProxy in front of it. */
+  readonly loadBase: string;
+  /** HAProxy, with BENCH_FRONT=haproxy. */
+  readonly front?: ChildProcess | undefined;
+}
+
+/**
+ * HAProxy in front of one server (BENCH_FRONT=haproxy): it accepts wrk's connections and
+ * queues their requests for at most BENCH_FRONT_MAXCONN connections to the server, kept
+ * alive and reused, first come first served. A Node 20 process accepts one connection per
+ * turn of its event loop (libuv#3696), so a burst of new connections into a saturated loop
+ * waits in the accept queue for seconds; behind the balancer the server sees only its pool.
+ */
+async function startFront(
+  serverBase: string,
+  probePath: string,
+): Promise<{ child: ChildProcess; base: string }> {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'fairmind-haproxy-'));
+  const config = join(dir, 'haproxy.cfg');
+  writeFileSync(
+    config,
+    `global
+  maxconn 8000
+  nbthread 1
+defaults
+  mode http
+  option http-keep-alive
+  timeout connect 5s
+  timeout client 60s
+  timeout server 60s
+  timeout queue 60s
+frontend bench
+  bind 127.0.0.1:${port} backlog 8192
+  default_backend platform
+backend platform
+  http-reuse always
+  server app ${new URL(serverBase).host} maxconn ${frontMaxConn}
+`,
+  );
+  const child = spawn('haproxy', ['-f', config], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const base = `http://127.0.0.1:${port}`;
+  try {
+    await untilAnswers(`${base}${probePath}`);
+  } catch (error) {
+    child.kill('SIGKILL');
+    throw error;
+  }
+  return { child, base };
 }
 
 async function startPlatform(server: string): Promise<Started> {
@@ -144,17 +206,32 @@ async function startPlatform(server: string): Promise<Started> {
   const base = `http://127.0.0.1:${port}`;
   for (let attempt = 0; attempt < 300; attempt++) {
     const ready = await fetch(`${base}/health/ready`).catch(() => undefined);
-    if (ready?.status === 200) return { child, base, database };
+    if (ready?.status === 200) {
+      if (front !== 'haproxy') return { child, base, database, loadBase: base };
+      const balancer = await startFront(base, '/health/live').catch((error: unknown) => {
+        child.kill('SIGKILL');
+        throw error;
+      });
+      return { child, base, database, loadBase: balancer.base, front: balancer.child };
+    }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   child.kill('SIGKILL');
   throw new Error(`[bench] example-${server} did not become ready`);
 }
 
-async function stopPlatform({ child, database }: Started): Promise<void> {
-  child.kill('SIGTERM');
-  await new Promise((resolve) => child.once('exit', resolve));
-  await adminQuery(`drop database if exists ${database} with (force)`);
+/** Stops HAProxy, if it is in front, then the server. */
+async function stopProcesses({ child, front: balancer }: Started): Promise<void> {
+  for (const running of [balancer, child]) {
+    if (running === undefined) continue;
+    running.kill('SIGTERM');
+    await new Promise((resolve) => running.once('exit', resolve));
+  }
+}
+
+async function stopPlatform(started: Started): Promise<void> {
+  await stopProcesses(started);
+  await adminQuery(`drop database if exists ${started.database} with (force)`);
 }
 
 async function login(base: string): Promise<string> {
@@ -238,7 +315,8 @@ async function measureRun(
   token: string,
 ): Promise<PlatformRow> {
   const before = await (await fetch(`${started.base}/metrics`)).text();
-  const { head, tail } = await loadRun(started, { workload, count, token });
+  const target = { child: started.child, base: started.loadBase };
+  const { head, tail } = await loadRun(target, { workload, count, token });
   const after = await (await fetch(`${started.base}/metrics`)).text();
   const delta = (name: string, filter?: (labels: string) => boolean) =>
     sum(after, name, filter) - sum(before, name, filter);
@@ -297,12 +375,18 @@ async function startBare(bodies: ReadonlyMap<string, string>): Promise<Started> 
     child.kill('SIGKILL');
     throw error;
   }
-  return { child, base, database: '' };
+  if (front !== 'haproxy') return { child, base, database: '', loadBase: base };
+  const balancer = await startFront(base, pathOf([...bodies.keys()][0] ?? 'list')).catch(
+    (error: unknown) => {
+      child.kill('SIGKILL');
+      throw error;
+    },
+  );
+  return { child, base, database: '', loadBase: balancer.base, front: balancer.child };
 }
 
-async function stopBare({ child }: Started): Promise<void> {
-  child.kill('SIGTERM');
-  await new Promise((resolve) => child.once('exit', resolve));
+async function stopBare(bare: Started): Promise<void> {
+  await stopProcesses(bare);
 }
 
 /** One run of the bare reference, as a row of the table. */
@@ -311,9 +395,10 @@ async function measureBareRun(
   workload: string,
   count: number,
 ): Promise<PlatformRow> {
-  const { head, tail } = await loadRun(bare, { workload, count, token: 'none' });
+  const target = { child: bare.child, base: bare.loadBase };
+  const { head, tail } = await loadRun(target, { workload, count, token: 'none' });
   const row: PlatformRow = {
-    server: BARE,
+    server: `${BARE}${suffix}`,
     workload,
     connections: count,
     ...head,
@@ -362,10 +447,10 @@ function ratioTable(rows: readonly PlatformRow[]): string {
     '|---|---|---:|---:|---:|---:|---:|',
   ];
   for (const row of rows) {
-    if (row.server === BARE) continue;
+    if (row.server === `${BARE}${suffix}`) continue;
     const bare = rows.find(
       (other) =>
-        other.server === BARE &&
+        other.server === `${BARE}${suffix}` &&
         other.workload === row.workload &&
         other.connections === row.connections,
     );
@@ -430,7 +515,7 @@ for (const server of servers) {
         : undefined;
       try {
         for (const count of connections) {
-          const row = await measureRun(started, server, workload, count, token);
+          const row = await measureRun(started, `${server}${suffix}`, workload, count, token);
           rows.push(row);
           console.log(table([row]).split('\n')[2]);
           if (bare !== undefined) rows.push(await measureBareRun(bare, workload, count));
@@ -450,6 +535,7 @@ console.log(`\n${table(rows)}`);
 console.log(`\nThe cached reads over bare Fastify sending the same JSON\n${ratioTable(rows)}`);
 const out = join(here, 'results');
 mkdirSync(out, { recursive: true });
-writeFileSync(join(out, 'platform.json'), `${JSON.stringify(rows, null, 2)}\n`);
-writeFileSync(join(out, 'platform.svg'), costCurveSvg(rows));
-console.log('\nwrote bench/results/platform.json and bench/results/platform.svg');
+const file = front === undefined ? 'platform' : `platform-${front}`;
+writeFileSync(join(out, `${file}.json`), `${JSON.stringify(rows, null, 2)}\n`);
+writeFileSync(join(out, `${file}.svg`), costCurveSvg(rows));
+console.log(`\nwrote bench/results/${file}.json and bench/results/${file}.svg`);
