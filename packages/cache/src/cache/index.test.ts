@@ -210,7 +210,7 @@ describe('getMany / setMany', () => {
   let admin: Redis;
   let monitor: Redis;
   let monitorSource: Redis;
-  let seen: Array<{ command: string; source: string }> = [];
+  let seen: Array<{ command: string; first: string; source: string }> = [];
   let marks = 0;
   beforeAll(async () => {
     // A server of its own, so that no other test's traffic shows in MONITOR.
@@ -219,7 +219,7 @@ describe('getMany / setMany', () => {
     monitorSource = new Redis(server.url);
     monitor = await monitorSource.monitor();
     monitor.on('monitor', (_time: string, args: string[], source: string) => {
-      seen.push({ command: (args[0] ?? '').toLowerCase(), source });
+      seen.push({ command: (args[0] ?? '').toLowerCase(), first: args[1] ?? '', source });
     });
   });
   afterAll(async () => {
@@ -235,13 +235,18 @@ describe('getMany / setMany', () => {
     seen = [];
   }
 
-  /** Waits until MONITOR has shown everything the server ran so far (a marker is last). */
+  /**
+   * Waits until MONITOR has shown everything the server ran so far: this call's own marker
+   * is last. Not any marker: an earlier test's is still in `seen`, and waiting for that one
+   * let a loaded CI run count the previous commands' late MONITOR lines as this test's.
+   */
   async function settle(): Promise<void> {
     const mark = `mark-${++marks}`;
     await admin.echo(mark);
-    for (let round = 0; round < 200 && !seen.some((entry) => entry.command === 'echo'); round++) {
-      await sleep(5);
-    }
+    const marked = (entry: (typeof seen)[number]) =>
+      entry.command === 'echo' && entry.first === mark;
+    for (let round = 0; round < 1_000 && !seen.some(marked); round++) await sleep(5);
+    if (!seen.some(marked)) throw new Error(`MONITOR never showed ${mark}`);
   }
 
   /**
@@ -316,10 +321,8 @@ describe('getMany / setMany', () => {
     const cache = createCache({
       redis: server.url,
       namespace: 'tagwork',
-      // One script writes all 2,000 entries. On a loaded CI machine it may outlive a 5 s
-      // deadline; the cache then keeps the write for replay, and the replay's commands land
-      // in the count below (a CI run once counted an extra EVALSHA and EVAL there). The count
-      // is what this test is about, not the deadline.
+      // One script writes all 2,000 entries, which a loaded CI machine may take seconds
+      // for; the count below is what this test is about, not the deadline.
       commandTimeoutMs: 30_000,
     });
     caches.track(cache);
