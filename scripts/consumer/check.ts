@@ -220,6 +220,7 @@ function project(
   name: string,
   packages: readonly Published[],
   extra: Record<string, string>,
+  dev: Record<string, string> = { typescript: tsVersion, '@types/node': `^${typesNodeMajor}` },
 ): string {
   const dir = join(work, name);
   // What a user writes: `npm install @fairmind/auth`, from the registry, with the ranges npm
@@ -229,7 +230,7 @@ function project(
     name: `fairmind-consumer-${name}`,
     private: true,
     dependencies: { ...ours, ...extra },
-    devDependencies: { typescript: tsVersion, '@types/node': `^${typesNodeMajor}` },
+    devDependencies: dev,
   });
   writeFileSync(join(dir, '.npmrc'), `registry=${registry.url}\n`);
   const install = run(
@@ -429,6 +430,20 @@ runtime(
 );
 const small = { 'minimal.ts': readFileSync(join(here, 'minimal.ts'), 'utf8') };
 for (const variant of VARIANTS) typecheck(minimal, 'the minimal app', variant, small);
+
+// What `npm install -D typescript @types/node` gives a user today, not the versions we pin:
+// @types/node 25 moved node:crypto's JsonWebKey into `webcrypto`, which broke our declarations
+// for every such user while the pinned check above stayed green.
+step('the same app with the newest typescript and @types/node from the registry');
+const newest = project('newest', few, {}, { typescript: 'latest', '@types/node': 'latest' });
+const versions = ['typescript', '@types/node']
+  .map(
+    (name) =>
+      `${name} ${readJson<{ version: string }>(join(newest, 'node_modules', name, 'package.json')).version}`,
+  )
+  .join(', ');
+console.log(`  ${versions}`);
+for (const variant of VARIANTS) typecheck(newest, 'the minimal app', variant, small);
 
 // ---------------------------------------------------------------------------------------------
 

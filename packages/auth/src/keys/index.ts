@@ -1,4 +1,4 @@
-import type { JsonWebKey, KeyObject, webcrypto } from 'node:crypto';
+import type { KeyObject, webcrypto } from 'node:crypto';
 import { SUPPORTED_JWT_ALGORITHMS, type SupportedJwtAlgorithm } from '@fairmind/core/rules';
 import { invalid } from '../errors/index.js';
 import { type Entry, importKeys } from './entries.js';
@@ -13,8 +13,31 @@ export const JWT_ALGORITHMS = SUPPORTED_JWT_ALGORITHMS;
 /** One of {@link JWT_ALGORITHMS}. */
 export type JwtAlgorithm = SupportedJwtAlgorithm;
 
-/** A JSON Web Key as RFC 7517 writes it (`kty`, `k`, `n`, `e`, `crv`, `x`, `y`, `d`, ...). */
-export type Jwk = JsonWebKey & { kty: string; kid?: string | undefined; alg?: string | undefined };
+/**
+ * A JSON Web Key as RFC 7517 writes it (`kty`, `k`, `n`, `e`, `crv`, `x`, `y`, `d`, ...).
+ * Our own type, not node:crypto's `JsonWebKey`: @types/node 25 moved that one into the
+ * `webcrypto` namespace, and a declaration naming either breaks on the other's versions.
+ */
+export interface Jwk {
+  kty: string;
+  kid?: string | undefined;
+  alg?: string | undefined;
+  use?: string | undefined;
+  key_ops?: string[] | undefined;
+  crv?: string | undefined;
+  x?: string | undefined;
+  y?: string | undefined;
+  d?: string | undefined;
+  n?: string | undefined;
+  e?: string | undefined;
+  p?: string | undefined;
+  q?: string | undefined;
+  dp?: string | undefined;
+  dq?: string | undefined;
+  qi?: string | undefined;
+  k?: string | undefined;
+  [member: string]: unknown;
+}
 
 /** One key of the ring: what it is for and where it comes from. */
 export interface KeyInput {

@@ -1,9 +1,12 @@
 // Reading key material: secrets, PEM and JWK text into bytes and KeyObjects, each checked
 // against what its algorithm needs, every problem an INVALID_OPTIONS error naming the option.
-import { createPrivateKey, createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import { hmacSecretLength, looksLikePem, MIN_HMAC_SECRET_LENGTH } from '@fairmind/core/rules';
 import { invalid } from '../errors/index.js';
 import type { Jwk, JwtAlgorithm, KeyInput } from './index.js';
+
+/** node:crypto's JWK input, by whatever name the installed @types/node gives it. */
+type NodeJwk = Extract<Parameters<typeof createPublicKey>[0], { format: 'jwk' }>['key'];
 
 const MIN_RSA_BITS = 2048;
 const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
@@ -83,9 +86,9 @@ export function asymmetricKey(
     if (kind === 'public') {
       const publicOnly: Record<string, unknown> = { ...input };
       for (const member of PRIVATE_JWK_MEMBERS) delete publicOnly[member];
-      return createPublicKey({ key: publicOnly as JsonWebKey, format: 'jwk' });
+      return createPublicKey({ key: publicOnly as NodeJwk, format: 'jwk' });
     }
-    return createPrivateKey({ key: input, format: 'jwk' });
+    return createPrivateKey({ key: input as NodeJwk, format: 'jwk' });
   } catch (error) {
     throw invalid(
       option,
