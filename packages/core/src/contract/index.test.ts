@@ -134,6 +134,19 @@ describe('headers', () => {
     expect(target).toEqual({ vary: 'Origin, Accept-Encoding', 'x-a': '2' });
   });
 
+  it('lists both policies when two rate limits set RateLimit and RateLimit-Policy', () => {
+    const target: Record<string, string> = {
+      'ratelimit-policy': '"default";q=1000;w=60',
+      ratelimit: '"default";r=998;t=42',
+    };
+    mergeHeader(target, 'ratelimit-policy', '"login";q=10;w=60');
+    mergeHeader(target, 'ratelimit', '"login";r=9;t=60');
+    expect(target).toEqual({
+      'ratelimit-policy': '"default";q=1000;w=60, "login";q=10;w=60',
+      ratelimit: '"default";r=998;t=42, "login";r=9;t=60',
+    });
+  });
+
   it('builds a problem reply from anything', () => {
     const reply = problemReply(new Error('boom'), { 'x-request-id': 'r1' });
     expect(reply.status).toBe(500);

@@ -176,9 +176,16 @@ export interface Decision {
   error: unknown;
 }
 
-// Headers whose values are lists of tokens (RFC 9110 section 12.5.5 for Vary); two
-// middleware that both set one must combine, not overwrite.
-const LIST_HEADERS = new Set(['vary', 'cache-control', 'access-control-expose-headers']);
+// Headers whose values are lists of tokens (RFC 9110 section 12.5.5 for Vary; the IETF
+// RateLimit and RateLimit-Policy fields are structured-field Lists, one item per policy);
+// two middleware that both set one must combine, not overwrite.
+const LIST_HEADERS = new Set([
+  'vary',
+  'cache-control',
+  'access-control-expose-headers',
+  'ratelimit',
+  'ratelimit-policy',
+]);
 
 /**
  * Sets `name: value` on a header record, combining list headers such as `Vary` instead of

@@ -278,6 +278,21 @@ describe('where limits apply', () => {
     );
   });
 
+  it('reports every policy when two rate limits are chained, and refuses by either', async () => {
+    const url = await serve([
+      rateLimit({ store: createMemoryStore(), limit: 100, windowSeconds: 60 }),
+      rateLimit({ store: createMemoryStore(), name: 'login', limit: 2, windowSeconds: 900 }),
+    ]);
+    const first = await fetch(url);
+    expect(first.headers.get('ratelimit-policy')).toBe('"default";q=100;w=60, "login";q=2;w=900');
+    expect(first.headers.get('ratelimit')).toMatch(/^"default";r=99;t=\d+, "login";r=1;t=\d+$/);
+    await fetch(url);
+    const refused = await fetch(url);
+    expect(refused.status).toBe(429);
+    expect(refused.headers.get('ratelimit-policy')).toBe('"default";q=100;w=60, "login";q=2;w=900');
+    expect(refused.headers.get('ratelimit')).toMatch(/^"default";r=97;t=\d+, "login";r=0;t=\d+$/);
+  });
+
   it('skips what skip() says, and sends legacy headers when asked', async () => {
     const url = await limited({
       legacyHeaders: true,
