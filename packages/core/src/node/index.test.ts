@@ -1,9 +1,11 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { type AddressInfo, connect } from 'node:net';
+import { Readable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type FinishInfo, jsonReply, type Middleware, runMiddleware } from '../contract/index.js';
 import {
   applyHeaders,
+  bodyAfterParser,
   lingerBeforeClose,
   nodeExchange,
   observeFinish,
@@ -113,5 +115,40 @@ describe('node helpers', () => {
       ),
     );
     expect(heard).toEqual(['HTTP/1.1 413 Payload Too Large', 'HTTP/1.1 413 Payload Too Large']);
+  });
+});
+
+describe('bodyAfterParser', () => {
+  /** A request stand-in: a Node stream with headers, read to the end when `read` is set. */
+  async function request(contentType: string, read: boolean) {
+    const stream = Object.assign(Readable.from([Buffer.from('a=1')]), {
+      headers: { 'content-type': contentType, 'content-length': '3' },
+    });
+    if (read) for await (const _chunk of stream);
+    return stream as unknown as IncomingMessage;
+  }
+
+  it('passes the request on while unread, or when no parser left a body', async () => {
+    const req = await request('application/json', false);
+    expect(bodyAfterParser(req, {})).toBe(req);
+    const read = await request('application/json', true);
+    expect(bodyAfterParser(read, undefined)).toBe(read);
+  });
+
+  it('replays a string, a Buffer or JSON, and leaves other parsed shapes alone', async () => {
+    const bytes = async (body: IncomingMessage) => {
+      const chunks: Buffer[] = [];
+      for await (const chunk of body) chunks.push(Buffer.from(chunk as Uint8Array));
+      return Buffer.concat(chunks).toString('utf8');
+    };
+    expect(await bytes(bodyAfterParser(await request('text/plain', true), 'héllo'))).toBe('héllo');
+    expect(await bytes(bodyAfterParser(await request('x/y', true), Buffer.from('raw')))).toBe(
+      'raw',
+    );
+    const json = bodyAfterParser(await request('application/problem+json', true), { a: [1] });
+    expect(json.headers['content-length']).toBe('9');
+    expect(await bytes(json)).toBe('{"a":[1]}');
+    const form = await request('application/x-www-form-urlencoded', true);
+    expect(bodyAfterParser(form, { a: '1' })).toBe(form);
   });
 });

@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders, IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import { Readable } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { applyHeaders, withRequestId } from '../adapter/index.js';
 import {
@@ -56,6 +57,40 @@ export function nodeExchange(req: IncomingMessage, state: FairmindState = {}): E
 
 // One implementation for every adapter; exported here too, where Node users have found it.
 export { applyHeaders } from '../adapter/index.js';
+
+/**
+ * The body a contract handler reads, after a framework's body parser (express.json(),
+ * Fastify's JSON and text parsers) may have read `req`: `req` itself while unread, else a
+ * stream of what the parser made, as bytes again (a string or Buffer as it is, JSON
+ * serialized once more) with `req`'s headers. `readBody` and `readJsonBody` from
+ * `@fairmind/edge` take either; on the consumed `req` they could only refuse. Written by hand:
+ * the frameworks keep no copy of the raw bytes, and a parser that kept one would cost every
+ * route the copy.
+ *
+ * @example
+ * ```ts
+ * const reply = await handler(exchange, bodyAfterParser(req, req.body));
+ * ```
+ */
+export function bodyAfterParser(req: IncomingMessage, parsed: unknown): IncomingMessage {
+  if (!req.readableEnded || parsed === undefined) return req;
+  let bytes: Buffer | undefined;
+  if (typeof parsed === 'string') bytes = Buffer.from(parsed);
+  else if (Buffer.isBuffer(parsed)) bytes = parsed;
+  // Serializing what a JSON parser made gives the same JSON value back.
+  else if (/\bjson\b/i.test(String(req.headers['content-type'] ?? ''))) {
+    bytes = Buffer.from(JSON.stringify(parsed));
+  }
+  // Anything else (a form a parser of the app's own made an object of) stays as read.
+  if (bytes === undefined) return req;
+  const replay = Readable.from([bytes]);
+  // Only what the body readers use of an IncomingMessage: the stream and its headers.
+  return Object.assign(replay, {
+    headers: { ...req.headers, 'content-length': String(bytes.byteLength) },
+    method: req.method,
+    url: req.url,
+  }) as unknown as IncomingMessage;
+}
 
 /** Options of {@link lingerBeforeClose}. */
 export interface LingerOptions {

@@ -1,4 +1,5 @@
 import { request as httpRequest } from 'node:http';
+import { Readable } from 'node:stream';
 import type { FairmindError } from '@fairmind/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { rawRequest, serveNode, type TestServer } from '../test-support/index.js';
@@ -122,6 +123,15 @@ describe('readJsonBody', () => {
     expect(await rejection(readBody(small(), { contentLength: 5_000, limit: 100 }))).toMatchObject({
       status: 413,
     });
+  });
+
+  it('refuses a Node stream that was already read instead of waiting for it forever', async () => {
+    const stream = Readable.from([Buffer.from('{"a":1}')]);
+    Object.assign(stream, { headers: { 'content-type': 'application/json' } });
+    expect(await readJsonBody(stream)).toEqual({ a: 1 });
+    const again = await rejection(readJsonBody(stream));
+    expect(again).toMatchObject({ code: 'BODY_ALREADY_READ', status: 500, expose: false });
+    expect(again.message).toMatch(/already read.*body parser/);
   });
 });
 

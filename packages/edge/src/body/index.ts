@@ -124,6 +124,19 @@ function toBytes(chunk: Uint8Array | string): Uint8Array {
 // A Node stream is read with listeners rather than for-await: leaving a for-await early
 // destroys the stream, and with it the socket the 413 must still be written to.
 function readNode(stream: NodeReadable, limit: number): Promise<Uint8Array> {
+  if (stream.readableEnded === true) {
+    // Waiting for 'end' on a stream that has already ended would leave the request hanging
+    // for good: the usual cause is a framework's own body parser (express.json(), a Fastify
+    // route's JSON parser) that read it first.
+    return Promise.reject(
+      new FairmindError(
+        'BODY_ALREADY_READ',
+        500,
+        `[${PKG}] The request body was already read, most likely by the framework's own body ` +
+          'parser: read it once, either with that parser or with readBody/readJsonBody, not both.',
+      ),
+    );
+  }
   return new Promise((resolve, reject) => {
     const chunks: Uint8Array[] = [];
     let total = 0;

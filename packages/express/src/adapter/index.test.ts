@@ -135,6 +135,33 @@ describe('@fairmind/express edge cases', () => {
     expect(response.status).toBe(400);
     expect(await response.json()).toMatchObject({ code: 'VALIDATION_FAILED', status: 400 });
   });
+
+  it('gives handle() the body again after express.json() read it', async () => {
+    const app = express();
+    app.use(express.json());
+    app.post(
+      '/echo',
+      handle(async (_exchange, body) => {
+        const chunks: Buffer[] = [];
+        for await (const chunk of body) chunks.push(Buffer.from(chunk as Uint8Array));
+        return jsonReply(201, {
+          length: body.headers['content-length'],
+          got: JSON.parse(Buffer.concat(chunks).toString('utf8')),
+        });
+      }),
+    );
+    const base = await listen(app);
+    const response = await fetch(`${base}/echo`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{ "title": "Model ü", "tags": ["a", 1, null] }',
+    });
+    expect(response.status).toBe(201);
+    expect(await response.json()).toEqual({
+      length: String(Buffer.byteLength('{"title":"Model ü","tags":["a",1,null]}')),
+      got: { title: 'Model ü', tags: ['a', 1, null] },
+    });
+  });
 });
 
 type Principal = { id: string; role: string };

@@ -17,7 +17,7 @@ import {
   type UseMiddleware,
   type UseOptions,
 } from '@fairmind/core/adapter';
-import { nodeExchange, writeReply } from '@fairmind/core/node';
+import { bodyAfterParser, nodeExchange, writeReply } from '@fairmind/core/node';
 import {
   createNodeBridge,
   exchangeOf,
@@ -181,7 +181,7 @@ export function handle(
       exchange = nodeExchange(req);
       expose(req, res, exchange);
     }
-    respond(responder, exchange, req, res).catch(next);
+    respond(responder, exchange, bodyAfterParser(req, req.body), res).catch(next);
   };
 }
 

@@ -375,6 +375,75 @@ describe('mount', () => {
     });
     expect(await response.json()).toEqual({ peer: '127.0.0.1' });
   });
+
+  it('mounts an application in a prefixed scope of an app that registered the plugin', async () => {
+    const server = fastify();
+    await server.register(fairmind, { middleware: [signIn] });
+    const seen: string[] = [];
+    const inner: Middleware = (exchange) => {
+      seen.push(String(exchange.state.requestId));
+      return { headers: { 'x-inner': '1' } };
+    };
+    await server.register(
+      async (scope) =>
+        mount(scope, {
+          middleware: [inner],
+          handler: async (exchange, body) =>
+            jsonReply(200, { auth: exchange.state.auth ?? null, got: await readJsonBody(body) }),
+        }),
+      { prefix: '/account' },
+    );
+    const response = await server.inject({
+      method: 'POST',
+      url: '/account/login',
+      headers: { authorization: 'Bearer admin', 'content-type': 'application/json' },
+      payload: '{"email":"a@example.com"}',
+    });
+    expect(response.statusCode).toBe(200);
+    expect(response.headers['x-content-type-options']).toBe('nosniff');
+    expect(response.headers['x-inner']).toBe('1');
+    expect(response.json()).toEqual({
+      auth: { id: 'u-admin', role: 'admin' },
+      got: { email: 'a@example.com' },
+    });
+    expect(seen).toEqual(['r-1']);
+    await server.close();
+  });
+
+  it("gives handle() the body again after Fastify's own parsers read it", async () => {
+    const server = fastify();
+    await server.register(fairmind);
+    server.post(
+      '/echo',
+      handle(async (_exchange, body) => jsonReply(201, { got: await readJsonBody(body) })),
+    );
+    server.post(
+      '/text',
+      handle(async (_exchange, body) => {
+        const chunks: Buffer[] = [];
+        for await (const chunk of body) chunks.push(Buffer.from(chunk as Uint8Array));
+        return jsonReply(200, { text: Buffer.concat(chunks).toString('utf8') });
+      }),
+    );
+    const json = await server.inject({
+      method: 'POST',
+      url: '/echo',
+      headers: { 'content-type': 'application/json; charset=utf-8' },
+      payload: '{"title":"Model ü","tags":["a",1,null],"nested":{"x":true}}',
+    });
+    expect(json.statusCode).toBe(201);
+    expect(json.json()).toEqual({
+      got: { title: 'Model ü', tags: ['a', 1, null], nested: { x: true } },
+    });
+    const text = await server.inject({
+      method: 'POST',
+      url: '/text',
+      headers: { 'content-type': 'text/plain' },
+      payload: 'plain ü',
+    });
+    expect(text.json()).toEqual({ text: 'plain ü' });
+    await server.close();
+  });
 });
 
 type Principal = { id: string; role: string };

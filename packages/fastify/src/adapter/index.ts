@@ -29,7 +29,12 @@ import {
   type UseOptions,
   useScope,
 } from '@fairmind/core/adapter';
-import { lingerBeforeClose, nodeExchange, observeFinish } from '@fairmind/core/node';
+import {
+  bodyAfterParser,
+  lingerBeforeClose,
+  nodeExchange,
+  observeFinish,
+} from '@fairmind/core/node';
 import type {
   FastifyInstance,
   FastifyPluginCallback,
@@ -258,8 +263,10 @@ const fairmindPlugin: FastifyPluginCallback<FairmindFastifyOptions> = (app, opti
     // avvio only sees an error handed to done(): a throw here would escape registration.
     return done(error as Error);
   }
-  app.decorateRequest('auth', null);
-  app.decorateRequest('fairmind', null);
+  // Registered again below an instance that has it (mount() in a prefixed scope of an app
+  // that registered the plugin app-wide), it adds its chain and keeps the decorators there.
+  if (!app.hasRequestDecorator('auth')) app.decorateRequest('auth', null);
+  if (!app.hasRequestDecorator('fairmind')) app.decorateRequest('fairmind', null);
   app.addHook('onRequest', chainHook(settings));
   if (settings.compression) app.addHook('onSend', settings.compression);
   if (options.problems !== false) {
@@ -339,7 +346,10 @@ export function guarded<G extends RouteGenericInterface = RouteGenericInterface>
 
 /**
  * A Fastify route handler for a contract {@link Handler}, with the plugin's exchange and
- * `request.raw` as the body: register it where no content-type parser reads the body first.
+ * `request.raw` as the body. On an ordinary route Fastify's content-type parsers have read a
+ * JSON or text body before the handler runs; the handler then gets those bytes again (the
+ * parsed JSON serialized once more), so `readJsonBody(body)` works on any route. {@link mount}
+ * leaves bodies unread and passes `request.raw` itself.
  *
  * @example
  * ```ts
@@ -349,7 +359,7 @@ export function guarded<G extends RouteGenericInterface = RouteGenericInterface>
 export function handle(handler: Handler<IncomingMessage>): RouteHandlerMethod {
   return async function fairmindHandler(request, reply) {
     const exchange = exchangeOf(request) ?? expose(request, nodeExchange(request.raw));
-    return sendReply(reply, await handler(exchange, request.raw));
+    return sendReply(reply, await handler(exchange, bodyAfterParser(request.raw, request.body)));
   };
 }
 
