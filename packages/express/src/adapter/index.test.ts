@@ -1,5 +1,6 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { text } from 'node:stream/consumers';
 import { authGuard, FairmindError, jsonReply, type Middleware } from '@fairmind/core';
 import { recordingLogger } from '@fairmind/testing';
 import express from 'express';
@@ -142,11 +143,9 @@ describe('@fairmind/express edge cases', () => {
     app.post(
       '/echo',
       handle(async (_exchange, body) => {
-        const chunks: Buffer[] = [];
-        for await (const chunk of body) chunks.push(Buffer.from(chunk as Uint8Array));
         return jsonReply(201, {
           length: body.headers['content-length'],
-          got: JSON.parse(Buffer.concat(chunks).toString('utf8')),
+          got: JSON.parse(await text(body)),
         });
       }),
     );

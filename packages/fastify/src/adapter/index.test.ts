@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { text as streamText } from 'node:stream/consumers';
 import {
   authGuard,
   FairmindError,
@@ -419,11 +420,7 @@ describe('mount', () => {
     );
     server.post(
       '/text',
-      handle(async (_exchange, body) => {
-        const chunks: Buffer[] = [];
-        for await (const chunk of body) chunks.push(Buffer.from(chunk as Uint8Array));
-        return jsonReply(200, { text: Buffer.concat(chunks).toString('utf8') });
-      }),
+      handle(async (_exchange, body) => jsonReply(200, { text: await streamText(body) })),
     );
     const json = await server.inject({
       method: 'POST',
